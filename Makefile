@@ -1,0 +1,11 @@
+# The two commands: `make run` starts Portico, `make test` runs every test.
+.PHONY: run test bench
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh
+
+bench:
+	bash bench/hello.sh

@@ -1,0 +1,818 @@
+//! API Gateway v2's REST-JSON API (`/v2/apis...`) for HTTP APIs: APIs, routes,
+//! integrations and stages. Members are camelCase on the wire.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Response, StatusCode};
+use http_body_util::Full;
+use portico_model::api::{validate_api_name, validate_route_key, validate_stage_name, RouteSettings};
+use portico_model::catalog::child_key;
+use portico_model::{
+    ApiBundle, Api, Change, CorsConfiguration, FunctionArn, Integration, PolicyStatement, Record, RecordKind, Route, Stage,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{empty_response, json, json_response, AwsError, Call, Control, Result, Service};
+
+type Resp = Response<Full<Bytes>>;
+
+/// The sub-resources of an API.
+#[derive(Debug, Clone, Copy)]
+enum Child {
+    Route,
+    Integration,
+    Stage,
+}
+
+/// The API Gateway v2 operations Portico serves, parsed from `(method, path)`.
+#[derive(Debug)]
+enum Action<'a> {
+    /// `POST /v2/apis`.
+    CreateApi,
+    /// `GET /v2/apis`.
+    GetApis,
+    /// `GET /v2/apis/{apiId}`.
+    GetApi(&'a str),
+    /// `PATCH /v2/apis/{apiId}`.
+    UpdateApi(&'a str),
+    /// `DELETE /v2/apis/{apiId}`.
+    DeleteApi(&'a str),
+    /// `DELETE /v2/apis/{apiId}/cors`.
+    DeleteCors(&'a str),
+    /// `POST /v2/apis/{apiId}/{routes|integrations|stages}`.
+    Create(&'a str, Child),
+    /// `GET /v2/apis/{apiId}/{routes|integrations|stages}`.
+    List(&'a str, Child),
+    /// `GET /v2/apis/{apiId}/{kind}/{id}`.
+    Get(&'a str, Child, &'a str),
+    /// `PATCH /v2/apis/{apiId}/{kind}/{id}`.
+    Update(&'a str, Child, &'a str),
+    /// `DELETE /v2/apis/{apiId}/{kind}/{id}`.
+    Delete(&'a str, Child, &'a str),
+}
+
+fn child(s: &str) -> Option<Child> {
+    match s {
+        "routes" => Some(Child::Route),
+        "integrations" => Some(Child::Integration),
+        "stages" => Some(Child::Stage),
+        _ => None,
+    }
+}
+
+fn route<'a>(method: &Method, segments: &'a [String]) -> Option<Action<'a>> {
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    Some(match (method, segs.as_slice()) {
+        (&Method::POST, ["apis"]) => Action::CreateApi,
+        (&Method::GET, ["apis"]) => Action::GetApis,
+        (&Method::GET, ["apis", id]) => Action::GetApi(id),
+        (&Method::PATCH, ["apis", id]) => Action::UpdateApi(id),
+        (&Method::DELETE, ["apis", id]) => Action::DeleteApi(id),
+        (&Method::DELETE, ["apis", id, "cors"]) => Action::DeleteCors(id),
+        (&Method::POST, ["apis", id, kind]) => Action::Create(id, child(kind)?),
+        (&Method::GET, ["apis", id, kind]) => Action::List(id, child(kind)?),
+        (&Method::GET, ["apis", id, kind, sub]) => Action::Get(id, child(kind)?, sub),
+        (&Method::PATCH, ["apis", id, kind, sub]) => Action::Update(id, child(kind)?, sub),
+        (&Method::DELETE, ["apis", id, kind, sub]) => Action::Delete(id, child(kind)?, sub),
+        _ => return None,
+    })
+}
+
+pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
+    let Some(action) = route(&call.method, &call.segments) else {
+        return Err(AwsError::unknown_operation(Service::ApiGateway, &call.method, &call.segments.join("/")));
+    };
+    match action {
+        Action::CreateApi => create_api(c, call).await,
+        Action::GetApis => {
+            let catalog = c.catalog();
+            let apis: Vec<&Arc<ApiBundle>> = catalog.apis.values().filter(|b| b.api.scope == call.scope).collect();
+            let docs: Vec<(String, Value)> = apis.iter().map(|b| (b.api.api_id.clone(), api_doc(c, &b.api))).collect();
+            page(call, docs)
+        }
+        Action::GetApi(id) => {
+            let b = bundle(c, call, id)?;
+            Ok(json_response(StatusCode::OK, &api_doc(c, &b.api)))
+        }
+        Action::UpdateApi(id) => update_api(c, call, id).await,
+        Action::DeleteApi(id) => {
+            let _w = c.write.lock().await;
+            let b = bundle(c, call, id)?;
+            let mut changes = vec![Change::Delete(RecordKind::Api, id.to_string())];
+            changes.extend(b.routes.keys().map(|r| Change::Delete(RecordKind::Route, child_key(id, r))));
+            changes.extend(b.integrations.keys().map(|i| Change::Delete(RecordKind::Integration, child_key(id, i))));
+            changes.extend(b.stages.keys().map(|s| Change::Delete(RecordKind::Stage, child_key(id, s))));
+            c.commit(changes).await?;
+            Ok(empty_response(StatusCode::NO_CONTENT))
+        }
+        Action::DeleteCors(id) => {
+            let _w = c.write.lock().await;
+            let b = bundle(c, call, id)?;
+            let mut api = b.api.clone();
+            api.cors = None;
+            c.commit(vec![Change::Put(Record::Api(api))]).await?;
+            Ok(empty_response(StatusCode::NO_CONTENT))
+        }
+        Action::Create(id, Child::Route) => create_route(c, call, id).await,
+        Action::Create(id, Child::Integration) => create_integration(c, call, id).await,
+        Action::Create(id, Child::Stage) => create_stage(c, call, id).await,
+        Action::List(id, kind) => {
+            let b = bundle(c, call, id)?;
+            let docs: Vec<(String, Value)> = match kind {
+                Child::Route => b.routes.iter().map(|(k, r)| (k.clone(), route_doc(r))).collect(),
+                Child::Integration => b.integrations.iter().map(|(k, i)| (k.clone(), integration_doc(i))).collect(),
+                Child::Stage => b.stages.iter().map(|(k, s)| (k.clone(), stage_doc(s))).collect(),
+            };
+            page(call, docs)
+        }
+        Action::Get(id, kind, sub) => {
+            let b = bundle(c, call, id)?;
+            let doc = match kind {
+                Child::Route => b.routes.get(sub).map(route_doc),
+                Child::Integration => b.integrations.get(sub).map(integration_doc),
+                Child::Stage => b.stages.get(sub).map(stage_doc),
+            };
+            doc.map(|d| json_response(StatusCode::OK, &d)).ok_or_else(|| missing(kind, sub))
+        }
+        Action::Update(id, kind, sub) => update_child(c, call, id, kind, sub).await,
+        Action::Delete(id, kind, sub) => {
+            let _w = c.write.lock().await;
+            let b = bundle(c, call, id)?;
+            let (exists, rk) = match kind {
+                Child::Route => (b.routes.contains_key(sub), RecordKind::Route),
+                Child::Integration => (b.integrations.contains_key(sub), RecordKind::Integration),
+                Child::Stage => (b.stages.contains_key(sub), RecordKind::Stage),
+            };
+            if !exists {
+                return Err(missing(kind, sub));
+            }
+            if let Child::Integration = kind {
+                let target = format!("integrations/{sub}");
+                if b.routes.values().any(|r| r.target.as_deref() == Some(target.as_str())) {
+                    return Err(AwsError::conflict(format!(
+                        "Cannot delete integration {sub}: a route still targets it. Update or delete the route first."
+                    )));
+                }
+            }
+            c.commit(vec![Change::Delete(rk, child_key(id, sub))]).await?;
+            Ok(empty_response(StatusCode::NO_CONTENT))
+        }
+    }
+}
+
+fn missing(kind: Child, id: &str) -> AwsError {
+    match kind {
+        Child::Route => AwsError::not_found(format!("Invalid Route identifier specified {id}")),
+        Child::Integration => AwsError::not_found(format!("Invalid Integration identifier specified {id}")),
+        Child::Stage => AwsError::not_found(format!("Invalid stage identifier specified {id}")),
+    }
+}
+
+fn bundle(c: &Control, call: &Call, api_id: &str) -> Result<Arc<ApiBundle>> {
+    c.catalog()
+        .api_in(&call.scope, api_id)
+        .cloned()
+        .ok_or_else(|| AwsError::not_found(format!("Invalid API identifier specified {}:{api_id}", call.scope.account_id)))
+}
+
+/// `{"items": [...], "nextToken": ...}` over id-ordered documents.
+fn page(call: &Call, docs: Vec<(String, Value)>) -> Result<Resp> {
+    let max = match call.query("maxResults") {
+        Some(m) => m
+            .parse::<usize>()
+            .ok()
+            .filter(|m| *m >= 1)
+            .ok_or_else(|| AwsError::bad_request(format!("Invalid maxResults {m}")))?,
+        None => 10_000,
+    };
+    let after = call.query("nextToken").unwrap_or("");
+    let mut docs: Vec<(String, Value)> = docs.into_iter().filter(|(k, _)| k.as_str() > after).collect();
+    docs.sort_by(|a, b| a.0.cmp(&b.0));
+    let next = (docs.len() > max).then(|| docs[max - 1].0.clone());
+    docs.truncate(max);
+    let mut doc = json!({ "items": docs.into_iter().map(|(_, v)| v).collect::<Vec<_>>() });
+    if let Some(n) = next {
+        doc["nextToken"] = json!(n);
+    }
+    Ok(json_response(StatusCode::OK, &doc))
+}
+
+fn now() -> String {
+    portico_model::time::iso8601(chrono::Utc::now())
+}
+
+fn cors_doc(c: &CorsConfiguration) -> Value {
+    let mut d = serde_json::Map::new();
+    if let Some(v) = c.allow_credentials {
+        d.insert("allowCredentials".into(), json!(v));
+    }
+    for (k, v) in [
+        ("allowHeaders", &c.allow_headers),
+        ("allowMethods", &c.allow_methods),
+        ("allowOrigins", &c.allow_origins),
+        ("exposeHeaders", &c.expose_headers),
+    ] {
+        if !v.is_empty() {
+            d.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(m) = c.max_age {
+        d.insert("maxAge".into(), json!(m));
+    }
+    Value::Object(d)
+}
+
+fn api_doc(c: &Control, a: &Api) -> Value {
+    let mut d = json!({
+        "apiEndpoint": format!("http://{}.execute-api.localhost:{}", a.api_id, c.cfg.public_port),
+        "apiId": a.api_id,
+        "apiKeySelectionExpression": a.api_key_selection_expression,
+        "createdDate": a.created_date,
+        "disableExecuteApiEndpoint": a.disable_execute_api_endpoint,
+        "name": a.name,
+        "protocolType": a.protocol_type,
+        "routeSelectionExpression": a.route_selection_expression,
+        "tags": a.tags,
+    });
+    if let Some(cors) = &a.cors {
+        d["corsConfiguration"] = cors_doc(cors);
+    }
+    if let Some(v) = &a.description {
+        d["description"] = json!(v);
+    }
+    if let Some(v) = &a.version {
+        d["version"] = json!(v);
+    }
+    d
+}
+
+fn route_doc(r: &Route) -> Value {
+    let mut d = json!({
+        "apiKeyRequired": r.api_key_required,
+        "authorizationType": r.authorization_type,
+        "routeId": r.route_id,
+        "routeKey": r.route_key,
+    });
+    if let Some(t) = &r.target {
+        d["target"] = json!(t);
+    }
+    if let Some(a) = &r.authorizer_id {
+        d["authorizerId"] = json!(a);
+    }
+    if !r.authorization_scopes.is_empty() {
+        d["authorizationScopes"] = json!(r.authorization_scopes);
+    }
+    if let Some(o) = &r.operation_name {
+        d["operationName"] = json!(o);
+    }
+    d
+}
+
+fn integration_doc(i: &Integration) -> Value {
+    let mut d = json!({
+        "connectionType": i.connection_type,
+        "integrationId": i.integration_id,
+        "integrationType": i.integration_type,
+        "payloadFormatVersion": i.payload_format_version,
+        "timeoutInMillis": i.timeout_in_millis,
+    });
+    for (k, v) in [
+        ("integrationUri", &i.integration_uri),
+        ("integrationMethod", &i.integration_method),
+        ("description", &i.description),
+        ("credentialsArn", &i.credentials_arn),
+    ] {
+        if let Some(v) = v {
+            d[k] = json!(v);
+        }
+    }
+    d
+}
+
+fn settings_doc(s: &RouteSettings) -> Value {
+    let mut d = json!({ "detailedMetricsEnabled": s.detailed_metrics_enabled.unwrap_or(false) });
+    if let Some(b) = s.throttling_burst_limit {
+        d["throttlingBurstLimit"] = json!(b);
+    }
+    if let Some(r) = s.throttling_rate_limit {
+        d["throttlingRateLimit"] = json!(r);
+    }
+    d
+}
+
+fn stage_doc(s: &Stage) -> Value {
+    let mut d = json!({
+        "autoDeploy": s.auto_deploy,
+        "createdDate": s.created_date,
+        "defaultRouteSettings": settings_doc(&s.default_route_settings),
+        "lastUpdatedDate": s.last_updated_date,
+        "routeSettings": s.route_settings.iter().map(|(k, v)| (k.clone(), settings_doc(v))).collect::<serde_json::Map<_, _>>(),
+        "stageName": s.stage_name,
+        "stageVariables": s.stage_variables,
+        "tags": s.tags,
+    });
+    if let Some(v) = &s.deployment_id {
+        d["deploymentId"] = json!(v);
+    }
+    if let Some(v) = &s.description {
+        d["description"] = json!(v);
+    }
+    d
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CorsIn {
+    allow_credentials: Option<bool>,
+    allow_headers: Option<Vec<String>>,
+    allow_methods: Option<Vec<String>>,
+    allow_origins: Option<Vec<String>>,
+    expose_headers: Option<Vec<String>>,
+    max_age: Option<i64>,
+}
+
+impl CorsIn {
+    fn into_model(self) -> Result<CorsConfiguration> {
+        if let Some(m) = self.max_age {
+            if !(-1..=86400).contains(&m) {
+                return Err(AwsError::bad_request("MaxAge must be between -1 and 86400."));
+            }
+        }
+        let cors = CorsConfiguration {
+            allow_credentials: self.allow_credentials,
+            allow_headers: self.allow_headers.unwrap_or_default(),
+            allow_methods: self.allow_methods.unwrap_or_default(),
+            allow_origins: self.allow_origins.unwrap_or_default(),
+            expose_headers: self.expose_headers.unwrap_or_default(),
+            max_age: self.max_age,
+        };
+        if cors.allow_credentials == Some(true) && cors.allow_origins.iter().any(|o| o == "*") {
+            return Err(AwsError::bad_request(
+                "allow-credentials is not supported when allow-origins contains '*'. Specify the exact origins instead.",
+            ));
+        }
+        Ok(cors)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiIn {
+    name: Option<String>,
+    protocol_type: Option<String>,
+    description: Option<String>,
+    cors_configuration: Option<CorsIn>,
+    disable_execute_api_endpoint: Option<bool>,
+    route_selection_expression: Option<String>,
+    api_key_selection_expression: Option<String>,
+    version: Option<String>,
+    tags: Option<BTreeMap<String, String>>,
+    target: Option<String>,
+    route_key: Option<String>,
+    credentials_arn: Option<String>,
+}
+
+fn default_settings() -> RouteSettings {
+    RouteSettings {
+        detailed_metrics_enabled: Some(false),
+        ..RouteSettings::default()
+    }
+}
+
+async fn create_api(c: &Control, call: &Call) -> Result<Resp> {
+    let input: ApiIn = json::parse(Service::ApiGateway, &call.body)?;
+    let name = input.name.unwrap_or_default();
+    validate_api_name(&name).map_err(|e| AwsError::bad_request(e.0))?;
+    match input.protocol_type.as_deref() {
+        Some("HTTP") => {}
+        Some("WEBSOCKET") => return Err(AwsError::bad_request("Portico serves HTTP APIs only; WEBSOCKET APIs are not supported.")),
+        other => {
+            return Err(AwsError::bad_request(format!(
+                "Invalid protocol type {}: must be HTTP.",
+                other.unwrap_or("(missing)")
+            )))
+        }
+    }
+    let api = Api {
+        scope: call.scope.clone(),
+        api_id: portico_model::ids::api_id(),
+        name,
+        description: input.description,
+        protocol_type: "HTTP".into(),
+        route_selection_expression: input
+            .route_selection_expression
+            .unwrap_or_else(|| "$request.method $request.path".into()),
+        api_key_selection_expression: input
+            .api_key_selection_expression
+            .unwrap_or_else(|| "$request.header.x-api-key".into()),
+        cors: input.cors_configuration.map(CorsIn::into_model).transpose()?,
+        disable_execute_api_endpoint: input.disable_execute_api_endpoint.unwrap_or(false),
+        version: input.version,
+        created_date: now(),
+        tags: input.tags.unwrap_or_default(),
+    };
+    let mut changes = vec![Change::Put(Record::Api(api.clone()))];
+    let _w = c.write.lock().await;
+    if let Some(target) = input.target {
+        // Quick create: integration + route + $default stage + invoke permission.
+        let function = FunctionArn::from_integration_uri(&target).ok_or_else(|| {
+            AwsError::bad_request(format!("Invalid target {target}: quick create needs a Lambda function ARN."))
+        })?;
+        let route_key = input.route_key.unwrap_or_else(|| "$default".into());
+        validate_route_key(&route_key).map_err(|e| AwsError::bad_request(e.0))?;
+        let integration = Integration {
+            api_id: api.api_id.clone(),
+            integration_id: portico_model::ids::sub_resource_id(),
+            integration_type: "AWS_PROXY".into(),
+            integration_uri: Some(target.clone()),
+            integration_method: Some("POST".into()),
+            payload_format_version: "2.0".into(),
+            timeout_in_millis: 30_000,
+            connection_type: "INTERNET".into(),
+            description: None,
+            credentials_arn: input.credentials_arn,
+        };
+        let route = Route {
+            api_id: api.api_id.clone(),
+            route_id: portico_model::ids::sub_resource_id(),
+            route_key,
+            target: Some(format!("integrations/{}", integration.integration_id)),
+            authorization_type: "NONE".into(),
+            authorizer_id: None,
+            authorization_scopes: Vec::new(),
+            api_key_required: false,
+            operation_name: None,
+        };
+        let t = now();
+        let stage = Stage {
+            api_id: api.api_id.clone(),
+            stage_name: "$default".into(),
+            auto_deploy: true,
+            deployment_id: None,
+            description: None,
+            stage_variables: BTreeMap::new(),
+            default_route_settings: default_settings(),
+            route_settings: BTreeMap::new(),
+            created_date: t.clone(),
+            last_updated_date: t,
+            tags: BTreeMap::new(),
+        };
+        // As the console does (and the CLI shortcut, per the tutorial): let this API
+        // invoke the function.
+        if let Some(f) = c.catalog().function(&function.unqualified()) {
+            if f.scope.account_id == call.scope.account_id {
+                let mut next = (**f).clone();
+                next.policy.push(PolicyStatement {
+                    sid: format!("portico-quickcreate-{}", api.api_id),
+                    action: "lambda:InvokeFunction".into(),
+                    principal: "apigateway.amazonaws.com".into(),
+                    source_arn: Some(format!(
+                        "arn:aws:execute-api:{}:{}:{}/*/*",
+                        api.scope.region, api.scope.account_id, api.api_id
+                    )),
+                    source_account: None,
+                    resource: f.arn(),
+                });
+                next.revision_id = portico_model::ids::uuid();
+                changes.push(Change::Put(Record::Function(next)));
+            }
+        }
+        changes.push(Change::Put(Record::Integration(integration)));
+        changes.push(Change::Put(Record::Route(route)));
+        changes.push(Change::Put(Record::Stage(stage)));
+    }
+    c.commit(changes).await?;
+    Ok(json_response(StatusCode::CREATED, &api_doc(c, &api)))
+}
+
+async fn update_api(c: &Control, call: &Call, id: &str) -> Result<Resp> {
+    let input: ApiIn = json::parse(Service::ApiGateway, &call.body)?;
+    let _w = c.write.lock().await;
+    let b = bundle(c, call, id)?;
+    let mut api = b.api.clone();
+    if let Some(n) = input.name {
+        validate_api_name(&n).map_err(|e| AwsError::bad_request(e.0))?;
+        api.name = n;
+    }
+    if let Some(d) = input.description {
+        api.description = Some(d);
+    }
+    if let Some(cors) = input.cors_configuration {
+        api.cors = Some(cors.into_model()?);
+    }
+    if let Some(v) = input.disable_execute_api_endpoint {
+        api.disable_execute_api_endpoint = v;
+    }
+    if let Some(v) = input.route_selection_expression {
+        api.route_selection_expression = v;
+    }
+    if let Some(v) = input.version {
+        api.version = Some(v);
+    }
+    c.commit(vec![Change::Put(Record::Api(api.clone()))]).await?;
+    Ok(json_response(StatusCode::OK, &api_doc(c, &api)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RouteIn {
+    route_key: Option<String>,
+    target: Option<String>,
+    authorization_type: Option<String>,
+    authorizer_id: Option<String>,
+    authorization_scopes: Option<Vec<String>>,
+    api_key_required: Option<bool>,
+    operation_name: Option<String>,
+}
+
+fn check_target(b: &ApiBundle, target: &str) -> Result<()> {
+    match target.strip_prefix("integrations/") {
+        Some(i) if b.integrations.contains_key(i) => Ok(()),
+        _ => Err(AwsError::bad_request(format!(
+            "Invalid target {target}: it must be integrations/{{integrationId}} of an integration of this API."
+        ))),
+    }
+}
+
+fn check_authorization(t: &str) -> Result<()> {
+    match t {
+        "NONE" => Ok(()),
+        "JWT" | "CUSTOM" | "AWS_IAM" => Err(AwsError::bad_request(format!(
+            "AuthorizationType {t} is not supported by this Portico yet: use NONE."
+        ))),
+        other => Err(AwsError::bad_request(format!("Invalid authorization type {other}."))),
+    }
+}
+
+async fn create_route(c: &Control, call: &Call, id: &str) -> Result<Resp> {
+    let input: RouteIn = json::parse(Service::ApiGateway, &call.body)?;
+    let _w = c.write.lock().await;
+    let b = bundle(c, call, id)?;
+    let route_key = input.route_key.unwrap_or_default();
+    validate_route_key(&route_key).map_err(|e| AwsError::bad_request(e.0))?;
+    if b.routes.values().any(|r| r.route_key == route_key) {
+        return Err(AwsError::conflict(format!("Route with key {route_key} already exists for this API")));
+    }
+    if let Some(t) = &input.target {
+        check_target(&b, t)?;
+    }
+    let authorization_type = input.authorization_type.unwrap_or_else(|| "NONE".into());
+    check_authorization(&authorization_type)?;
+    let route = Route {
+        api_id: id.to_string(),
+        route_id: portico_model::ids::sub_resource_id(),
+        route_key,
+        target: input.target,
+        authorization_type,
+        authorizer_id: input.authorizer_id,
+        authorization_scopes: input.authorization_scopes.unwrap_or_default(),
+        api_key_required: input.api_key_required.unwrap_or(false),
+        operation_name: input.operation_name,
+    };
+    c.commit(vec![Change::Put(Record::Route(route.clone()))]).await?;
+    Ok(json_response(StatusCode::CREATED, &route_doc(&route)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IntegrationIn {
+    integration_type: Option<String>,
+    integration_uri: Option<String>,
+    integration_method: Option<String>,
+    payload_format_version: Option<String>,
+    timeout_in_millis: Option<i64>,
+    connection_type: Option<String>,
+    description: Option<String>,
+    credentials_arn: Option<String>,
+}
+
+fn check_payload_version(v: &str) -> Result<()> {
+    match v {
+        "2.0" => Ok(()),
+        "1.0" => Err(AwsError::bad_request(
+            "Payload format version 1.0 is not supported by this Portico yet: use 2.0.",
+        )),
+        other => Err(AwsError::bad_request(format!(
+            "Invalid payload format version {other}: must be 1.0 or 2.0."
+        ))),
+    }
+}
+
+fn check_timeout(t: i64) -> Result<u32> {
+    u32::try_from(t)
+        .ok()
+        .filter(|t| (50..=30_000).contains(t))
+        .ok_or_else(|| AwsError::bad_request("Timeout must be between 50 milliseconds and 30 seconds."))
+}
+
+async fn create_integration(c: &Control, call: &Call, id: &str) -> Result<Resp> {
+    let input: IntegrationIn = json::parse(Service::ApiGateway, &call.body)?;
+    let _w = c.write.lock().await;
+    bundle(c, call, id)?;
+    match input.integration_type.as_deref() {
+        Some("AWS_PROXY") => {}
+        Some(other) => {
+            return Err(AwsError::bad_request(format!(
+                "Integration type {other} is not supported by this Portico: use AWS_PROXY (Lambda proxy)."
+            )))
+        }
+        None => return Err(AwsError::bad_request("IntegrationType is required.")),
+    }
+    let uri = input
+        .integration_uri
+        .ok_or_else(|| AwsError::bad_request("IntegrationUri is required for AWS_PROXY integrations."))?;
+    if FunctionArn::from_integration_uri(&uri).is_none() {
+        return Err(AwsError::bad_request(format!(
+            "Invalid integration URI {uri}: must be a Lambda function ARN."
+        )));
+    }
+    let version = input
+        .payload_format_version
+        .ok_or_else(|| AwsError::bad_request("PayloadFormatVersion is required for Lambda proxy integrations of HTTP APIs."))?;
+    check_payload_version(&version)?;
+    let integration = Integration {
+        api_id: id.to_string(),
+        integration_id: portico_model::ids::sub_resource_id(),
+        integration_type: "AWS_PROXY".into(),
+        integration_uri: Some(uri),
+        integration_method: Some(input.integration_method.unwrap_or_else(|| "POST".into())),
+        payload_format_version: version,
+        timeout_in_millis: check_timeout(input.timeout_in_millis.unwrap_or(30_000))?,
+        connection_type: input.connection_type.unwrap_or_else(|| "INTERNET".into()),
+        description: input.description,
+        credentials_arn: input.credentials_arn,
+    };
+    c.commit(vec![Change::Put(Record::Integration(integration.clone()))]).await?;
+    Ok(json_response(StatusCode::CREATED, &integration_doc(&integration)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SettingsIn {
+    throttling_burst_limit: Option<i64>,
+    throttling_rate_limit: Option<f64>,
+    detailed_metrics_enabled: Option<bool>,
+}
+
+impl SettingsIn {
+    fn into_model(self) -> RouteSettings {
+        RouteSettings {
+            throttling_burst_limit: self.throttling_burst_limit,
+            throttling_rate_limit: self.throttling_rate_limit,
+            detailed_metrics_enabled: Some(self.detailed_metrics_enabled.unwrap_or(false)),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StageIn {
+    stage_name: Option<String>,
+    auto_deploy: Option<bool>,
+    deployment_id: Option<String>,
+    description: Option<String>,
+    stage_variables: Option<BTreeMap<String, String>>,
+    default_route_settings: Option<SettingsIn>,
+    route_settings: Option<BTreeMap<String, SettingsIn>>,
+    tags: Option<BTreeMap<String, String>>,
+}
+
+fn check_stage_variables(vars: &BTreeMap<String, String>) -> Result<()> {
+    for (k, v) in vars {
+        let name_ok = !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let value_ok = v.len() <= 512
+            && v.chars().all(|ch| ch.is_ascii_alphanumeric() || "-._~:/?#&=,".contains(ch));
+        if !name_ok || !value_ok {
+            return Err(AwsError::bad_request(format!(
+                "Stage variable {k}: names must be alphanumeric or _ (1-64), values may only contain alphanumerics and -._~:/?#&=, (up to 512)."
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn create_stage(c: &Control, call: &Call, id: &str) -> Result<Resp> {
+    let input: StageIn = json::parse(Service::ApiGateway, &call.body)?;
+    let _w = c.write.lock().await;
+    let b = bundle(c, call, id)?;
+    let name = input.stage_name.unwrap_or_default();
+    validate_stage_name(&name).map_err(|e| AwsError::bad_request(e.0))?;
+    if b.stages.contains_key(&name) {
+        return Err(AwsError::conflict(format!("Stage already exists: {name}")));
+    }
+    let vars = input.stage_variables.unwrap_or_default();
+    check_stage_variables(&vars)?;
+    let t = now();
+    let stage = Stage {
+        api_id: id.to_string(),
+        stage_name: name,
+        auto_deploy: input.auto_deploy.unwrap_or(false),
+        deployment_id: input.deployment_id,
+        description: input.description,
+        stage_variables: vars,
+        default_route_settings: input.default_route_settings.map_or_else(default_settings, SettingsIn::into_model),
+        route_settings: input
+            .route_settings
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_model()))
+            .collect(),
+        created_date: t.clone(),
+        last_updated_date: t,
+        tags: input.tags.unwrap_or_default(),
+    };
+    c.commit(vec![Change::Put(Record::Stage(stage.clone()))]).await?;
+    Ok(json_response(StatusCode::CREATED, &stage_doc(&stage)))
+}
+
+async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str) -> Result<Resp> {
+    let _w = c.write.lock().await;
+    let b = bundle(c, call, id)?;
+    match kind {
+        Child::Route => {
+            let input: RouteIn = json::parse(Service::ApiGateway, &call.body)?;
+            let mut r = b.routes.get(sub).cloned().ok_or_else(|| missing(kind, sub))?;
+            if let Some(k) = input.route_key {
+                validate_route_key(&k).map_err(|e| AwsError::bad_request(e.0))?;
+                if b.routes.values().any(|o| o.route_key == k && o.route_id != r.route_id) {
+                    return Err(AwsError::conflict(format!("Route with key {k} already exists for this API")));
+                }
+                r.route_key = k;
+            }
+            if let Some(t) = input.target {
+                check_target(&b, &t)?;
+                r.target = Some(t);
+            }
+            if let Some(a) = input.authorization_type {
+                check_authorization(&a)?;
+                r.authorization_type = a;
+            }
+            if let Some(o) = input.operation_name {
+                r.operation_name = Some(o);
+            }
+            c.commit(vec![Change::Put(Record::Route(r.clone()))]).await?;
+            Ok(json_response(StatusCode::OK, &route_doc(&r)))
+        }
+        Child::Integration => {
+            let input: IntegrationIn = json::parse(Service::ApiGateway, &call.body)?;
+            let mut i = b.integrations.get(sub).cloned().ok_or_else(|| missing(kind, sub))?;
+            if let Some(t) = input.integration_type {
+                if t != "AWS_PROXY" {
+                    return Err(AwsError::bad_request(format!(
+                        "Integration type {t} is not supported by this Portico: use AWS_PROXY (Lambda proxy)."
+                    )));
+                }
+            }
+            if let Some(u) = input.integration_uri {
+                if FunctionArn::from_integration_uri(&u).is_none() {
+                    return Err(AwsError::bad_request(format!("Invalid integration URI {u}: must be a Lambda function ARN.")));
+                }
+                i.integration_uri = Some(u);
+            }
+            if let Some(v) = input.payload_format_version {
+                check_payload_version(&v)?;
+                i.payload_format_version = v;
+            }
+            if let Some(t) = input.timeout_in_millis {
+                i.timeout_in_millis = check_timeout(t)?;
+            }
+            if let Some(d) = input.description {
+                i.description = Some(d);
+            }
+            if let Some(m) = input.integration_method {
+                i.integration_method = Some(m);
+            }
+            c.commit(vec![Change::Put(Record::Integration(i.clone()))]).await?;
+            Ok(json_response(StatusCode::OK, &integration_doc(&i)))
+        }
+        Child::Stage => {
+            let input: StageIn = json::parse(Service::ApiGateway, &call.body)?;
+            let mut s = b.stages.get(sub).cloned().ok_or_else(|| missing(kind, sub))?;
+            if let Some(a) = input.auto_deploy {
+                s.auto_deploy = a;
+            }
+            if let Some(d) = input.deployment_id {
+                s.deployment_id = Some(d);
+            }
+            if let Some(d) = input.description {
+                s.description = Some(d);
+            }
+            if let Some(v) = input.stage_variables {
+                check_stage_variables(&v)?;
+                s.stage_variables = v;
+            }
+            if let Some(d) = input.default_route_settings {
+                s.default_route_settings = d.into_model();
+            }
+            if let Some(r) = input.route_settings {
+                s.route_settings = r.into_iter().map(|(k, v)| (k, v.into_model())).collect();
+            }
+            s.last_updated_date = now();
+            c.commit(vec![Change::Put(Record::Stage(s.clone()))]).await?;
+            Ok(json_response(StatusCode::OK, &stage_doc(&s)))
+        }
+    }
+}

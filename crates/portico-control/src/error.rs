@@ -1,0 +1,144 @@
+//! The one error type of the control plane, and the one place it is rendered.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+/// Which service's error shape to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Lambda: `{"Type":"User","message":...}`.
+    Lambda,
+    /// API Gateway v2: `{"message":...}`.
+    ApiGateway,
+    /// STS: an XML `ErrorResponse`.
+    Sts,
+}
+
+/// An error as AWS reports it: HTTP status, error code (`x-amzn-ErrorType`) and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AwsError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// AWS error code, e.g. `ResourceNotFoundException`.
+    pub code: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// `Type` of a Lambda error body: `User` or `Service`.
+    pub fault: &'static str,
+    /// Extra top-level members (e.g. `Reason` of a throttle).
+    pub reason: Option<String>,
+}
+
+/// Control-plane result.
+pub type Result<T, E = AwsError> = std::result::Result<T, E>;
+
+impl AwsError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AwsError {
+        let fault = if status.is_server_error() { "Service" } else { "User" };
+        AwsError {
+            status,
+            code,
+            message: message.into(),
+            fault,
+            reason: None,
+        }
+    }
+
+    /// 400 `InvalidParameterValueException` (Lambda).
+    pub fn invalid_parameter(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::BAD_REQUEST, "InvalidParameterValueException", m)
+    }
+    /// 400 `ValidationException`.
+    pub fn validation(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::BAD_REQUEST, "ValidationException", m)
+    }
+    /// 400 `InvalidRequestContentException` (Lambda: body is not JSON).
+    pub fn invalid_content(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::BAD_REQUEST, "InvalidRequestContentException", m)
+    }
+    /// 404 `ResourceNotFoundException` (Lambda).
+    pub fn resource_not_found(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", m)
+    }
+    /// 409 `ResourceConflictException` (Lambda).
+    pub fn resource_conflict(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::CONFLICT, "ResourceConflictException", m)
+    }
+    /// 412 `PreconditionFailedException` (Lambda: stale RevisionId).
+    pub fn precondition_failed(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailedException", m)
+    }
+    /// 413 `RequestTooLargeException` (Lambda).
+    pub fn too_large(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException", m)
+    }
+    /// 500 `ServiceException`.
+    pub fn service(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", m)
+    }
+    /// 400 `BadRequestException` (API Gateway).
+    pub fn bad_request(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::BAD_REQUEST, "BadRequestException", m)
+    }
+    /// 404 `NotFoundException` (API Gateway).
+    pub fn not_found(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::NOT_FOUND, "NotFoundException", m)
+    }
+    /// 409 `ConflictException` (API Gateway).
+    pub fn conflict(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::CONFLICT, "ConflictException", m)
+    }
+    /// 404 for a path no operation serves, in the caller's service's shape.
+    pub fn unknown_operation(service: Service, method: &http::Method, path: &str) -> AwsError {
+        let m = format!("No operation matches {method} {path}");
+        match service {
+            Service::ApiGateway => AwsError::not_found(m),
+            Service::Lambda | Service::Sts => AwsError::new(StatusCode::NOT_FOUND, "UnknownOperationException", m),
+        }
+    }
+
+    /// Renders the error in `service`'s wire shape.
+    pub fn render(&self, service: Service, request_id: &str) -> Response<Full<Bytes>> {
+        let (body, content_type) = match service {
+            Service::Lambda => {
+                let mut doc = serde_json::json!({ "Type": self.fault, "message": self.message });
+                if let Some(r) = &self.reason {
+                    doc["Reason"] = serde_json::Value::String(r.clone());
+                }
+                (doc.to_string(), "application/json")
+            }
+            Service::ApiGateway => (serde_json::json!({ "message": self.message }).to_string(), "application/json"),
+            Service::Sts => (
+                format!(
+                    "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+                    if self.fault == "User" { "Sender" } else { "Receiver" },
+                    self.code,
+                    xml_escape(&self.message)
+                ),
+                "text/xml",
+            ),
+        };
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        h.insert("x-amzn-errortype", HeaderValue::from_static(self.code));
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            h.insert("x-amzn-requestid", v);
+        }
+        resp
+    }
+}
+
+impl From<portico_model::Invalid> for AwsError {
+    fn from(e: portico_model::Invalid) -> AwsError {
+        AwsError::invalid_parameter(e.0)
+    }
+}
+
+/// Escapes text for an XML element.
+pub fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}

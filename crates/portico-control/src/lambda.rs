@@ -1,0 +1,716 @@
+//! Lambda's REST-JSON API (`/2015-03-31/functions...`): one route table, one file.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode};
+use http_body_util::Full;
+use portico_model::function::{
+    self as fmodel, limits, Architecture, CodeRef, Function, FunctionState, LastUpdateStatus,
+    PolicyStatement, Runtime,
+};
+use portico_model::{Change, FunctionArn, Qualifier, Record};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::{empty_response, json, json_response, AwsError, Call, Control, Result, Service};
+
+type Resp = Response<Full<Bytes>>;
+
+/// The Lambda operations Portico serves, parsed from `(method, path)`.
+#[derive(Debug)]
+enum Action<'a> {
+    /// `POST /functions`.
+    CreateFunction,
+    /// `GET /functions/`.
+    ListFunctions,
+    /// `GET /functions/{name}`.
+    GetFunction(&'a str),
+    /// `DELETE /functions/{name}`.
+    DeleteFunction(&'a str),
+    /// `GET /functions/{name}/configuration`.
+    GetFunctionConfiguration(&'a str),
+    /// `PUT /functions/{name}/configuration`.
+    UpdateFunctionConfiguration(&'a str),
+    /// `PUT /functions/{name}/code`.
+    UpdateFunctionCode(&'a str),
+    /// `GET /functions/{name}/code`: the package itself (the `Code.Location` of GetFunction).
+    DownloadCode(&'a str),
+    /// `POST /functions/{name}/invocations`.
+    Invoke(&'a str),
+    /// `POST /functions/{name}/policy`.
+    AddPermission(&'a str),
+    /// `GET /functions/{name}/policy`.
+    GetPolicy(&'a str),
+    /// `DELETE /functions/{name}/policy/{sid}`.
+    RemovePermission(&'a str, &'a str),
+}
+
+fn route<'a>(method: &Method, segments: &'a [String]) -> Option<Action<'a>> {
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    Some(match (method, segs.as_slice()) {
+        (&Method::POST, ["functions"]) | (&Method::POST, ["functions", ""]) => Action::CreateFunction,
+        (&Method::GET, ["functions"]) | (&Method::GET, ["functions", ""]) => Action::ListFunctions,
+        (&Method::GET, ["functions", name]) => Action::GetFunction(name),
+        (&Method::DELETE, ["functions", name]) => Action::DeleteFunction(name),
+        (&Method::GET, ["functions", name, "configuration"]) => Action::GetFunctionConfiguration(name),
+        (&Method::PUT, ["functions", name, "configuration"]) => Action::UpdateFunctionConfiguration(name),
+        (&Method::PUT, ["functions", name, "code"]) => Action::UpdateFunctionCode(name),
+        (&Method::GET, ["functions", name, "code"]) => Action::DownloadCode(name),
+        (&Method::POST, ["functions", name, "invocations"]) => Action::Invoke(name),
+        (&Method::POST, ["functions", name, "policy"]) => Action::AddPermission(name),
+        (&Method::GET, ["functions", name, "policy"]) => Action::GetPolicy(name),
+        (&Method::DELETE, ["functions", name, "policy", sid]) => Action::RemovePermission(name, sid),
+        _ => return None,
+    })
+}
+
+pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
+    let Some(action) = route(&call.method, &call.segments) else {
+        return Err(AwsError::unknown_operation(Service::Lambda, &call.method, &call.segments.join("/")));
+    };
+    match action {
+        Action::CreateFunction => create_function(c, call).await,
+        Action::ListFunctions => list_functions(c, call),
+        Action::GetFunction(name) => {
+            let f = find(c, call, name)?;
+            let mut doc = json!({
+                "Configuration": configuration(&f),
+                "Code": { "RepositoryType": "S3", "Location": code_location(c, &f) },
+            });
+            if !f.tags.is_empty() {
+                doc["Tags"] = json!(f.tags);
+            }
+            Ok(json_response(StatusCode::OK, &doc))
+        }
+        Action::GetFunctionConfiguration(name) => {
+            let f = find(c, call, name)?;
+            Ok(json_response(StatusCode::OK, &configuration(&f)))
+        }
+        Action::DeleteFunction(name) => {
+            let _w = c.write.lock().await;
+            let f = find(c, call, name)?;
+            c.commit(vec![Change::Delete(portico_model::RecordKind::Function, f.arn())]).await?;
+            Ok(empty_response(StatusCode::NO_CONTENT))
+        }
+        Action::UpdateFunctionConfiguration(name) => update_configuration(c, call, name).await,
+        Action::UpdateFunctionCode(name) => update_code(c, call, name).await,
+        Action::DownloadCode(name) => {
+            let f = find(c, call, name)?;
+            let zip = c
+                .store
+                .get_blob(&f.code.sha256_hex)
+                .map_err(|e| AwsError::service(e.to_string()))?
+                .ok_or_else(|| AwsError::service("the function's package is missing from the data dir"))?;
+            let mut r = Response::new(Full::new(Bytes::from(zip)));
+            r.headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+            Ok(r)
+        }
+        Action::Invoke(name) => invoke(c, call, name).await,
+        Action::AddPermission(name) => add_permission(c, call, name).await,
+        Action::GetPolicy(name) => {
+            let f = find(c, call, name)?;
+            if f.policy.is_empty() {
+                return Err(AwsError::resource_not_found("The resource you requested does not exist."));
+            }
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "Policy": policy_document(&f).to_string(), "RevisionId": f.revision_id }),
+            ))
+        }
+        Action::RemovePermission(name, sid) => {
+            let _w = c.write.lock().await;
+            let f = find(c, call, name)?;
+            check_revision(call.query("RevisionId"), &f)?;
+            if !f.policy.iter().any(|s| s.sid == sid) {
+                return Err(AwsError::resource_not_found(format!(
+                    "Statement {sid} is not found in resource policy."
+                )));
+            }
+            let mut next = (*f).clone();
+            next.policy.retain(|s| s.sid != sid);
+            next.revision_id = portico_model::ids::uuid();
+            c.commit(vec![Change::Put(Record::Function(next))]).await?;
+            Ok(empty_response(StatusCode::NO_CONTENT))
+        }
+    }
+}
+
+/// Resolves a `FunctionName` path parameter to the stored function (`$LATEST` only).
+fn find(c: &Control, call: &Call, reference: &str) -> Result<Arc<Function>> {
+    let arn = FunctionArn::resolve(reference, &call.scope).map_err(|e| AwsError::validation(e.0))?;
+    let qualifier = arn
+        .qualifier
+        .clone()
+        .or_else(|| call.query("Qualifier").map(Qualifier::parse));
+    let unqualified = arn.unqualified();
+    let not_found = |q: &str| AwsError::resource_not_found(format!("Function not found: {unqualified}{q}"));
+    // Another account's functions are invisible, as on AWS without a policy.
+    if arn.scope.account_id != call.scope.account_id {
+        return Err(not_found(""));
+    }
+    let f = c.catalog().function(&unqualified).cloned().ok_or_else(|| not_found(""))?;
+    match qualifier {
+        None | Some(Qualifier::Latest) => Ok(f),
+        Some(Qualifier::Named(q)) => Err(not_found(&format!(":{q}"))),
+    }
+}
+
+fn check_revision(expected: Option<&str>, f: &Function) -> Result<()> {
+    match expected {
+        Some(r) if r != f.revision_id => Err(AwsError::precondition_failed(
+            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn code_location(c: &Control, f: &Function) -> String {
+    format!(
+        "http://127.0.0.1:{}/2015-03-31/functions/{}/code",
+        c.cfg.public_port,
+        f.arn().replace(':', "%3A")
+    )
+}
+
+/// The `FunctionConfiguration` document.
+fn configuration(f: &Function) -> Value {
+    let mut doc = json!({
+        "FunctionName": f.name,
+        "FunctionArn": f.arn(),
+        "Runtime": f.runtime.as_str(),
+        "Role": f.role,
+        "Handler": f.handler,
+        "CodeSize": f.code.size,
+        "Description": f.description,
+        "Timeout": f.timeout,
+        "MemorySize": f.memory_size,
+        "LastModified": f.last_modified,
+        "CodeSha256": f.code.sha256_b64,
+        "Version": "$LATEST",
+        "TracingConfig": { "Mode": "PassThrough" },
+        "RevisionId": f.revision_id,
+        "State": f.state.as_str(),
+        "LastUpdateStatus": f.last_update_status.as_str(),
+        "PackageType": "Zip",
+        "Architectures": f.architectures.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "EphemeralStorage": { "Size": f.ephemeral_storage },
+        "SnapStart": { "ApplyOn": "None", "OptimizationStatus": "Off" },
+        "RuntimeVersionConfig": {
+            "RuntimeVersionArn": format!("arn:aws:lambda:{}::runtime:portico-{}", f.scope.region, f.runtime.as_str())
+        },
+        "LoggingConfig": { "LogFormat": "Text", "LogGroup": f.log_group() },
+    });
+    if !f.environment.is_empty() {
+        doc["Environment"] = json!({ "Variables": f.environment });
+    }
+    match f.state {
+        FunctionState::Pending => {
+            doc["StateReason"] = json!("The function is being created.");
+            doc["StateReasonCode"] = json!("Creating");
+        }
+        FunctionState::Failed => {
+            doc["StateReason"] = json!("The function could not be prepared.");
+            doc["StateReasonCode"] = json!("InternalError");
+        }
+        FunctionState::Active => {}
+    }
+    if f.last_update_status == LastUpdateStatus::InProgress {
+        doc["LastUpdateStatusReason"] = json!("The function is being created.");
+        doc["LastUpdateStatusReasonCode"] = json!("Creating");
+    }
+    doc
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EnvironmentIn {
+    variables: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CodeIn {
+    zip_file: Option<String>,
+    s3_bucket: Option<String>,
+    image_uri: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StorageIn {
+    size: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateFunctionIn {
+    function_name: Option<String>,
+    runtime: Option<String>,
+    role: Option<String>,
+    handler: Option<String>,
+    code: Option<CodeIn>,
+    description: Option<String>,
+    timeout: Option<i64>,
+    memory_size: Option<i64>,
+    environment: Option<EnvironmentIn>,
+    architectures: Option<Vec<String>>,
+    ephemeral_storage: Option<StorageIn>,
+    tags: Option<BTreeMap<String, String>>,
+    package_type: Option<String>,
+}
+
+fn validate_role(role: &str) -> Result<()> {
+    let ok = role
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|r| r.split_once(":role/"))
+        .is_some_and(|(acct, name)| acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{role}' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{{12}}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
+        )))
+    }
+}
+
+fn architectures(v: Option<Vec<String>>) -> Result<Vec<Architecture>> {
+    match v {
+        None => Ok(vec![Architecture::X86_64]),
+        Some(list) if list.len() == 1 => Ok(vec![Architecture::parse(&list[0])?]),
+        Some(_) => Err(AwsError::validation(
+            "1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1",
+        )),
+    }
+}
+
+fn ephemeral(s: Option<StorageIn>) -> Result<u32> {
+    match s.and_then(|s| s.size) {
+        None => Ok(limits::DEFAULT_EPHEMERAL_STORAGE),
+        Some(n) if (512..=10240).contains(&n) => Ok(u32::try_from(n).unwrap_or(limits::DEFAULT_EPHEMERAL_STORAGE)),
+        Some(n) => Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{n}' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value between 512 and 10240"
+        ))),
+    }
+}
+
+/// Decodes, validates and stores a `ZipFile`; returns its reference.
+async fn accept_zip(c: &Control, code: Option<CodeIn>) -> Result<CodeRef> {
+    let code = code.ok_or_else(|| AwsError::invalid_parameter("Code is required: provide Code.ZipFile."))?;
+    let Some(b64) = code.zip_file else {
+        let what = if code.s3_bucket.is_some() { "S3 code locations" } else if code.image_uri.is_some() { "container images" } else { "an empty Code" };
+        return Err(AwsError::invalid_parameter(format!(
+            "Portico does not support {what}: upload the deployment package as Code.ZipFile."
+        )));
+    };
+    let zip = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|e| AwsError::invalid_parameter(format!("Code.ZipFile is not valid base64: {e}")))?;
+    if zip.len() as u64 > limits::MAX_ZIP_BYTES {
+        return Err(AwsError::too_large(format!(
+            "Request must be smaller than {} bytes for the CreateFunction operation",
+            limits::MAX_ZIP_BYTES
+        )));
+    }
+    let digest = Sha256::digest(&zip);
+    let code_ref = CodeRef {
+        sha256_hex: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        sha256_b64: base64::engine::general_purpose::STANDARD.encode(digest),
+        size: zip.len() as u64,
+    };
+    let invoker = c.invoker.clone();
+    let store = c.store.clone();
+    let sha = code_ref.sha256_hex.clone();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        invoker.code().install(&sha, &zip).map_err(|e| match e {
+            portico_runtime::code::CodeError::Io { .. } => AwsError::service(e.to_string()),
+            other => AwsError::invalid_parameter(other.to_string()),
+        })?;
+        store.put_blob(&sha, &zip).map_err(|e| AwsError::service(e.to_string()))
+    })
+    .await
+    .map_err(|e| AwsError::service(format!("unpack task failed: {e}")))??;
+    Ok(code_ref)
+}
+
+fn now() -> String {
+    portico_model::time::lambda_timestamp(chrono::Utc::now())
+}
+
+async fn create_function(c: &Arc<Control>, call: &Call) -> Result<Resp> {
+    let input: CreateFunctionIn = json::parse(Service::Lambda, &call.body)?;
+    let name = input
+        .function_name
+        .ok_or_else(|| AwsError::validation("1 validation error detected: Value null at 'functionName' failed to satisfy constraint: Member must not be null"))?;
+    let arn = FunctionArn::resolve(&name, &call.scope).map_err(|e| AwsError::validation(e.0))?;
+    if arn.qualifier.is_some() || arn.scope != call.scope {
+        return Err(AwsError::invalid_parameter(format!("Function name {name} must be a name, or an ARN of this account and region without a qualifier.")));
+    }
+    if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
+        return Err(AwsError::invalid_parameter("Portico supports PackageType Zip only."));
+    }
+    let runtime = Runtime::parse(input.runtime.as_deref().unwrap_or_default())?;
+    let role = input.role.unwrap_or_default();
+    validate_role(&role)?;
+    let handler = input.handler.ok_or_else(|| AwsError::invalid_parameter("Handler is required for a Zip package."))?;
+    fmodel::validate_handler(&handler).map_err(|e| AwsError::validation(e.0))?;
+    let timeout = fmodel::validate_timeout(input.timeout.unwrap_or(i64::from(limits::DEFAULT_TIMEOUT))).map_err(|e| AwsError::validation(e.0))?;
+    let memory_size = fmodel::validate_memory(input.memory_size.unwrap_or(i64::from(limits::DEFAULT_MEMORY))).map_err(|e| AwsError::validation(e.0))?;
+    let environment = input.environment.and_then(|e| e.variables).unwrap_or_default();
+    fmodel::validate_environment(&environment)?;
+    let architectures = architectures(input.architectures)?;
+    let ephemeral_storage = ephemeral(input.ephemeral_storage)?;
+    if c.catalog().function(&arn.unqualified()).is_some() {
+        return Err(AwsError::resource_conflict(format!("Function already exist: {}", arn.name)));
+    }
+    let code = accept_zip(c, input.code).await?;
+    let function = Function {
+        scope: call.scope.clone(),
+        name: arn.name,
+        runtime,
+        role,
+        handler,
+        description: input.description.unwrap_or_default(),
+        timeout,
+        memory_size,
+        environment,
+        architectures,
+        ephemeral_storage,
+        code,
+        last_modified: now(),
+        revision_id: portico_model::ids::uuid(),
+        state: FunctionState::Pending,
+        last_update_status: LastUpdateStatus::InProgress,
+        policy: Vec::new(),
+        tags: input.tags.unwrap_or_default(),
+    };
+    {
+        let _w = c.write.lock().await;
+        if c.catalog().function(&function.arn()).is_some() {
+            return Err(AwsError::resource_conflict(format!("Function already exist: {}", function.name)));
+        }
+        c.commit(vec![Change::Put(Record::Function(function.clone()))]).await?;
+    }
+    // The package is unpacked and the runtime resolved already: the function becomes
+    // Active as soon as the Pending state is durable, as AWS's does moments later.
+    let control = c.clone();
+    let arn = function.arn();
+    tokio::spawn(async move { activate(&control, &arn).await });
+    Ok(json_response(StatusCode::CREATED, &configuration(&function)))
+}
+
+/// Moves a function from Pending (or an update from InProgress) to Active/Successful.
+async fn activate(c: &Control, arn: &str) {
+    let _w = c.write.lock().await;
+    let Some(f) = c.catalog().function(arn).cloned() else { return };
+    if f.state == FunctionState::Active && f.last_update_status == LastUpdateStatus::Successful {
+        return;
+    }
+    let mut next = (*f).clone();
+    let ready = c.invoker.launchers().get(f.runtime).is_ok() && c.invoker.code().contains(&f.code.sha256_hex);
+    if ready {
+        next.state = FunctionState::Active;
+        next.last_update_status = LastUpdateStatus::Successful;
+    } else {
+        next.state = FunctionState::Failed;
+        next.last_update_status = LastUpdateStatus::Failed;
+    }
+    next.revision_id = portico_model::ids::uuid();
+    if let Err(e) = c.commit(vec![Change::Put(Record::Function(next))]).await {
+        tracing::error!(function = arn, "activating: {}", e.message);
+    }
+}
+
+fn list_functions(c: &Control, call: &Call) -> Result<Resp> {
+    let max = match call.query("MaxItems") {
+        Some(m) => m
+            .parse::<usize>()
+            .ok()
+            .filter(|m| (1..=10000).contains(m))
+            .ok_or_else(|| AwsError::invalid_parameter(format!("1 validation error detected: Value '{m}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000")))?,
+        None => 50,
+    };
+    let marker = call.query("Marker").unwrap_or("");
+    let catalog = c.catalog();
+    let mut page: Vec<Value> = Vec::new();
+    let mut next = None;
+    for f in catalog.functions_in(&call.scope).filter(|f| f.name.as_str() > marker) {
+        if page.len() == max {
+            next = page.last().and_then(|v| v["FunctionName"].as_str()).map(str::to_string);
+            break;
+        }
+        page.push(configuration(f));
+    }
+    let mut doc = json!({ "Functions": page });
+    if let Some(m) = next {
+        doc["NextMarker"] = json!(m);
+    }
+    Ok(json_response(StatusCode::OK, &doc))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateConfigurationIn {
+    role: Option<String>,
+    handler: Option<String>,
+    description: Option<String>,
+    timeout: Option<i64>,
+    memory_size: Option<i64>,
+    environment: Option<EnvironmentIn>,
+    runtime: Option<String>,
+    ephemeral_storage: Option<StorageIn>,
+    revision_id: Option<String>,
+}
+
+async fn update_configuration(c: &Control, call: &Call, name: &str) -> Result<Resp> {
+    let input: UpdateConfigurationIn = json::parse(Service::Lambda, &call.body)?;
+    let _w = c.write.lock().await;
+    let f = find(c, call, name)?;
+    check_revision(input.revision_id.as_deref(), &f)?;
+    let mut next = (*f).clone();
+    if let Some(role) = input.role {
+        validate_role(&role)?;
+        next.role = role;
+    }
+    if let Some(h) = input.handler {
+        fmodel::validate_handler(&h).map_err(|e| AwsError::validation(e.0))?;
+        next.handler = h;
+    }
+    if let Some(d) = input.description {
+        next.description = d;
+    }
+    if let Some(t) = input.timeout {
+        next.timeout = fmodel::validate_timeout(t).map_err(|e| AwsError::validation(e.0))?;
+    }
+    if let Some(m) = input.memory_size {
+        next.memory_size = fmodel::validate_memory(m).map_err(|e| AwsError::validation(e.0))?;
+    }
+    if let Some(e) = input.environment {
+        let vars = e.variables.unwrap_or_default();
+        fmodel::validate_environment(&vars)?;
+        next.environment = vars;
+    }
+    if let Some(r) = input.runtime {
+        next.runtime = Runtime::parse(&r)?;
+    }
+    if input.ephemeral_storage.is_some() {
+        next.ephemeral_storage = ephemeral(input.ephemeral_storage)?;
+    }
+    next.last_modified = now();
+    next.revision_id = portico_model::ids::uuid();
+    next.last_update_status = LastUpdateStatus::Successful;
+    c.commit(vec![Change::Put(Record::Function(next.clone()))]).await?;
+    Ok(json_response(StatusCode::OK, &configuration(&next)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateCodeIn {
+    zip_file: Option<String>,
+    s3_bucket: Option<String>,
+    image_uri: Option<String>,
+    architectures: Option<Vec<String>>,
+    revision_id: Option<String>,
+}
+
+async fn update_code(c: &Arc<Control>, call: &Call, name: &str) -> Result<Resp> {
+    let input: UpdateCodeIn = json::parse(Service::Lambda, &call.body)?;
+    find(c, call, name)?;
+    let code = accept_zip(
+        c,
+        Some(CodeIn {
+            zip_file: input.zip_file,
+            s3_bucket: input.s3_bucket,
+            image_uri: input.image_uri,
+        }),
+    )
+    .await?;
+    let next = {
+        let _w = c.write.lock().await;
+        let f = find(c, call, name)?;
+        check_revision(input.revision_id.as_deref(), &f)?;
+        let mut next = (*f).clone();
+        next.code = code;
+        if input.architectures.is_some() {
+            next.architectures = architectures(input.architectures)?;
+        }
+        next.last_modified = now();
+        next.revision_id = portico_model::ids::uuid();
+        next.last_update_status = LastUpdateStatus::InProgress;
+        c.commit(vec![Change::Put(Record::Function(next.clone()))]).await?;
+        next
+    };
+    let control = c.clone();
+    let arn = next.arn();
+    tokio::spawn(async move { activate(&control, &arn).await });
+    Ok(json_response(StatusCode::OK, &configuration(&next)))
+}
+
+async fn invoke(c: &Control, call: &Call, name: &str) -> Result<Resp> {
+    let f = find(c, call, name)?;
+    let invocation_type = call.header("x-amz-invocation-type").unwrap_or("RequestResponse");
+    let limit = match invocation_type {
+        "RequestResponse" | "DryRun" => limits::MAX_SYNC_PAYLOAD,
+        "Event" => limits::MAX_ASYNC_PAYLOAD,
+        other => {
+            return Err(AwsError::invalid_parameter(format!(
+                "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+            )))
+        }
+    };
+    if call.body.len() > limit {
+        return Err(AwsError::too_large(format!(
+            "{} bytes is larger than the maximum allowed payload size ({limit} bytes) for the Invoke operation",
+            call.body.len()
+        )));
+    }
+    let payload = if call.body.iter().all(u8::is_ascii_whitespace) {
+        Bytes::from_static(b"{}")
+    } else {
+        serde_json::from_slice::<serde::de::IgnoredAny>(&call.body)
+            .map_err(|e| AwsError::invalid_content(format!("Could not parse request body into json: {e}")))?;
+        call.body.clone()
+    };
+    match f.state {
+        FunctionState::Active => {}
+        state => {
+            return Err(AwsError::resource_conflict(format!(
+                "The operation cannot be performed at this time. The function is currently in the following state: {}",
+                state.as_str()
+            )))
+        }
+    }
+    let invoked: Arc<str> = Arc::from(f.arn());
+    match invocation_type {
+        "DryRun" => Ok(empty_response(StatusCode::NO_CONTENT)),
+        "Event" => {
+            let invoker = c.invoker.clone();
+            tokio::spawn(async move {
+                if let Err(e) = invoker.invoke(&f, payload, invoked, false).await {
+                    tracing::warn!(function = %f.name, "asynchronous invocation failed: {e}");
+                }
+            });
+            let mut r = empty_response(StatusCode::ACCEPTED);
+            r.headers_mut().insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
+            Ok(r)
+        }
+        _ => {
+            let tail = call.header("x-amz-log-type") == Some("Tail");
+            let out = c
+                .invoker
+                .invoke(&f, payload, invoked, tail)
+                .await
+                .map_err(|e| AwsError::service(e.to_string()))?;
+            let mut r = Response::new(Full::new(out.payload));
+            let h = r.headers_mut();
+            h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
+            if out.function_error {
+                h.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
+            }
+            if let Some(log) = out.log_tail {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(log);
+                if let Ok(v) = HeaderValue::from_str(&b64) {
+                    h.insert("x-amz-log-result", v);
+                }
+            }
+            Ok(r)
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AddPermissionIn {
+    statement_id: Option<String>,
+    action: Option<String>,
+    principal: Option<String>,
+    source_arn: Option<String>,
+    source_account: Option<String>,
+    revision_id: Option<String>,
+}
+
+async fn add_permission(c: &Control, call: &Call, name: &str) -> Result<Resp> {
+    let input: AddPermissionIn = json::parse(Service::Lambda, &call.body)?;
+    let sid = input.statement_id.unwrap_or_default();
+    if sid.is_empty() || sid.len() > 100 || !sid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{sid}' at 'statementId' failed to satisfy constraint: Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)"
+        )));
+    }
+    let action = input.action.unwrap_or_default();
+    if !(action.starts_with("lambda:") && action.len() > "lambda:".len()) {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{action}' at 'action' failed to satisfy constraint: Member must satisfy regular expression pattern: (lambda:[*]|lambda:[a-zA-Z]+|[*])"
+        )));
+    }
+    let principal = input.principal.unwrap_or_default();
+    if principal.is_empty() {
+        return Err(AwsError::validation("1 validation error detected: Value null at 'principal' failed to satisfy constraint: Member must not be null"));
+    }
+    let _w = c.write.lock().await;
+    let f = find(c, call, name)?;
+    check_revision(input.revision_id.as_deref(), &f)?;
+    if f.policy.iter().any(|s| s.sid == sid) {
+        return Err(AwsError::resource_conflict(format!(
+            "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."
+        )));
+    }
+    let statement = PolicyStatement {
+        sid,
+        action,
+        principal,
+        source_arn: input.source_arn,
+        source_account: input.source_account,
+        resource: f.arn(),
+    };
+    let doc = statement_document(&statement);
+    let mut next = (*f).clone();
+    next.policy.push(statement);
+    next.revision_id = portico_model::ids::uuid();
+    c.commit(vec![Change::Put(Record::Function(next))]).await?;
+    Ok(json_response(StatusCode::CREATED, &json!({ "Statement": doc.to_string() })))
+}
+
+/// One policy statement as IAM writes it.
+fn statement_document(s: &PolicyStatement) -> Value {
+    let principal = if s.principal == "*" {
+        json!("*")
+    } else if s.principal.len() == 12 && s.principal.bytes().all(|b| b.is_ascii_digit()) {
+        json!({ "AWS": format!("arn:aws:iam::{}:root", s.principal) })
+    } else if s.principal.starts_with("arn:") {
+        json!({ "AWS": s.principal })
+    } else {
+        json!({ "Service": s.principal })
+    };
+    let mut doc = json!({
+        "Sid": s.sid,
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": s.action,
+        "Resource": s.resource,
+    });
+    let mut condition = serde_json::Map::new();
+    if let Some(a) = &s.source_account {
+        condition.insert("StringEquals".into(), json!({ "AWS:SourceAccount": a }));
+    }
+    if let Some(a) = &s.source_arn {
+        condition.insert("ArnLike".into(), json!({ "AWS:SourceArn": a }));
+    }
+    if !condition.is_empty() {
+        doc["Condition"] = Value::Object(condition);
+    }
+    doc
+}
+
+fn policy_document(f: &Function) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Id": "default",
+        "Statement": f.policy.iter().map(statement_document).collect::<Vec<_>>(),
+    })
+}

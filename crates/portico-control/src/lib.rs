@@ -1,0 +1,207 @@
+//! The AWS-compatible control plane: Lambda (`/2015-03-31/...`), API Gateway v2
+//! (`/v2/...`) and STS, spoken the way the AWS CLI and SDKs speak them.
+//!
+//! Each service is one module whose `route` function is a single match over
+//! `(method, path)` that yields a typed action; executing it reads the catalog,
+//! validates, commits changes to the store, and waits until the local catalog holds
+//! the commit (read-your-writes). Errors are [`AwsError`]s, rendered in one place.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod apigw;
+pub mod error;
+mod json;
+mod lambda;
+mod sts;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::Full;
+use portico_model::{Catalog, Change, Scope};
+use portico_runtime::Invoker;
+use portico_store::Store;
+use tokio::sync::{watch, Mutex};
+
+pub use error::{AwsError, Result, Service};
+
+/// Settings of the control plane.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    /// Account of callers (until keys map to accounts).
+    pub account_id: String,
+    /// Region used when a request carries no SigV4 scope.
+    pub default_region: String,
+    /// Port the public listener is bound to, for `ApiEndpoint`.
+    pub public_port: u16,
+}
+
+/// The control plane.
+#[derive(Debug)]
+pub struct Control {
+    store: Arc<dyn Store>,
+    catalog: watch::Receiver<Arc<Catalog>>,
+    invoker: Arc<Invoker>,
+    cfg: ControlConfig,
+    /// Serialises read-check-write sequences (e.g. "name is free, then create").
+    write: Mutex<()>,
+}
+
+/// A parsed control-plane request.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub scope: Scope,
+    pub method: Method,
+    /// Percent-decoded path segments after the service prefix.
+    pub segments: Vec<String>,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub request_id: String,
+}
+
+impl Call {
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Which control-plane service a request is for, judged by its path and headers.
+pub fn service_of(method: &Method, path: &str, headers: &HeaderMap) -> Option<Service> {
+    if path.starts_with("/2015-03-31/") || path.starts_with("/2017-03-31/") {
+        Some(Service::Lambda)
+    } else if path.starts_with("/v2/") || path == "/v2" {
+        Some(Service::ApiGateway)
+    } else if method == Method::POST && path == "/" && !headers.contains_key("x-amz-target") {
+        Some(Service::Sts)
+    } else {
+        None
+    }
+}
+
+/// The region a SigV4-signed request is scoped to (`Credential=AKID/date/REGION/...`).
+fn signed_region(headers: &HeaderMap, query: &[(String, String)]) -> Option<String> {
+    let credential = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .map(|c| c.split([',', ' ']).next().unwrap_or(c).to_string())
+        .or_else(|| query.iter().find(|(k, _)| k == "X-Amz-Credential").map(|(_, v)| v.clone()))?;
+    let region = credential.split('/').nth(2)?;
+    (!region.is_empty()).then(|| region.to_string())
+}
+
+impl Control {
+    /// A control plane over `store`, reading `catalog`, invoking through `invoker`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog: watch::Receiver<Arc<Catalog>>,
+        invoker: Arc<Invoker>,
+        cfg: ControlConfig,
+    ) -> Arc<Control> {
+        Arc::new(Control {
+            store,
+            catalog,
+            invoker,
+            cfg,
+            write: Mutex::new(()),
+        })
+    }
+
+    /// Handles one request for `service`. `path` and `query` are the raw URI parts.
+    pub async fn handle(
+        self: &Arc<Self>,
+        service: Service,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response<Full<Bytes>> {
+        let request_id = portico_model::ids::uuid();
+        let query: Vec<(String, String)> = query
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let prefix_len = match service {
+            Service::Lambda => "/2015-03-31/".len(),
+            Service::ApiGateway => "/v2/".len(),
+            Service::Sts => 1,
+        };
+        let segments = path
+            .get(prefix_len.min(path.len())..)
+            .unwrap_or("")
+            .split('/')
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
+        let region = signed_region(&headers, &query).unwrap_or_else(|| self.cfg.default_region.clone());
+        let call = Call {
+            scope: Scope {
+                account_id: self.cfg.account_id.clone(),
+                region,
+            },
+            method,
+            segments,
+            query,
+            headers,
+            body,
+            request_id,
+        };
+        let result = match service {
+            Service::Lambda => lambda::handle(self, &call).await,
+            Service::ApiGateway => apigw::handle(self, &call).await,
+            Service::Sts => sts::handle(self, &call),
+        };
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(e) => {
+                if e.status.is_server_error() {
+                    tracing::error!(code = e.code, "{}", e.message);
+                }
+                e.render(service, &call.request_id)
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(&call.request_id) {
+            resp.headers_mut().entry("x-amzn-requestid").or_insert(v);
+        }
+        resp
+    }
+
+    /// The current catalog.
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.borrow().clone()
+    }
+
+    /// Commits `changes` durably and waits until the local catalog includes them.
+    pub(crate) async fn commit(&self, changes: Vec<Change>) -> Result<()> {
+        let store = self.store.clone();
+        let revision = tokio::task::spawn_blocking(move || store.commit(changes))
+            .await
+            .map_err(|e| AwsError::service(format!("store task failed: {e}")))?
+            .map_err(|e| AwsError::service(format!("store: {e}")))?;
+        let mut rx = self.catalog.clone();
+        rx.wait_for(|c| c.revision >= revision)
+            .await
+            .map_err(|_| AwsError::service("catalog publisher stopped"))?;
+        Ok(())
+    }
+}
+
+/// A JSON response with `status`.
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// An empty response with `status`.
+pub(crate) fn empty_response(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}

@@ -1,0 +1,324 @@
+//! The async shell of the data plane: runs the pure phases in order for one request.
+//!
+//! Nothing here touches the store or holds a lock across an `.await`: each request
+//! loads the current [`Snapshot`] once (an atomic pointer load) and reads only that.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use portico_model::{ApiBundle, Catalog, FunctionArn, Integration, Stage};
+use portico_runtime::Invoker;
+
+use crate::payload::v2;
+use crate::route::RouteTable;
+use crate::{cors, payload};
+
+type Resp = Response<Full<Bytes>>;
+
+/// Largest request body API Gateway accepts (10 MB).
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// What a route leads to, resolved when the snapshot is built.
+#[derive(Debug)]
+struct Target {
+    route_key: String,
+    integration: Option<Integration>,
+    /// Unqualified ARN of the integration's function.
+    function_arn: Option<String>,
+}
+
+/// One API, compiled for serving.
+#[derive(Debug)]
+struct CompiledApi {
+    bundle: Arc<ApiBundle>,
+    routes: RouteTable<Target>,
+}
+
+/// Everything the data plane reads, built once per catalog revision.
+#[derive(Debug, Default)]
+struct Snapshot {
+    catalog: Arc<Catalog>,
+    apis: HashMap<String, Arc<CompiledApi>>,
+}
+
+/// The HTTP API data plane.
+#[derive(Debug)]
+pub struct Gateway {
+    snapshot: ArcSwap<Snapshot>,
+    invoker: Arc<Invoker>,
+}
+
+/// Where a request to the data plane came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    /// The peer address.
+    pub addr: SocketAddr,
+}
+
+fn message(status: StatusCode, text: &'static str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn not_found() -> Resp {
+    message(StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#)
+}
+
+fn internal_error() -> Resp {
+    message(StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal Server Error"}"#)
+}
+
+/// A request id in the shape of `apigw-requestid` (e.g. `JYxQ8gHAoAMEbkQ=`).
+fn request_id() -> String {
+    use base64::Engine;
+    let id = uuid::Uuid::new_v4();
+    base64::engine::general_purpose::STANDARD.encode(&id.as_bytes()[..10])
+}
+
+impl Gateway {
+    /// A gateway serving nothing until [`Gateway::install`] is called.
+    pub fn new(invoker: Arc<Invoker>) -> Gateway {
+        Gateway {
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            invoker,
+        }
+    }
+
+    /// Serves `catalog` from now on. APIs unchanged since the last install keep their
+    /// compiled route tables.
+    pub fn install(&self, catalog: Arc<Catalog>) {
+        let previous = self.snapshot.load_full();
+        let apis = catalog
+            .apis
+            .iter()
+            .map(|(id, bundle)| {
+                let compiled = match previous.apis.get(id) {
+                    Some(c) if Arc::ptr_eq(&c.bundle, bundle) => c.clone(),
+                    _ => Arc::new(compile(bundle.clone())),
+                };
+                (id.clone(), compiled)
+            })
+            .collect();
+        self.snapshot.store(Arc::new(Snapshot { catalog, apis }));
+    }
+
+    /// Handles one data-plane request for `api_id`; `path` is the request path with
+    /// any `/execute-api/{apiId}` prefix removed.
+    pub async fn handle(
+        &self,
+        parts: http::request::Parts,
+        body: hyper::body::Incoming,
+        api_id: &str,
+        path: &str,
+        client: Client,
+    ) -> Resp {
+        let rid = request_id();
+        let mut resp = self.serve(parts, body, api_id, path, client, &rid).await;
+        if let Ok(v) = HeaderValue::from_str(&rid) {
+            resp.headers_mut().insert("apigw-requestid", v);
+        }
+        resp
+    }
+
+    async fn serve(
+        &self,
+        parts: http::request::Parts,
+        body: hyper::body::Incoming,
+        api_id: &str,
+        path: &str,
+        client: Client,
+        rid: &str,
+    ) -> Resp {
+        // Snapshot: one consistent view for the whole request.
+        let snap = self.snapshot.load_full();
+        // Resolve the API and stage.
+        let Some(api) = snap.apis.get(api_id) else { return not_found() };
+        if api.bundle.api.disable_execute_api_endpoint {
+            return message(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#);
+        }
+        let Some((stage, route_path)) = resolve_stage(&api.bundle, path) else { return not_found() };
+        let cors_cfg = api.bundle.api.cors.as_ref();
+        // CORS preflight, answered by the gateway itself.
+        if let Some(cfg) = cors_cfg {
+            if cors::is_preflight(&parts.method, &parts.headers) {
+                let mut r = Response::new(Full::new(Bytes::new()));
+                *r.status_mut() = cors::PREFLIGHT_STATUS;
+                *r.headers_mut() = cors::preflight(cfg, &parts.headers);
+                return r;
+            }
+        }
+        // Route.
+        let Some(matched) = api.routes.find(parts.method.as_str(), route_path) else { return not_found() };
+        let target = matched.value;
+        let (Some(integration), Some(function_arn)) = (&target.integration, &target.function_arn) else {
+            tracing::warn!(api = api_id, route = %target.route_key, "route has no Lambda integration");
+            return internal_error();
+        };
+        let Some(function) = snap.catalog.function(function_arn) else {
+            tracing::warn!(api = api_id, function = %function_arn, "integration's function does not exist");
+            return internal_error();
+        };
+        let scope = &api.bundle.api.scope;
+        let source_arn = format!(
+            "arn:aws:execute-api:{}:{}:{}/{}/{}",
+            scope.region,
+            scope.account_id,
+            api_id,
+            stage.stage_name,
+            source_arn_route(&target.route_key),
+        );
+        if !function.allows_service_invoke("apigateway.amazonaws.com", &source_arn, &scope.account_id) {
+            tracing::warn!(api = api_id, function = %function.name, %source_arn,
+                "the function's resource policy does not let API Gateway invoke it (aws lambda add-permission)");
+            return internal_error();
+        }
+        // Body.
+        let body = match Limited::new(body, MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, r#"{"message":"Request Entity Too Large"}"#),
+        };
+        // Build the event.
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let domain_name = host.split(':').next().unwrap_or(host);
+        let domain_prefix = domain_name.split('.').next().unwrap_or(api_id);
+        let source_ip = client.addr.ip().to_string();
+        let now = chrono::Utc::now();
+        let event = v2::event(
+            &v2::RequestView {
+                method: parts.method.as_str(),
+                raw_path: path,
+                raw_query: parts.uri.query().unwrap_or(""),
+                headers: &parts.headers,
+                body: &body,
+                source_ip: &source_ip,
+                protocol: protocol(parts.version),
+            },
+            &v2::EventContext {
+                account_id: &scope.account_id,
+                api_id,
+                domain_name,
+                domain_prefix,
+                request_id: rid,
+                route_key: &target.route_key,
+                stage: &stage.stage_name,
+                time_epoch_ms: now.timestamp_millis(),
+                path_parameters: &matched.path_parameters,
+                stage_variables: &stage.stage_variables,
+            },
+        );
+        // Invoke, within the integration's timeout.
+        let timeout = Duration::from_millis(u64::from(integration.timeout_in_millis));
+        let invoked: Arc<str> = Arc::from(&function_arn[..]);
+        let out = match tokio::time::timeout(
+            timeout,
+            self.invoker.invoke(function, Bytes::from(event), invoked, false),
+        )
+        .await
+        {
+            Err(_) => {
+                tracing::warn!(api = api_id, function = %function.name, "integration timed out after {} ms", integration.timeout_in_millis);
+                return message(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"Service Unavailable"}"#);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(api = api_id, function = %function.name, "invoke failed: {e}");
+                return internal_error();
+            }
+            Ok(Ok(out)) => out,
+        };
+        if out.function_error {
+            tracing::warn!(api = api_id, function = %function.name, error = %String::from_utf8_lossy(&out.payload),
+                "function returned an error: answering 500");
+            return internal_error();
+        }
+        // Map the response.
+        let mut resp = match payload::v2::response(&out.payload) {
+            Ok(m) => {
+                let mut r = Response::new(Full::new(m.body));
+                *r.status_mut() = m.status;
+                *r.headers_mut() = m.headers;
+                r
+            }
+            Err(defect) => {
+                tracing::warn!(api = api_id, function = %function.name, request_id = rid,
+                    "malformed Lambda proxy response, answering 502: {defect}");
+                return message(StatusCode::BAD_GATEWAY, r#"{"message":"Internal Server Error"}"#);
+            }
+        };
+        if let Some(cfg) = cors_cfg {
+            cors::actual_response_headers(cfg, &parts.headers, resp.headers_mut());
+        }
+        resp
+    }
+}
+
+/// The route part of the execute-api source ARN: `GET/hello` for `GET /hello`,
+/// `$default` for the default route.
+fn source_arn_route(route_key: &str) -> String {
+    match route_key.split_once(' ') {
+        Some((method, path)) => {
+            let method = if method == "ANY" { "*" } else { method };
+            format!("{method}{path}")
+        }
+        None => route_key.to_string(),
+    }
+}
+
+fn protocol(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// Picks the stage: a named stage when the first path segment names one (its prefix
+/// is removed before routing), otherwise `$default` at the root.
+fn resolve_stage<'a>(api: &'a ApiBundle, path: &'a str) -> Option<(&'a Stage, &'a str)> {
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    let (first, rest) = match trimmed.find('/') {
+        Some(i) => (&trimmed[..i], &trimmed[i..]),
+        None => (trimmed, "/"),
+    };
+    if !first.is_empty() && first != "$default" {
+        if let Some(stage) = api.stages.get(first) {
+            return Some((stage, rest));
+        }
+    }
+    api.stages.get("$default").map(|s| (s, path))
+}
+
+fn compile(bundle: Arc<ApiBundle>) -> CompiledApi {
+    let routes = RouteTable::build(bundle.routes.values().map(|r| {
+        let integration = r
+            .integration_id()
+            .and_then(|id| bundle.integrations.get(id))
+            .cloned();
+        let function_arn = integration
+            .as_ref()
+            .and_then(|i| i.integration_uri.as_deref())
+            .and_then(FunctionArn::from_integration_uri)
+            .map(|a| a.unqualified());
+        (
+            r.route_key.clone(),
+            Target {
+                route_key: r.route_key.clone(),
+                integration,
+                function_arn,
+            },
+        )
+    }));
+    CompiledApi { bundle, routes }
+}

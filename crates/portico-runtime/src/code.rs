@@ -1,0 +1,227 @@
+//! Deployment packages: validating and unpacking function zips into a content-addressed
+//! tree, `<root>/<sha256-hex>/`, which environments use as their task root.
+//!
+//! Extraction refuses anything that could write outside the tree (absolute paths, `..`,
+//! symlinks pointing out) and counts the bytes actually written, so a zip bomb that
+//! lies about its sizes is stopped at AWS's unzipped limit.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use portico_model::function::limits::MAX_UNZIPPED_BYTES;
+
+/// Why a package was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    /// Not a readable zip archive.
+    #[error("Could not unzip uploaded file. Please check your file, then try to upload again.")]
+    NotAZip(#[source] zip::result::ZipError),
+    /// An entry would land outside the code directory.
+    #[error("Could not unzip uploaded file: entry '{0}' would be extracted outside the function's code directory.")]
+    UnsafePath(String),
+    /// The unzipped package exceeds AWS's limit.
+    #[error("Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")]
+    TooLarge,
+    /// Writing the tree failed (a server-side fault).
+    #[error("writing code to {path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// Cause.
+        source: io::Error,
+    },
+}
+
+/// Unpacked code trees, content-addressed by the zip's SHA-256.
+#[derive(Debug, Clone)]
+pub struct CodeCache {
+    root: PathBuf,
+}
+
+impl CodeCache {
+    /// A cache rooted at `root` (created on demand).
+    pub fn new(root: PathBuf) -> CodeCache {
+        CodeCache { root }
+    }
+
+    /// The task root for a package.
+    pub fn path(&self, sha256_hex: &str) -> PathBuf {
+        self.root.join(sha256_hex)
+    }
+
+    /// Whether a package is unpacked already.
+    pub fn contains(&self, sha256_hex: &str) -> bool {
+        self.path(sha256_hex).is_dir()
+    }
+
+    /// Validates `zip` and unpacks it under its hash. Idempotent; the tree appears
+    /// atomically (extracted to a temporary sibling, then renamed).
+    pub fn install(&self, sha256_hex: &str, zip: &[u8]) -> Result<PathBuf, CodeError> {
+        let dest = self.path(sha256_hex);
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let ioerr = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CodeError::Io { path, source }
+        };
+        fs::create_dir_all(&self.root).map_err(ioerr(&self.root))?;
+        let tmp = self.root.join(format!(".{sha256_hex}.{}", uuid::Uuid::new_v4().simple()));
+        let result = extract(zip, &tmp);
+        if let Err(e) = result {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        match fs::rename(&tmp, &dest) {
+            Ok(()) => Ok(dest),
+            // Another upload of the same package won the race: same content.
+            Err(_) if dest.is_dir() => {
+                let _ = fs::remove_dir_all(&tmp);
+                Ok(dest)
+            }
+            Err(e) => Err(CodeError::Io { path: dest, source: e }),
+        }
+    }
+}
+
+/// Checks that a zip entry name stays inside the tree; returns the relative path.
+fn safe_relative(name: &str) -> Result<PathBuf, CodeError> {
+    let path = Path::new(name);
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(CodeError::UnsafePath(name.to_string()))
+            }
+        }
+    }
+    if name.contains('\\') || name.contains('\0') {
+        return Err(CodeError::UnsafePath(name.to_string()));
+    }
+    Ok(out)
+}
+
+/// Resolves a symlink target relative to the link's directory and checks it stays inside.
+fn safe_link_target(link_rel: &Path, target: &str) -> Result<(), CodeError> {
+    if target.starts_with('/') {
+        return Err(CodeError::UnsafePath(format!("{} -> {target}", link_rel.display())));
+    }
+    let mut depth = i64::try_from(link_rel.components().count()).unwrap_or(i64::MAX) - 1;
+    for c in Path::new(target).components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::ParentDir => depth -= 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => depth = -1,
+        }
+        if depth < 0 {
+            return Err(CodeError::UnsafePath(format!("{} -> {target}", link_rel.display())));
+        }
+    }
+    Ok(())
+}
+
+fn extract(zip: &[u8], dest: &Path) -> Result<(), CodeError> {
+    let ioerr = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CodeError::Io { path, source }
+    };
+    let mut archive = zip::ZipArchive::new(io::Cursor::new(zip)).map_err(CodeError::NotAZip)?;
+    fs::create_dir_all(dest).map_err(ioerr(dest))?;
+    let mut budget = MAX_UNZIPPED_BYTES;
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(CodeError::NotAZip)?;
+        let name = entry.name().to_string();
+        let rel = safe_relative(&name)?;
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let out = dest.join(&rel);
+        if entry.is_dir() {
+            fs::create_dir_all(&out).map_err(ioerr(&out))?;
+            continue;
+        }
+        if let Some(parent) = out.parent() {
+            fs::create_dir_all(parent).map_err(ioerr(parent))?;
+        }
+        let is_symlink = entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000);
+        if is_symlink {
+            let mut target = String::new();
+            entry
+                .by_ref()
+                .take(4096)
+                .read_to_string(&mut target)
+                .map_err(|_| CodeError::UnsafePath(name.clone()))?;
+            safe_link_target(&rel, &target)?;
+            std::os::unix::fs::symlink(&target, &out).map_err(ioerr(&out))?;
+            continue;
+        }
+        let mut file = fs::File::create(&out).map_err(ioerr(&out))?;
+        loop {
+            let n = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => return Err(CodeError::NotAZip(zip::result::ZipError::Io(e))),
+            };
+            budget = budget.checked_sub(n as u64).ok_or(CodeError::TooLarge)?;
+            file.write_all(&buf[..n]).map_err(ioerr(&out))?;
+        }
+        // Keep the executable bit (custom runtimes' `bootstrap`), drop everything else:
+        // the tree is read-only for the function.
+        let exec = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
+        let mode = if exec { 0o555 } else { 0o444 };
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&out, fs::Permissions::from_mode(mode)).map_err(ioerr(&out))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zip::write::SimpleFileOptions;
+
+    fn make_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        for (name, data) in entries {
+            w.start_file(*name, SimpleFileOptions::default()).expect("start");
+            w.write_all(data).expect("write");
+        }
+        w.finish().expect("finish").into_inner()
+    }
+
+    #[test]
+    fn extracts_and_is_idempotent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = CodeCache::new(dir.path().join("code"));
+        let zip = make_zip(&[("index.mjs", b"export const handler = 1"), ("lib/a.js", b"x")]);
+        let p = cache.install("abc", &zip).expect("install");
+        assert_eq!(fs::read(p.join("index.mjs")).expect("read"), b"export const handler = 1");
+        assert!(p.join("lib/a.js").is_file());
+        cache.install("abc", &zip).expect("again");
+    }
+
+    #[test]
+    fn refuses_garbage_and_escapes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = CodeCache::new(dir.path().join("code"));
+        assert!(matches!(cache.install("a", b"not a zip"), Err(CodeError::NotAZip(_))));
+        let evil = make_zip(&[("../evil.js", b"x")]);
+        assert!(matches!(cache.install("b", &evil), Err(CodeError::UnsafePath(_))));
+        assert!(!dir.path().join("evil.js").exists());
+        let abs = make_zip(&[("/tmp/evil.js", b"x")]);
+        assert!(matches!(cache.install("c", &abs), Err(CodeError::UnsafePath(_))));
+        assert!(!cache.contains("b") && !cache.contains("c"));
+    }
+
+    #[test]
+    fn link_targets() {
+        assert!(safe_link_target(Path::new("a/link"), "../b").is_ok());
+        assert!(safe_link_target(Path::new("link"), "../b").is_err());
+        assert!(safe_link_target(Path::new("link"), "/etc/passwd").is_err());
+    }
+}

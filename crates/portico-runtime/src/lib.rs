@@ -1,0 +1,279 @@
+//! Execution environments: Portico's only crate that starts processes.
+//!
+//! [`Invoker::invoke`] runs one invocation of a function: it takes a warm, idle
+//! [`Environment`](environment::Environment) from the function's pool or starts one
+//! (a cold start), hands it the event through the Lambda Runtime API, waits for the
+//! answer within the function's timeout, and returns the environment to the pool when
+//! it can serve again. Each environment serves one invocation at a time; concurrent
+//! invocations run in separate environments.
+//!
+//! This crate knows functions only through the model's [`Function`] it is given; it
+//! never reads the store.
+
+pub mod code;
+pub mod environment;
+pub mod launch;
+mod logs;
+pub mod runtime_api;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use portico_model::Function;
+
+use crate::code::CodeCache;
+use crate::environment::{Environment, SpawnSpec};
+use crate::launch::Launchers;
+
+/// Settings of the execution layer, resolved once at start-up.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where unpacked code trees live.
+    pub code_dir: PathBuf,
+    /// Parent of the environments' private scratch directories.
+    pub tmp_dir: PathBuf,
+    /// How long an environment may stay idle before it is stopped.
+    pub idle_timeout: Duration,
+}
+
+/// Why an invocation could not run at all (as opposed to a function error, which is
+/// a normal [`InvokeOutput`]).
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The function's runtime has no interpreter on this host.
+    #[error("{0}")]
+    RuntimeUnavailable(String),
+    /// The function's code is not unpacked on this host.
+    #[error("code for {function} ({sha}) is not available")]
+    CodeMissing {
+        /// Function name.
+        function: String,
+        /// Package hash.
+        sha: String,
+    },
+    /// The runtime process could not be started.
+    #[error("starting the runtime: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// Portico is stopping.
+    #[error("Portico is shutting down")]
+    ShuttingDown,
+}
+
+/// The result of an invocation that ran.
+#[derive(Debug)]
+pub struct InvokeOutput {
+    /// Request id (`x-amzn-RequestId`, and the id the function saw).
+    pub request_id: Arc<str>,
+    /// Response document, or error document when `function_error`.
+    pub payload: Bytes,
+    /// `X-Amz-Function-Error: Unhandled`.
+    pub function_error: bool,
+    /// The last 4 KB of the invocation's log, when asked for.
+    pub log_tail: Option<String>,
+    /// Wall time of the invocation.
+    pub duration: Duration,
+}
+
+/// One function's environments that are idle and warm.
+#[derive(Debug, Default)]
+struct Pool {
+    idle: Mutex<Vec<Environment>>,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Environment>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A warm environment started with exactly this configuration. Environments of an
+    /// older configuration are dropped (killed) on the way.
+    fn take(&self, function: &Arc<Function>) -> Option<Environment> {
+        let mut idle = self.lock();
+        while let Some(env) = idle.pop() {
+            if env.alive() && same_config(&env.function, function) {
+                return Some(env);
+            }
+        }
+        None
+    }
+}
+
+/// Whether an environment started for `a` can serve `b` (only the fields a running
+/// process depends on matter; a permission change does not restart anything).
+fn same_config(a: &Arc<Function>, b: &Arc<Function>) -> bool {
+    Arc::ptr_eq(a, b)
+        || (a.code == b.code
+            && a.runtime == b.runtime
+            && a.handler == b.handler
+            && a.timeout == b.timeout
+            && a.memory_size == b.memory_size
+            && a.environment == b.environment)
+}
+
+/// Runs invocations in pooled environments.
+#[derive(Debug)]
+pub struct Invoker {
+    cfg: RuntimeConfig,
+    launchers: Launchers,
+    code: CodeCache,
+    pools: DashMap<String, Arc<Pool>>,
+    next_env: AtomicU64,
+    stopping: AtomicBool,
+}
+
+impl Invoker {
+    /// An invoker with no environments yet.
+    pub fn new(cfg: RuntimeConfig, launchers: Launchers) -> Arc<Invoker> {
+        let code = CodeCache::new(cfg.code_dir.clone());
+        let invoker = Arc::new(Invoker {
+            cfg,
+            launchers,
+            code,
+            pools: DashMap::new(),
+            next_env: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&invoker);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let Some(inv) = weak.upgrade() else { break };
+                inv.reap_idle();
+            }
+        });
+        invoker
+    }
+
+    /// The code cache, where the control plane unpacks uploads.
+    pub fn code(&self) -> &CodeCache {
+        &self.code
+    }
+
+    /// The resolved runtimes.
+    pub fn launchers(&self) -> &Launchers {
+        &self.launchers
+    }
+
+    /// Invokes `function` with `payload`. `invoked_arn` is the ARN the caller used.
+    pub async fn invoke(
+        self: &Arc<Self>,
+        function: &Arc<Function>,
+        payload: Bytes,
+        invoked_arn: Arc<str>,
+        tail: bool,
+    ) -> Result<InvokeOutput, InvokeError> {
+        let request_id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
+        // The invocation runs on its own task: a caller that goes away (a closed
+        // connection) must not kill an environment in the middle of its work.
+        let this = self.clone();
+        let function = function.clone();
+        let rid = request_id.clone();
+        let task = tokio::spawn(async move { this.run(&function, rid, payload, invoked_arn, tail).await });
+        let (done, log_tail) = match task.await {
+            Ok(r) => r?,
+            Err(e) => return Err(InvokeError::Spawn(std::io::Error::other(e))),
+        };
+        Ok(InvokeOutput {
+            request_id,
+            payload: done.payload,
+            function_error: done.function_error,
+            log_tail,
+            duration: done.duration,
+        })
+    }
+
+    async fn run(
+        &self,
+        function: &Arc<Function>,
+        request_id: Arc<str>,
+        payload: Bytes,
+        invoked_arn: Arc<str>,
+        tail: bool,
+    ) -> Result<(environment::Completed, Option<String>), InvokeError> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(InvokeError::ShuttingDown);
+        }
+        let key = function.arn();
+        let pool = match self.pools.get(&key) {
+            Some(p) => p.clone(),
+            None => self.pools.entry(key).or_default().clone(),
+        };
+        let mut env = match pool.take(function) {
+            Some(env) => env,
+            None => self.spawn(function)?,
+        };
+        let (done, log) = env.invoke(request_id, payload, invoked_arn, tail).await;
+        if done.reusable && !self.stopping.load(Ordering::Relaxed) {
+            pool.lock().push(env);
+        }
+        Ok((done, log))
+    }
+
+    fn spawn(&self, function: &Arc<Function>) -> Result<Environment, InvokeError> {
+        let launcher = self
+            .launchers
+            .get(function.runtime)
+            .map_err(|e| InvokeError::RuntimeUnavailable(e.0.clone()))?;
+        let sha = &function.code.sha256_hex;
+        if !self.code.contains(sha) {
+            return Err(InvokeError::CodeMissing {
+                function: function.name.clone(),
+                sha: sha.clone(),
+            });
+        }
+        let id = self.next_env.fetch_add(1, Ordering::Relaxed);
+        Environment::spawn(
+            function.clone(),
+            SpawnSpec {
+                launcher,
+                task_root: self.code.path(sha),
+                tmp_root: self.cfg.tmp_dir.clone(),
+                id,
+            },
+        )
+        .map_err(InvokeError::Spawn)
+    }
+
+    /// Stops environments idle for longer than the idle timeout.
+    pub fn reap_idle(&self) {
+        let limit = self.cfg.idle_timeout;
+        for pool in self.pools.iter() {
+            let mut idle = pool.lock();
+            idle.retain(|e| e.alive() && e.last_used.elapsed() < limit);
+        }
+    }
+
+    /// Stops the idle environments of functions that no longer exist or changed.
+    /// `current` answers whether an environment's configuration is still current.
+    pub fn retain(&self, current: impl Fn(&Arc<Function>) -> bool) {
+        for pool in self.pools.iter() {
+            pool.lock().retain(|e| current(&e.function));
+        }
+        self.pools.retain(|_, p| !p.lock().is_empty() || Arc::strong_count(p) > 1);
+    }
+
+    /// Number of idle environments (for metrics and tests).
+    pub fn idle_environments(&self) -> usize {
+        self.pools.iter().map(|p| p.lock().len()).sum()
+    }
+
+    /// Refuses new invocations and stops every idle environment. Busy environments
+    /// are stopped when their invocation ends.
+    pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        for pool in self.pools.iter() {
+            pool.lock().clear();
+        }
+    }
+}
+
+/// Whether two configurations can share environments (exposed for the catalog
+/// watcher, which stops stale environments early).
+pub fn can_share_environments(a: &Arc<Function>, b: &Arc<Function>) -> bool {
+    same_config(a, b)
+}

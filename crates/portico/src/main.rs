@@ -1,0 +1,174 @@
+//! `portico`: the binary. Parses the command line, opens the store, starts the
+//! runtime, gateway and control plane, publishes catalog snapshots to them, serves the
+//! one public listener, and shuts everything down on SIGINT/SIGTERM.
+
+mod front;
+mod publish;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portico_runtime::launch::{Interpreters, Launchers};
+use portico_runtime::{Invoker, RuntimeConfig};
+use portico_store::{SqliteStore, Store};
+
+#[derive(Debug, Parser)]
+#[command(name = "portico", version, about = "AWS Lambda and API Gateway HTTP APIs on your own machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: Lambda, API Gateway v2 and STS APIs plus every HTTP API, on one port.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "PORTICO_LISTEN", default_value = "127.0.0.1:4750")]
+    listen: SocketAddr,
+    /// Where state, code and logs live [default: $XDG_DATA_HOME/portico or ~/.local/share/portico].
+    #[arg(long, env = "PORTICO_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Region used for requests that carry no SigV4 scope.
+    #[arg(long, env = "PORTICO_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Account that owns the resources callers create.
+    #[arg(long, env = "PORTICO_ACCOUNT_ID", default_value = "000000000000")]
+    account_id: String,
+    /// Node.js 22 binary for nodejs22.x [default: a `node22` or `node` v22 on PATH].
+    #[arg(long, env = "PORTICO_NODEJS22_BIN")]
+    nodejs22_bin: Option<PathBuf>,
+    /// Node.js 20 binary for nodejs20.x [default: a `node20` or `node` v20 on PATH].
+    #[arg(long, env = "PORTICO_NODEJS20_BIN")]
+    nodejs20_bin: Option<PathBuf>,
+    /// Seconds an idle execution environment is kept warm.
+    #[arg(long, env = "PORTICO_IDLE_TIMEOUT", default_value_t = 600)]
+    idle_timeout: u64,
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("portico"));
+    }
+    let home = std::env::var_os("HOME").context("neither --data-dir, XDG_DATA_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".local/share/portico"))
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTICO_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(serve(args)),
+    }
+}
+
+fn validate(args: &ServeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.account_id.len() == 12 && args.account_id.bytes().all(|b| b.is_ascii_digit()),
+        "--account-id must be 12 digits, got {:?}",
+        args.account_id
+    );
+    anyhow::ensure!(
+        !args.region.is_empty() && args.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        "--region must look like us-east-1, got {:?}",
+        args.region
+    );
+    Ok(())
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting {}", dir.display()))?;
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    validate(&args)?;
+    let data_dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => default_data_dir()?,
+    };
+    create_private_dir(&data_dir)?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&data_dir.join("state")).with_context(|| format!("opening the store in {}", data_dir.display()))?,
+    );
+    let launchers = Launchers::resolve(
+        &Interpreters {
+            nodejs22: args.nodejs22_bin.clone(),
+            nodejs20: args.nodejs20_bin.clone(),
+        },
+        &data_dir.join("runtimes"),
+    )
+    .context("writing the runtime bootstraps")?;
+    for line in launchers.describe() {
+        tracing::info!("runtime {line}");
+    }
+    let tmp_dir = data_dir.join("tmp");
+    // Scratch space of environments from a previous run is garbage.
+    let _ = std::fs::remove_dir_all(&tmp_dir);
+    let invoker = Invoker::new(
+        RuntimeConfig {
+            code_dir: data_dir.join("code"),
+            tmp_dir,
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+        },
+        launchers,
+    );
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let local = listener.local_addr()?;
+
+    let gateway = Arc::new(portico_gateway::Gateway::new(invoker.clone()));
+    let catalog = publish::start(store.clone(), invoker.clone(), gateway.clone()).await?;
+    let control = portico_control::Control::new(
+        store.clone(),
+        catalog,
+        invoker.clone(),
+        portico_control::ControlConfig {
+            account_id: args.account_id.clone(),
+            default_region: args.region.clone(),
+            public_port: local.port(),
+        },
+    );
+    let front = Arc::new(front::Front { control, gateway });
+
+    println!("Portico listening on http://{local} (data dir {})", data_dir.display());
+    let shutdown = shutdown_signal();
+    front::serve(listener, front, shutdown).await;
+    tracing::info!("stopping: ending function environments");
+    invoker.shutdown();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        // Without signal handlers the only way out is being killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
