@@ -2,7 +2,7 @@
 .PHONY: run test bench
 
 run:
-	bash scripts/run.sh
+	bash scripts/run.sh $(ARGS)
 
 test:
 	bash scripts/test.sh

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The seed's URL through Portico's full path (HTTP API -> route -> 2.0 event -> Node 22
+# environment -> response mapping) against a bare Node 22 server running the same
+# handler, measured in one run on this machine. Loopback only, bounded in time.
+#
+# Usage: bench/hello.sh [DURATION]   (default 10s per scenario)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export AWS_EC2_METADATA_DISABLED=true
+duration="${1:-10s}"
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+bash scripts/setup.sh
+cargo build --release -p portico --locked >&2
+node22="$PWD/.tools/node22/node_modules/node/bin/node"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_for_line() { # file -> URL printed in its "listening on" line
+  for _ in $(seq 300); do
+    url="$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$1" | head -1 || true)"
+    [ -n "$url" ] && { echo "$url"; return; }
+    sleep 0.05
+  done
+  echo "server did not start: $(cat "$1")" >&2; exit 1
+}
+
+PORTICO_NODEJS22_BIN="$node22" target/release/portico serve --listen 127.0.0.1:0 \
+  --data-dir "$work/data" >"$work/portico.out" 2>"$work/portico.err" &
+pids+=($!)
+portico="$(wait_for_line "$work/portico.out")"
+api_id="$(.venv/bin/python bench/setup_seed.py "$portico")"
+portico_url="$portico/execute-api/$api_id/hello?name=Dev"
+
+"$node22" bench/baseline/hello-server.mjs 0 >"$work/node.out" &
+pids+=($!)
+baseline_url="$(wait_for_line "$work/node.out")/hello?name=Dev"
+
+for url in "$portico_url" "$baseline_url"; do
+  body="$(curl -sS "$url")"
+  [ "$body" = '{"message":"Hello, Dev!"}' ] || { echo "unexpected answer from $url: $body" >&2; exit 1; }
+  wrk -t1 -c32 -d2s "$url" >/dev/null # warm up
+done
+
+run() { wrk -t1 -c"$2" -d"$duration" --latency "$1"; }
+rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
+pct() { awk -v p="$2%" '$1 == p {print $2}' <<<"$1"; }
+
+mkdir -p bench/results
+report="bench/results/hello-$(date -u +%Y%m%dT%H%M%SZ).txt"
+{
+  echo "machine: $(nproc) cores, $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "node: $("$node22" --version); duration per scenario: $duration; wrk -t1"
+  printf '%-10s %5s %12s %10s %10s\n' scenario conns req/s p50 p99
+  for c in 32 1; do
+    p="$(run "$portico_url" "$c")"; b="$(run "$baseline_url" "$c")"
+    printf '%-10s %5s %12s %10s %10s\n' portico "$c" "$(rps "$p")" "$(pct "$p" 50)" "$(pct "$p" 99)"
+    printf '%-10s %5s %12s %10s %10s\n' bare-node "$c" "$(rps "$b")" "$(pct "$b" 50)" "$(pct "$b" 99)"
+    awk -v a="$(rps "$p")" -v b="$(rps "$b")" -v c="$c" 'BEGIN {printf "ratio portico/bare-node at %s conns: %.2f\n", c, a / b}'
+  done
+} | tee "$report"
+echo "saved to $report" >&2

@@ -1,0 +1,41 @@
+"""Creates the seed's function and quick-creates its HTTP API on a running Portico.
+
+Usage: setup_seed.py ENDPOINT  ->  prints the API id.
+"""
+import io
+import os
+import pathlib
+import sys
+import time
+import zipfile
+
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+import boto3  # noqa: E402
+
+endpoint = sys.argv[1]
+session = boto3.session.Session(
+    aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+    aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    region_name="us-east-1",
+)
+lam = session.client("lambda", endpoint_url=endpoint)
+apigw = session.client("apigatewayv2", endpoint_url=endpoint)
+
+source = pathlib.Path(__file__).resolve().parent.parent / "examples/hello-api/index.mjs"
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w") as z:
+    z.write(source, "index.mjs")
+account = session.client("sts", endpoint_url=endpoint).get_caller_identity()["Account"]
+fn = lam.create_function(
+    FunctionName="hello-api",
+    Runtime="nodejs22.x",
+    Role=f"arn:aws:iam::{account}:role/hello-api-role",
+    Handler="index.handler",
+    Code={"ZipFile": buf.getvalue()},
+)
+for _ in range(100):
+    if lam.get_function(FunctionName="hello-api")["Configuration"]["State"] == "Active":
+        break
+    time.sleep(0.05)
+api = apigw.create_api(Name="hello-http-api", ProtocolType="HTTP", Target=fn["FunctionArn"])
+print(api["ApiId"])

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of Portico. Installs what they need first (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export AWS_EC2_METADATA_DISABLED=true
+
+bash scripts/setup.sh
+node22="$PWD/.tools/node22/node_modules/node/bin/node"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "format"
+cargo fmt --all -- --check
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "unit and integration tests (Rust)"
+cargo test --workspace --locked
+step "Node.js runtime client tests (Node 22, then the system Node)"
+"$node22" --test runtimes/nodejs/test/
+if command -v node >/dev/null; then node --test runtimes/nodejs/test/; fi
+step "end-to-end tests (AWS CLI, boto3, curl against a live server)"
+cargo build -p portico --locked
+PORTICO_BIN="$PWD/target/debug/portico" PORTICO_NODEJS22_BIN="$node22" \
+  .venv/bin/python -m pytest -q tests/e2e "$@"
