@@ -10,7 +10,8 @@ use http_body_util::Full;
 use portico_model::api::{validate_api_name, validate_route_key, validate_stage_name, RouteSettings};
 use portico_model::catalog::child_key;
 use portico_model::{
-    ApiBundle, Api, Change, CorsConfiguration, FunctionArn, Integration, PolicyStatement, Record, RecordKind, Route, Stage,
+    Api, ApiBundle, Change, CorsConfiguration, FunctionArn, Integration, PolicyStatement, Record, RecordKind, Route,
+    Stage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -172,10 +173,9 @@ fn missing(kind: Child, id: &str) -> AwsError {
 }
 
 fn bundle(c: &Control, call: &Call, api_id: &str) -> Result<Arc<ApiBundle>> {
-    c.catalog()
-        .api_in(&call.scope, api_id)
-        .cloned()
-        .ok_or_else(|| AwsError::not_found(format!("Invalid API identifier specified {}:{api_id}", call.scope.account_id)))
+    c.catalog().api_in(&call.scope, api_id).cloned().ok_or_else(|| {
+        AwsError::not_found(format!("Invalid API identifier specified {}:{api_id}", call.scope.account_id))
+    })
 }
 
 /// `{"items": [...], "nextToken": ...}` over id-ordered documents.
@@ -376,10 +376,7 @@ struct ApiIn {
 }
 
 fn default_settings() -> RouteSettings {
-    RouteSettings {
-        detailed_metrics_enabled: Some(false),
-        ..RouteSettings::default()
-    }
+    RouteSettings { detailed_metrics_enabled: Some(false), ..RouteSettings::default() }
 }
 
 async fn create_api(c: &Control, call: &Call) -> Result<Resp> {
@@ -388,7 +385,9 @@ async fn create_api(c: &Control, call: &Call) -> Result<Resp> {
     validate_api_name(&name).map_err(|e| AwsError::bad_request(e.0))?;
     match input.protocol_type.as_deref() {
         Some("HTTP") => {}
-        Some("WEBSOCKET") => return Err(AwsError::bad_request("Portico serves HTTP APIs only; WEBSOCKET APIs are not supported.")),
+        Some("WEBSOCKET") => {
+            return Err(AwsError::bad_request("Portico serves HTTP APIs only; WEBSOCKET APIs are not supported."))
+        }
         other => {
             return Err(AwsError::bad_request(format!(
                 "Invalid protocol type {}: must be HTTP.",
@@ -540,9 +539,9 @@ fn check_target(b: &ApiBundle, target: &str) -> Result<()> {
 fn check_authorization(t: &str) -> Result<()> {
     match t {
         "NONE" => Ok(()),
-        "JWT" | "CUSTOM" | "AWS_IAM" => Err(AwsError::bad_request(format!(
-            "AuthorizationType {t} is not supported by this Portico yet: use NONE."
-        ))),
+        "JWT" | "CUSTOM" | "AWS_IAM" => {
+            Err(AwsError::bad_request(format!("AuthorizationType {t} is not supported by this Portico yet: use NONE.")))
+        }
         other => Err(AwsError::bad_request(format!("Invalid authorization type {other}."))),
     }
 }
@@ -592,12 +591,10 @@ struct IntegrationIn {
 fn check_payload_version(v: &str) -> Result<()> {
     match v {
         "2.0" => Ok(()),
-        "1.0" => Err(AwsError::bad_request(
-            "Payload format version 1.0 is not supported by this Portico yet: use 2.0.",
-        )),
-        other => Err(AwsError::bad_request(format!(
-            "Invalid payload format version {other}: must be 1.0 or 2.0."
-        ))),
+        "1.0" => {
+            Err(AwsError::bad_request("Payload format version 1.0 is not supported by this Portico yet: use 2.0."))
+        }
+        other => Err(AwsError::bad_request(format!("Invalid payload format version {other}: must be 1.0 or 2.0."))),
     }
 }
 
@@ -625,13 +622,11 @@ async fn create_integration(c: &Control, call: &Call, id: &str) -> Result<Resp> 
         .integration_uri
         .ok_or_else(|| AwsError::bad_request("IntegrationUri is required for AWS_PROXY integrations."))?;
     if FunctionArn::from_integration_uri(&uri).is_none() {
-        return Err(AwsError::bad_request(format!(
-            "Invalid integration URI {uri}: must be a Lambda function ARN."
-        )));
+        return Err(AwsError::bad_request(format!("Invalid integration URI {uri}: must be a Lambda function ARN.")));
     }
-    let version = input
-        .payload_format_version
-        .ok_or_else(|| AwsError::bad_request("PayloadFormatVersion is required for Lambda proxy integrations of HTTP APIs."))?;
+    let version = input.payload_format_version.ok_or_else(|| {
+        AwsError::bad_request("PayloadFormatVersion is required for Lambda proxy integrations of HTTP APIs.")
+    })?;
     check_payload_version(&version)?;
     let integration = Integration {
         api_id: id.to_string(),
@@ -683,8 +678,7 @@ struct StageIn {
 fn check_stage_variables(vars: &BTreeMap<String, String>) -> Result<()> {
     for (k, v) in vars {
         let name_ok = !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        let value_ok = v.len() <= 512
-            && v.chars().all(|ch| ch.is_ascii_alphanumeric() || "-._~:/?#&=,".contains(ch));
+        let value_ok = v.len() <= 512 && v.chars().all(|ch| ch.is_ascii_alphanumeric() || "-._~:/?#&=,".contains(ch));
         if !name_ok || !value_ok {
             return Err(AwsError::bad_request(format!(
                 "Stage variable {k}: names must be alphanumeric or _ (1-64), values may only contain alphanumerics and -._~:/?#&=, (up to 512)."
@@ -768,7 +762,9 @@ async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str
             }
             if let Some(u) = input.integration_uri {
                 if FunctionArn::from_integration_uri(&u).is_none() {
-                    return Err(AwsError::bad_request(format!("Invalid integration URI {u}: must be a Lambda function ARN.")));
+                    return Err(AwsError::bad_request(format!(
+                        "Invalid integration URI {u}: must be a Lambda function ARN."
+                    )));
                 }
                 i.integration_uri = Some(u);
             }

@@ -37,13 +37,7 @@ pub type Result<T, E = AwsError> = std::result::Result<T, E>;
 impl AwsError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AwsError {
         let fault = if status.is_server_error() { "Service" } else { "User" };
-        AwsError {
-            status,
-            code,
-            message: message.into(),
-            fault,
-            reason: None,
-        }
+        AwsError { status, code, message: message.into(), fault, reason: None }
     }
 
     /// 400 `InvalidParameterValueException` (Lambda).

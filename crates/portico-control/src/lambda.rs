@@ -8,8 +8,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode};
 use http_body_util::Full;
 use portico_model::function::{
-    self as fmodel, limits, Architecture, CodeRef, Function, FunctionState, LastUpdateStatus,
-    PolicyStatement, Runtime,
+    self as fmodel, limits, Architecture, CodeRef, Function, FunctionState, LastUpdateStatus, PolicyStatement, Runtime,
 };
 use portico_model::{Change, FunctionArn, Qualifier, Record};
 use serde::Deserialize;
@@ -106,8 +105,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
                 .map_err(|e| AwsError::service(e.to_string()))?
                 .ok_or_else(|| AwsError::service("the function's package is missing from the data dir"))?;
             let mut r = Response::new(Full::new(Bytes::from(zip)));
-            r.headers_mut()
-                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
             Ok(r)
         }
         Action::Invoke(name) => invoke(c, call, name).await,
@@ -127,9 +125,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
             let f = find(c, call, name)?;
             check_revision(call.query("RevisionId"), &f)?;
             if !f.policy.iter().any(|s| s.sid == sid) {
-                return Err(AwsError::resource_not_found(format!(
-                    "Statement {sid} is not found in resource policy."
-                )));
+                return Err(AwsError::resource_not_found(format!("Statement {sid} is not found in resource policy.")));
             }
             let mut next = (*f).clone();
             next.policy.retain(|s| s.sid != sid);
@@ -143,10 +139,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
 /// Resolves a `FunctionName` path parameter to the stored function (`$LATEST` only).
 fn find(c: &Control, call: &Call, reference: &str) -> Result<Arc<Function>> {
     let arn = FunctionArn::resolve(reference, &call.scope).map_err(|e| AwsError::validation(e.0))?;
-    let qualifier = arn
-        .qualifier
-        .clone()
-        .or_else(|| call.query("Qualifier").map(Qualifier::parse));
+    let qualifier = arn.qualifier.clone().or_else(|| call.query("Qualifier").map(Qualifier::parse));
     let unqualified = arn.unqualified();
     let not_found = |q: &str| AwsError::resource_not_found(format!("Function not found: {unqualified}{q}"));
     // Another account's functions are invisible, as on AWS without a policy.
@@ -170,11 +163,7 @@ fn check_revision(expected: Option<&str>, f: &Function) -> Result<()> {
 }
 
 fn code_location(c: &Control, f: &Function) -> String {
-    format!(
-        "http://127.0.0.1:{}/2015-03-31/functions/{}/code",
-        c.cfg.public_port,
-        f.arn().replace(':', "%3A")
-    )
+    format!("http://127.0.0.1:{}/2015-03-31/functions/{}/code", c.cfg.public_port, f.arn().replace(':', "%3A"))
 }
 
 /// The `FunctionConfiguration` document.
@@ -302,7 +291,13 @@ fn ephemeral(s: Option<StorageIn>) -> Result<u32> {
 async fn accept_zip(c: &Control, code: Option<CodeIn>) -> Result<CodeRef> {
     let code = code.ok_or_else(|| AwsError::invalid_parameter("Code is required: provide Code.ZipFile."))?;
     let Some(b64) = code.zip_file else {
-        let what = if code.s3_bucket.is_some() { "S3 code locations" } else if code.image_uri.is_some() { "container images" } else { "an empty Code" };
+        let what = if code.s3_bucket.is_some() {
+            "S3 code locations"
+        } else if code.image_uri.is_some() {
+            "container images"
+        } else {
+            "an empty Code"
+        };
         return Err(AwsError::invalid_parameter(format!(
             "Portico does not support {what}: upload the deployment package as Code.ZipFile."
         )));
@@ -348,7 +343,9 @@ async fn create_function(c: &Arc<Control>, call: &Call) -> Result<Resp> {
         .ok_or_else(|| AwsError::validation("1 validation error detected: Value null at 'functionName' failed to satisfy constraint: Member must not be null"))?;
     let arn = FunctionArn::resolve(&name, &call.scope).map_err(|e| AwsError::validation(e.0))?;
     if arn.qualifier.is_some() || arn.scope != call.scope {
-        return Err(AwsError::invalid_parameter(format!("Function name {name} must be a name, or an ARN of this account and region without a qualifier.")));
+        return Err(AwsError::invalid_parameter(format!(
+            "Function name {name} must be a name, or an ARN of this account and region without a qualifier."
+        )));
     }
     if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
         return Err(AwsError::invalid_parameter("Portico supports PackageType Zip only."));
@@ -358,8 +355,10 @@ async fn create_function(c: &Arc<Control>, call: &Call) -> Result<Resp> {
     validate_role(&role)?;
     let handler = input.handler.ok_or_else(|| AwsError::invalid_parameter("Handler is required for a Zip package."))?;
     fmodel::validate_handler(&handler).map_err(|e| AwsError::validation(e.0))?;
-    let timeout = fmodel::validate_timeout(input.timeout.unwrap_or(i64::from(limits::DEFAULT_TIMEOUT))).map_err(|e| AwsError::validation(e.0))?;
-    let memory_size = fmodel::validate_memory(input.memory_size.unwrap_or(i64::from(limits::DEFAULT_MEMORY))).map_err(|e| AwsError::validation(e.0))?;
+    let timeout = fmodel::validate_timeout(input.timeout.unwrap_or(i64::from(limits::DEFAULT_TIMEOUT)))
+        .map_err(|e| AwsError::validation(e.0))?;
+    let memory_size = fmodel::validate_memory(input.memory_size.unwrap_or(i64::from(limits::DEFAULT_MEMORY)))
+        .map_err(|e| AwsError::validation(e.0))?;
     let environment = input.environment.and_then(|e| e.variables).unwrap_or_default();
     fmodel::validate_environment(&environment)?;
     let architectures = architectures(input.architectures)?;
@@ -522,11 +521,7 @@ async fn update_code(c: &Arc<Control>, call: &Call, name: &str) -> Result<Resp> 
     find(c, call, name)?;
     let code = accept_zip(
         c,
-        Some(CodeIn {
-            zip_file: input.zip_file,
-            s3_bucket: input.s3_bucket,
-            image_uri: input.image_uri,
-        }),
+        Some(CodeIn { zip_file: input.zip_file, s3_bucket: input.s3_bucket, image_uri: input.image_uri }),
     )
     .await?;
     let next = {
@@ -600,11 +595,8 @@ async fn invoke(c: &Control, call: &Call, name: &str) -> Result<Resp> {
         }
         _ => {
             let tail = call.header("x-amz-log-type") == Some("Tail");
-            let out = c
-                .invoker
-                .invoke(&f, payload, invoked, tail)
-                .await
-                .map_err(|e| AwsError::service(e.to_string()))?;
+            let out =
+                c.invoker.invoke(&f, payload, invoked, tail).await.map_err(|e| AwsError::service(e.to_string()))?;
             let mut r = Response::new(Full::new(out.payload));
             let h = r.headers_mut();
             h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

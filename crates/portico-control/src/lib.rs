@@ -103,13 +103,7 @@ impl Control {
         invoker: Arc<Invoker>,
         cfg: ControlConfig,
     ) -> Arc<Control> {
-        Arc::new(Control {
-            store,
-            catalog,
-            invoker,
-            cfg,
-            write: Mutex::new(()),
-        })
+        Arc::new(Control { store, catalog, invoker, cfg, write: Mutex::new(()) })
     }
 
     /// Handles one request for `service`. `path` and `query` are the raw URI parts.
@@ -123,9 +117,8 @@ impl Control {
         body: Bytes,
     ) -> Response<Full<Bytes>> {
         let request_id = portico_model::ids::uuid();
-        let query: Vec<(String, String)> = query
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        let query: Vec<(String, String)> =
+            query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         let prefix_len = match service {
             Service::Lambda => "/2015-03-31/".len(),
             Service::ApiGateway => "/v2/".len(),
@@ -139,10 +132,7 @@ impl Control {
             .collect();
         let region = signed_region(&headers, &query).unwrap_or_else(|| self.cfg.default_region.clone());
         let call = Call {
-            scope: Scope {
-                account_id: self.cfg.account_id.clone(),
-                region,
-            },
+            scope: Scope { account_id: self.cfg.account_id.clone(), region },
             method,
             segments,
             query,
@@ -183,9 +173,7 @@ impl Control {
             .map_err(|e| AwsError::service(format!("store task failed: {e}")))?
             .map_err(|e| AwsError::service(format!("store: {e}")))?;
         let mut rx = self.catalog.clone();
-        rx.wait_for(|c| c.revision >= revision)
-            .await
-            .map_err(|_| AwsError::service("catalog publisher stopped"))?;
+        rx.wait_for(|c| c.revision >= revision).await.map_err(|_| AwsError::service("catalog publisher stopped"))?;
         Ok(())
     }
 }
@@ -194,8 +182,7 @@ impl Control {
 pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 

@@ -9,11 +9,7 @@ use crate::{AwsError, Call, Control, Result};
 
 pub(crate) fn handle(_control: &Control, call: &Call) -> Result<Response<Full<Bytes>>> {
     let form: Vec<(String, String)> = form_urlencoded::parse(&call.body).into_owned().collect();
-    let action = form
-        .iter()
-        .chain(call.query.iter())
-        .find(|(k, _)| k == "Action")
-        .map(|(_, v)| v.as_str());
+    let action = form.iter().chain(call.query.iter()).find(|(k, _)| k == "Action").map(|(_, v)| v.as_str());
     match action {
         Some("GetCallerIdentity") => {
             let account = &call.scope.account_id;

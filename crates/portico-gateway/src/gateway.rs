@@ -64,8 +64,7 @@ pub struct Client {
 fn message(status: StatusCode, text: &'static str) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -87,10 +86,7 @@ fn request_id() -> String {
 impl Gateway {
     /// A gateway serving nothing until [`Gateway::install`] is called.
     pub fn new(invoker: Arc<Invoker>) -> Gateway {
-        Gateway {
-            snapshot: ArcSwap::from_pointee(Snapshot::default()),
-            invoker,
-        }
+        Gateway { snapshot: ArcSwap::from_pointee(Snapshot::default()), invoker }
     }
 
     /// Serves `catalog` from now on. APIs unchanged since the last install keep their
@@ -187,11 +183,7 @@ impl Gateway {
             Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, r#"{"message":"Request Entity Too Large"}"#),
         };
         // Build the event.
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
+        let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
         let domain_name = host.split(':').next().unwrap_or(host);
         let domain_prefix = domain_name.split('.').next().unwrap_or(api_id);
         let source_ip = client.addr.ip().to_string();
@@ -222,11 +214,8 @@ impl Gateway {
         // Invoke, within the integration's timeout.
         let timeout = Duration::from_millis(u64::from(integration.timeout_in_millis));
         let invoked: Arc<str> = Arc::from(&function_arn[..]);
-        let out = match tokio::time::timeout(
-            timeout,
-            self.invoker.invoke(function, Bytes::from(event), invoked, false),
-        )
-        .await
+        let out = match tokio::time::timeout(timeout, self.invoker.invoke(function, Bytes::from(event), invoked, false))
+            .await
         {
             Err(_) => {
                 tracing::warn!(api = api_id, function = %function.name, "integration timed out after {} ms", integration.timeout_in_millis);
@@ -302,23 +291,13 @@ fn resolve_stage<'a>(api: &'a ApiBundle, path: &'a str) -> Option<(&'a Stage, &'
 
 fn compile(bundle: Arc<ApiBundle>) -> CompiledApi {
     let routes = RouteTable::build(bundle.routes.values().map(|r| {
-        let integration = r
-            .integration_id()
-            .and_then(|id| bundle.integrations.get(id))
-            .cloned();
+        let integration = r.integration_id().and_then(|id| bundle.integrations.get(id)).cloned();
         let function_arn = integration
             .as_ref()
             .and_then(|i| i.integration_uri.as_deref())
             .and_then(FunctionArn::from_integration_uri)
             .map(|a| a.unqualified());
-        (
-            r.route_key.clone(),
-            Target {
-                route_key: r.route_key.clone(),
-                integration,
-                function_arn,
-            },
-        )
+        (r.route_key.clone(), Target { route_key: r.route_key.clone(), integration, function_arn })
     }));
     CompiledApi { bundle, routes }
 }

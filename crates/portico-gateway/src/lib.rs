@@ -10,8 +10,8 @@
 #![warn(missing_docs)]
 
 pub mod cors;
+pub mod gateway;
 pub mod payload;
 pub mod route;
-pub mod gateway;
 
 pub use gateway::{Client, Gateway};

@@ -156,7 +156,9 @@ pub fn validate_route_key(key: &str) -> Result<(), Invalid> {
     if key == "$default" {
         return Ok(());
     }
-    let bad = || Invalid(format!("Unable to create route {key}. Route key must be $default or start with an HTTP method and a path, e.g. 'GET /pets'."));
+    let bad = || {
+        Invalid(format!("Unable to create route {key}. Route key must be $default or start with an HTTP method and a path, e.g. 'GET /pets'."))
+    };
     let (method, path) = key.split_once(' ').ok_or_else(bad)?;
     if !ROUTE_METHODS.contains(&method) || !path.starts_with('/') || path.contains(' ') {
         return Err(bad());
@@ -175,7 +177,9 @@ pub fn validate_route_key(key: &str) -> Result<(), Invalid> {
                 Some(n) => (n, true),
                 None => (inner, false),
             };
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+            if name.is_empty()
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+            {
                 return Err(bad());
             }
             if greedy && i + 1 != segments.len() {
@@ -205,7 +209,9 @@ pub fn validate_stage_name(name: &str) -> Result<(), Invalid> {
     if ok {
         Ok(())
     } else {
-        Err(Invalid(format!("Stage name only allows a-zA-Z0-9_- and must be between 1 and 128 characters, got '{name}'")))
+        Err(Invalid(format!(
+            "Stage name only allows a-zA-Z0-9_- and must be between 1 and 128 characters, got '{name}'"
+        )))
     }
 }
 

@@ -84,10 +84,7 @@ impl FunctionArn {
         match parts.as_slice() {
             ["arn", _, "lambda", region, account, "function", name, rest @ ..] if rest.len() <= 1 => {
                 Some(FunctionArn {
-                    scope: Scope {
-                        account_id: (*account).to_string(),
-                        region: (*region).to_string(),
-                    },
+                    scope: Scope { account_id: (*account).to_string(), region: (*region).to_string() },
                     name: (*name).to_string(),
                     qualifier: rest.first().map(|q| Qualifier::parse(q)),
                 })
@@ -113,10 +110,7 @@ mod tests {
     use super::*;
 
     fn caller() -> Scope {
-        Scope {
-            account_id: "111122223333".into(),
-            region: "us-east-1".into(),
-        }
+        Scope { account_id: "111122223333".into(), region: "us-east-1".into() }
     }
 
     #[track_caller]
@@ -130,14 +124,8 @@ mod tests {
     #[test]
     fn references() {
         check("hello-api", Some(("111122223333", "us-east-1", "hello-api", None)));
-        check(
-            "hello-api:$LATEST",
-            Some(("111122223333", "us-east-1", "hello-api", Some(Qualifier::Latest))),
-        );
-        check(
-            "444455556666:function:f",
-            Some(("444455556666", "us-east-1", "f", None)),
-        );
+        check("hello-api:$LATEST", Some(("111122223333", "us-east-1", "hello-api", Some(Qualifier::Latest))));
+        check("444455556666:function:f", Some(("444455556666", "us-east-1", "f", None)));
         check(
             "arn:aws:lambda:eu-west-1:444455556666:function:f:prod",
             Some(("444455556666", "eu-west-1", "f", Some(Qualifier::Named("prod".into())))),
@@ -149,10 +137,8 @@ mod tests {
 
     #[test]
     fn integration_uris() {
-        let direct = FunctionArn::from_integration_uri(
-            "arn:aws:lambda:us-east-1:111122223333:function:hello-api",
-        )
-        .expect("direct arn");
+        let direct = FunctionArn::from_integration_uri("arn:aws:lambda:us-east-1:111122223333:function:hello-api")
+            .expect("direct arn");
         assert_eq!(direct.name, "hello-api");
         let wrapped = FunctionArn::from_integration_uri(
             "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:111122223333:function:hello-api:live/invocations",

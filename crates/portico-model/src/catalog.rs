@@ -134,22 +134,20 @@ impl Catalog {
                 Change::Put(Record::Function(f)) => {
                     next.functions.insert(f.arn(), Arc::new(f));
                 }
-                Change::Put(Record::Api(a)) => {
-                    match next.apis.get_mut(&a.api_id) {
-                        Some(bundle) => Arc::make_mut(bundle).api = a,
-                        None => {
-                            next.apis.insert(
-                                a.api_id.clone(),
-                                Arc::new(ApiBundle {
-                                    api: a,
-                                    routes: BTreeMap::new(),
-                                    integrations: BTreeMap::new(),
-                                    stages: BTreeMap::new(),
-                                }),
-                            );
-                        }
+                Change::Put(Record::Api(a)) => match next.apis.get_mut(&a.api_id) {
+                    Some(bundle) => Arc::make_mut(bundle).api = a,
+                    None => {
+                        next.apis.insert(
+                            a.api_id.clone(),
+                            Arc::new(ApiBundle {
+                                api: a,
+                                routes: BTreeMap::new(),
+                                integrations: BTreeMap::new(),
+                                stages: BTreeMap::new(),
+                            }),
+                        );
                     }
-                }
+                },
                 Change::Put(Record::Route(r)) => {
                     if let Some(b) = next.apis.get_mut(&r.api_id) {
                         Arc::make_mut(b).routes.insert(r.route_id.clone(), r);
@@ -196,10 +194,7 @@ impl Catalog {
     /// Functions of one account and region, in name order.
     pub fn functions_in<'a>(&'a self, scope: &'a Scope) -> impl Iterator<Item = &'a Arc<Function>> + 'a {
         let prefix = format!("arn:aws:lambda:{}:{}:function:", scope.region, scope.account_id);
-        self.functions
-            .range(prefix.clone()..)
-            .take_while(move |(k, _)| k.starts_with(&prefix))
-            .map(|(_, f)| f)
+        self.functions.range(prefix.clone()..).take_while(move |(k, _)| k.starts_with(&prefix)).map(|(_, f)| f)
     }
 
     /// An API, if it exists in `scope`.

@@ -212,10 +212,7 @@ impl Function {
 
 /// `arn:aws:lambda:{region}:{account}:function:{name}`.
 pub fn function_arn(scope: &Scope, name: &str) -> String {
-    format!(
-        "arn:aws:lambda:{}:{}:function:{}",
-        scope.region, scope.account_id, name
-    )
+    format!("arn:aws:lambda:{}:{}:function:{}", scope.region, scope.account_id, name)
 }
 
 /// IAM's `ArnLike`: `*` matches any run of characters (including `/`), `?` any one.
@@ -271,9 +268,7 @@ pub mod limits {
 pub fn validate_function_name(name: &str) -> Result<(), Invalid> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -331,10 +326,7 @@ pub fn validate_environment(vars: &BTreeMap<String, String>) -> Result<(), Inval
     ];
     let mut total = 0;
     for (k, v) in vars {
-        let name_ok = k
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic())
+        let name_ok = k.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
             && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !name_ok {
             return Err(Invalid(

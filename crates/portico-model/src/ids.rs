@@ -6,9 +6,7 @@ const ALNUM_LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 fn random_lower_alnum(len: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| char::from(ALNUM_LOWER[rng.gen_range(0..ALNUM_LOWER.len())]))
-        .collect()
+    (0..len).map(|_| char::from(ALNUM_LOWER[rng.gen_range(0..ALNUM_LOWER.len())])).collect()
 }
 
 /// An HTTP API id: ten lower-case alphanumerics.

@@ -151,11 +151,7 @@ fn extract(zip: &[u8], dest: &Path) -> Result<(), CodeError> {
         let is_symlink = entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000);
         if is_symlink {
             let mut target = String::new();
-            entry
-                .by_ref()
-                .take(4096)
-                .read_to_string(&mut target)
-                .map_err(|_| CodeError::UnsafePath(name.clone()))?;
+            entry.by_ref().take(4096).read_to_string(&mut target).map_err(|_| CodeError::UnsafePath(name.clone()))?;
             safe_link_target(&rel, &target)?;
             std::os::unix::fs::symlink(&target, &out).map_err(ioerr(&out))?;
             continue;

@@ -66,11 +66,7 @@ pub struct SpawnSpec<'a> {
 }
 
 fn log_stream_name() -> String {
-    format!(
-        "{}/[$LATEST]{}",
-        chrono::Utc::now().format("%Y/%m/%d"),
-        uuid::Uuid::new_v4().simple()
-    )
+    format!("{}/[$LATEST]{}", chrono::Utc::now().format("%Y/%m/%d"), uuid::Uuid::new_v4().simple())
 }
 
 impl Environment {
@@ -111,10 +107,7 @@ impl Environment {
         };
         // Drop our copies of the write end (inside `cmd`) so EOF arrives when the process exits.
         drop(cmd);
-        let pid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .and_then(rustix::process::Pid::from_raw);
+        let pid = child.id().and_then(|id| i32::try_from(id).ok()).and_then(rustix::process::Pid::from_raw);
         let Some(pgid) = pid else {
             server.abort();
             return Err(std::io::Error::other("runtime process exited at once"));
@@ -160,8 +153,8 @@ impl Environment {
         let timeout = Duration::from_secs(u64::from(self.function.timeout));
         let started = Instant::now();
         let deadline = tokio::time::Instant::from_std(started + timeout);
-        let deadline_ms = chrono::Utc::now().timestamp_millis()
-            + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let deadline_ms =
+            chrono::Utc::now().timestamp_millis() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
         if tail {
             self.logs.start_capture();
         }
@@ -207,15 +200,7 @@ impl Environment {
         };
         self.pending_init = None;
         let (payload, function_error, reusable) = outcome;
-        (
-            Completed {
-                payload,
-                function_error,
-                duration,
-                reusable,
-            },
-            log,
-        )
+        (Completed { payload, function_error, duration, reusable }, log)
     }
 
     fn log_tail(&self, request_id: &str, output: &[u8], duration: Duration) -> String {
@@ -270,10 +255,7 @@ fn error_doc(error_type: &str, message: &str) -> Bytes {
 }
 
 fn exit_error(request_id: &str, why: &str) -> Bytes {
-    error_doc(
-        "Runtime.ExitError",
-        &format!("RequestId: {request_id} Error: Runtime exited with error: {why}"),
-    )
+    error_doc("Runtime.ExitError", &format!("RequestId: {request_id} Error: Runtime exited with error: {why}"))
 }
 
 fn reserved_variables(

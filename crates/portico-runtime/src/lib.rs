@@ -215,26 +215,16 @@ impl Invoker {
     }
 
     fn spawn(&self, function: &Arc<Function>) -> Result<Environment, InvokeError> {
-        let launcher = self
-            .launchers
-            .get(function.runtime)
-            .map_err(|e| InvokeError::RuntimeUnavailable(e.0.clone()))?;
+        let launcher =
+            self.launchers.get(function.runtime).map_err(|e| InvokeError::RuntimeUnavailable(e.0.clone()))?;
         let sha = &function.code.sha256_hex;
         if !self.code.contains(sha) {
-            return Err(InvokeError::CodeMissing {
-                function: function.name.clone(),
-                sha: sha.clone(),
-            });
+            return Err(InvokeError::CodeMissing { function: function.name.clone(), sha: sha.clone() });
         }
         let id = self.next_env.fetch_add(1, Ordering::Relaxed);
         Environment::spawn(
             function.clone(),
-            SpawnSpec {
-                launcher,
-                task_root: self.code.path(sha),
-                tmp_root: self.cfg.tmp_dir.clone(),
-                id,
-            },
+            SpawnSpec { launcher, task_root: self.code.path(sha), tmp_root: self.cfg.tmp_dir.clone(), id },
         )
         .map_err(InvokeError::Spawn)
     }

@@ -161,8 +161,7 @@ type Body = Full<Bytes>;
 fn reply(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -177,9 +176,7 @@ pub async fn serve(listener: TcpListener, slot: Arc<Slot>) {
                 let slot = slot.clone();
                 async move { Ok::<_, Infallible>(handle(req, &slot).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -206,10 +203,7 @@ async fn handle(req: Request<Incoming>, slot: &Slot) -> Response<Body> {
             reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
         }
         (Method::POST, path) => {
-            let Some((id, kind)) = path
-                .strip_prefix("invocation/")
-                .and_then(|p| p.rsplit_once('/'))
-            else {
+            let Some((id, kind)) = path.strip_prefix("invocation/").and_then(|p| p.rsplit_once('/')) else {
                 return reply(StatusCode::NOT_FOUND, r#"{"errorMessage":"Not found","errorType":"NotFound"}"#);
             };
             let outcome = match kind {
@@ -244,10 +238,7 @@ async fn handle(req: Request<Incoming>, slot: &Slot) -> Response<Body> {
 }
 
 fn error_type(req: &Request<Incoming>) -> Option<String> {
-    req.headers()
-        .get(names::FUNCTION_ERROR_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+    req.headers().get(names::FUNCTION_ERROR_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 async fn next(slot: &Slot) -> Response<Body> {
@@ -269,7 +260,11 @@ async fn next(slot: &Slot) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(&inv.invoked_arn) {
         h.insert(names::INVOKED_FUNCTION_ARN, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("Root=1-{:08x}-{}", inv.deadline_ms / 1000, &inv.request_id.replace('-', "")[..24.min(inv.request_id.len())])) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "Root=1-{:08x}-{}",
+        inv.deadline_ms / 1000,
+        &inv.request_id.replace('-', "")[..24.min(inv.request_id.len())]
+    )) {
         h.insert(names::TRACE_ID, v);
     }
     slot.start(inv.request_id, inv.reply);

@@ -43,25 +43,17 @@ impl SqliteStore {
                  revision INTEGER NOT NULL, PRIMARY KEY (kind, key));
              INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);",
         )?;
-        let found: Option<i64> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
-            .optional()?;
+        let found: Option<i64> =
+            conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
         match found {
             Some(v) if v > SCHEMA_VERSION => return Err(Error::NewerSchema { found: v }),
             Some(_) => {}
             None => {
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-                    params![SCHEMA_VERSION],
-                )?;
+                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", params![SCHEMA_VERSION])?;
             }
         }
         let (feed, _) = broadcast::channel(1024);
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-            blob_dir,
-            feed,
-        })
+        Ok(SqliteStore { conn: Mutex::new(conn), blob_dir, feed })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -84,27 +76,22 @@ impl Store for SqliteStore {
         let conn = self.conn();
         let revision: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get(0))?;
         let mut stmt = conn.prepare("SELECT kind, key, body FROM records")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
         let mut records = Vec::new();
         for row in rows {
             let (kind, key, body) = row?;
             let record = serde_json::from_str(&body).map_err(|source| Error::Corrupt { kind, key, source })?;
             records.push(record);
         }
-        Ok(Snapshot {
-            revision: u64::try_from(revision).unwrap_or(0),
-            records,
-        })
+        Ok(Snapshot { revision: u64::try_from(revision).unwrap_or(0), records })
     }
 
     fn commit(&self, changes: Vec<Change>) -> Result<u64> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let revision: i64 = tx.query_row(
-            "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value",
-            [],
-            |r| r.get(0),
-        )?;
+        let revision: i64 =
+            tx.query_row("UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value", [], |r| r.get(0))?;
         for change in &changes {
             match change {
                 Change::Put(record) => {
@@ -140,9 +127,7 @@ impl Store for SqliteStore {
         f.write_all(bytes).map_err(io("write blob"))?;
         f.sync_all().map_err(io("sync blob"))?;
         fs::rename(&tmp, &path).map_err(io("rename blob"))?;
-        fs::File::open(&self.blob_dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("sync blob dir"))?;
+        fs::File::open(&self.blob_dir).and_then(|d| d.sync_all()).map_err(io("sync blob dir"))?;
         Ok(())
     }
 
@@ -183,7 +168,10 @@ mod tests {
         {
             let store = SqliteStore::open(dir.path()).expect("open");
             let mut feed = store.subscribe();
-            assert_eq!(store.commit(vec![Change::Put(api("aaaaaaaaaa")), Change::Put(api("bbbbbbbbbb"))]).expect("commit"), 1);
+            assert_eq!(
+                store.commit(vec![Change::Put(api("aaaaaaaaaa")), Change::Put(api("bbbbbbbbbb"))]).expect("commit"),
+                1
+            );
             assert_eq!(store.commit(vec![Change::Delete(RecordKind::Api, "aaaaaaaaaa".into())]).expect("commit"), 2);
             assert_eq!(feed.try_recv().expect("first").revision, 1);
             assert_eq!(feed.try_recv().expect("second").changes.len(), 1);

@@ -75,9 +75,7 @@ impl Front {
                 .render(service, &portico_model::ids::uuid())
             }
         };
-        self.control
-            .handle(service, parts.method, parts.uri.path(), parts.uri.query(), parts.headers, body)
-            .await
+        self.control.handle(service, parts.method, parts.uri.path(), parts.uri.query(), parts.headers, body).await
     }
 }
 
@@ -89,7 +87,15 @@ pub async fn serve(listener: TcpListener, front: Arc<Front>, shutdown: impl Futu
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors, most likely: back off rather than spin.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let front = front.clone();
                 let service = hyper::service::service_fn(move |req| {

@@ -64,17 +64,12 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PORTICO_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PORTICO_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(serve(args)),
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(args)),
     }
 }
 
@@ -85,7 +80,8 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
         args.account_id
     );
     anyhow::ensure!(
-        !args.region.is_empty() && args.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        !args.region.is_empty()
+            && args.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
         "--region must look like us-east-1, got {:?}",
         args.region
     );
@@ -108,13 +104,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     create_private_dir(&data_dir)?;
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&data_dir.join("state")).with_context(|| format!("opening the store in {}", data_dir.display()))?,
+        SqliteStore::open(&data_dir.join("state"))
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?,
     );
     let launchers = Launchers::resolve(
-        &Interpreters {
-            nodejs22: args.nodejs22_bin.clone(),
-            nodejs20: args.nodejs20_bin.clone(),
-        },
+        &Interpreters { nodejs22: args.nodejs22_bin.clone(), nodejs20: args.nodejs20_bin.clone() },
         &data_dir.join("runtimes"),
     )
     .context("writing the runtime bootstraps")?;
@@ -133,9 +127,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         launchers,
     );
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
 
     let gateway = Arc::new(portico_gateway::Gateway::new(invoker.clone()));

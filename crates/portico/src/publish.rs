@@ -47,10 +47,8 @@ pub async fn start(
                 Err(broadcast::error::RecvError::Closed) => break,
             };
             gateway.install(next.clone());
-            invoker.retain(|f| {
-                next.function(&f.arn())
-                    .is_some_and(|cur| portico_runtime::can_share_environments(f, cur))
-            });
+            invoker
+                .retain(|f| next.function(&f.arn()).is_some_and(|cur| portico_runtime::can_share_environments(f, cur)));
             tx.send_replace(next);
         }
     });
