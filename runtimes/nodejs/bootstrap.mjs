@@ -1,1 +1,694 @@
-// placeholder: being written
+// Portico's Node.js runtime client: the process Portico starts in every Node.js
+// execution environment (`node bootstrap.mjs`, cwd = LAMBDA_TASK_ROOT).
+//
+// It behaves like AWS's own client (aws-lambda-nodejs-runtime-interface-client):
+// the same handler resolution, error names and shapes, context object, console
+// format and exit behaviour, over the Lambda Runtime API at AWS_LAMBDA_RUNTIME_API.
+// Standard library only; this file is embedded into the Portico binary.
+
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { format, types } from 'node:util';
+import { Writable } from 'node:stream';
+
+const env = process.env;
+const require = createRequire(import.meta.url);
+
+// ---------------------------------------------------------------------------
+// Errors, named and shaped as AWS's client names and shapes them.
+
+class ImportModuleError extends Error {}
+class HandlerNotFound extends Error {}
+class MalformedHandlerName extends Error {}
+class UserCodeSyntaxError extends Error {}
+class MalformedStreamingHandler extends Error {}
+class InvalidStreamingOperation extends Error {}
+class NodeJsExit extends Error {
+  constructor() {
+    super(
+      'The Lambda runtime client detected an unexpected Node.js exit code. This is most commonly caused by a Promise that was never settled. For more information, see https://nodejs.org/docs/latest/api/process.html#exit-codes',
+    );
+  }
+}
+class UnhandledPromiseRejection extends Error {
+  constructor(reason, promise) {
+    super(reason === undefined ? undefined : safeString(reason));
+    this.reason = reason;
+    this.promise = promise;
+  }
+}
+for (const C of [
+  ImportModuleError,
+  HandlerNotFound,
+  MalformedHandlerName,
+  UserCodeSyntaxError,
+  MalformedStreamingHandler,
+  InvalidStreamingOperation,
+  NodeJsExit,
+  UnhandledPromiseRejection,
+]) {
+  C.prototype.name = `Runtime.${C.name}`;
+}
+
+function safeString(v) {
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
+function isErrorLike(e) {
+  return (
+    e !== null &&
+    typeof e === 'object' &&
+    typeof e.name === 'string' &&
+    typeof e.message === 'string' &&
+    typeof e.stack === 'string' &&
+    e.name !== '' &&
+    e.message !== '' &&
+    e.stack !== ''
+  );
+}
+
+const DEL = /\x7f/g;
+
+/** The `{errorType, errorMessage, trace}` document posted to the Runtime API. */
+function toRapidResponse(error) {
+  try {
+    if (types.isNativeError(error) || isErrorLike(error)) {
+      let errorType = error.name;
+      if (typeof errorType !== 'string' || errorType === '') {
+        errorType = error.constructor?.name || 'Error';
+      }
+      const stack = typeof error.stack === 'string' ? error.stack : '';
+      return {
+        errorType: errorType.replace(DEL, '%7F'),
+        errorMessage: safeString(error.message).replace(DEL, '%7F'),
+        trace: stack === '' ? [] : stack.replace(DEL, '%7F').split('\n'),
+      };
+    }
+    return { errorType: typeof error, errorMessage: safeString(error), trace: [] };
+  } catch {
+    return {
+      errorType: 'handled',
+      errorMessage:
+        'callback called with Error argument, but there was a problem while retrieving one or more of its message, name, and stack',
+      trace: [],
+    };
+  }
+}
+
+function intoError(err) {
+  return err instanceof Error ? err : new Error(safeString(err));
+}
+
+// Errors keep name, message and stack out of JSON.stringify; the log shows them,
+// with the error's own enumerable properties.
+function enumerableError(_key, value) {
+  if (value instanceof Error) {
+    const out = Object.assign(
+      { errorType: value.name, errorMessage: value.message, code: value.code },
+      value,
+    );
+    if (typeof value.stack === 'string') out.stack = value.stack.split('\n');
+    return out;
+  }
+  return value;
+}
+
+/** The error as AWS writes it into the log: a tab, then JSON. */
+function toFormatted(error) {
+  try {
+    return '\t' + JSON.stringify(error, enumerableError);
+  } catch {
+    return '\t' + JSON.stringify(toRapidResponse(error));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Logging: console.* patched to AWS's text format, written synchronously to fd 1.
+// `<ISO time>\t<request id>\t<LEVEL>\t<message>`, one record per line: newlines
+// inside a message become carriage returns, as AWS's LogPatch does for stdout.
+
+const REQUEST_ID_SYMBOL = Symbol.for('aws.lambda.runtime.requestId');
+let currentRequestId; // "undefined" in records written outside an invocation
+
+function setRequestId(id) {
+  currentRequestId = id;
+  globalThis[REQUEST_ID_SYMBOL] = id;
+}
+
+let pauseCell;
+function pause(ms) {
+  pauseCell ??= new Int32Array(new SharedArrayBuffer(4));
+  Atomics.wait(pauseCell, 0, 0, ms);
+}
+
+// The fd may have been made non-blocking (if something touched process.stdout):
+// finish partial writes and wait out EAGAIN. A closed pipe drops the record.
+function writeRest(buf, off, err) {
+  for (let spins = 0; spins < 10000; ) {
+    if (err) {
+      if (err.code !== 'EAGAIN') return;
+      err = null;
+      spins++;
+      pause(1);
+    }
+    if (off >= buf.length) return;
+    try {
+      off += fs.writeSync(1, buf, off, buf.length - off);
+    } catch (e) {
+      err = e;
+    }
+  }
+}
+
+function writeOut(text) {
+  let n;
+  try {
+    n = fs.writeSync(1, text);
+  } catch (e) {
+    writeRest(Buffer.from(text), 0, e);
+    return;
+  }
+  if (n !== Buffer.byteLength(text)) writeRest(Buffer.from(text), n, null);
+}
+
+function record(level, args) {
+  // AWS formats `util.format(message, ...params)`: no arguments reads "undefined".
+  const message = args.length === 0 ? 'undefined' : format(...args);
+  let line = `${new Date().toISOString()}\t${currentRequestId}\t${level}\t${message}`;
+  if (line.includes('\n')) line = line.replaceAll('\n', '\r');
+  writeOut(line + '\n');
+}
+
+const LEVELS = { TRACE: 1, DEBUG: 2, INFO: 3, WARN: 4, ERROR: 5, FATAL: 6 };
+const minLevel = LEVELS[(env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] || LEVELS.TRACE;
+const noLog = () => {};
+function logger(level) {
+  return LEVELS[level] >= minLevel ? (...args) => record(level, args) : noLog;
+}
+const logErrorRecord = logger('ERROR');
+
+console.trace = logger('TRACE');
+console.debug = logger('DEBUG');
+console.info = logger('INFO');
+console.log = console.info;
+console.warn = logger('WARN');
+console.error = logErrorRecord;
+console.fatal = (...args) => record('FATAL', args);
+
+/** `ERROR\t<label> \t{json}`, as AWS's structured error log. */
+function logError(label, err) {
+  logErrorRecord(label, toFormatted(intoError(err)));
+}
+
+// ---------------------------------------------------------------------------
+// Runtime API client: one keep-alive connection, as AWS's client.
+
+const API = env.AWS_LAMBDA_RUNTIME_API;
+if (!API) {
+  writeOut('Portico runtime: AWS_LAMBDA_RUNTIME_API is not set\n');
+  process.exit(1);
+}
+const colon = API.lastIndexOf(':');
+const API_HOST = (colon > 0 ? API.slice(0, colon) : API).replace(/^\[(.*)\]$/, '$1');
+const API_PORT = colon > 0 ? Number(API.slice(colon + 1)) : 80;
+const PREFIX = '/2018-06-01/runtime';
+const ERROR_TYPE_HEADER = 'Lambda-Runtime-Function-Error-Type';
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
+const NEXT = { host: API_HOST, port: API_PORT, path: `${PREFIX}/invocation/next`, method: 'GET', agent };
+
+/**
+ * One request; resolves with `{status, headers, body}`. A kept-alive socket that the
+ * server closed before answering is retried once, on a fresh connection.
+ */
+function call(options, body, retried) {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = http.request(options, (res) => {
+      answered = true;
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+        resolve({ status: res.statusCode, headers: res.headers, body: buf });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', (e) => {
+      if (answered) return; // e.g. the server answered 413 and stopped reading
+      if (!retried && req.reusedSocket && e.code === 'ECONNRESET') {
+        call(options, body, true).then(resolve, reject);
+      } else {
+        reject(e);
+      }
+    });
+    req.end(body);
+  });
+}
+
+// Header values must be visible ASCII; the JSON body always carries the full type.
+function headerSafe(s) {
+  return /^[\x20-\x7e]*$/.test(s) ? s : s.replace(/[^\x20-\x7e]/g, '?');
+}
+
+function post(urlPath, body, headers, viaAgent = agent) {
+  headers['Content-Length'] = Buffer.byteLength(body);
+  return call({ host: API_HOST, port: API_PORT, path: urlPath, method: 'POST', agent: viaAgent, headers }, body);
+}
+
+function postError(urlPath, error, viaAgent) {
+  const doc = toRapidResponse(error);
+  const body = JSON.stringify(doc);
+  return post(
+    urlPath,
+    body,
+    { 'Content-Type': 'application/json', [ERROR_TYPE_HEADER]: headerSafe(String(doc.errorType)) },
+    viaAgent,
+  );
+}
+
+function fatal(message, code = 1) {
+  record('ERROR', [message]);
+  process.exit(code);
+}
+
+// ---------------------------------------------------------------------------
+// Loading the handler, in AWS's order and with AWS's errors.
+
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
+const PRELUDE = Symbol('portico.httpResponsePrelude');
+
+class HttpResponseStream {
+  // Streaming is buffered here: the prelude is kept aside and the whole response is
+  // posted at the end as the equivalent `{statusCode, headers, cookies, body}`.
+  static from(underlyingStream, prelude) {
+    underlyingStream.setContentType?.('application/vnd.awslambda.http-integration-response');
+    underlyingStream[PRELUDE] = prelude ?? {};
+    return underlyingStream;
+  }
+}
+
+function installGlobalAwsLambda() {
+  const off = env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA;
+  if (off === '1' || off === 'true') return;
+  globalThis.awslambda = {
+    streamifyResponse(handler, options) {
+      handler[HANDLER_STREAMING] = STREAM_RESPONSE;
+      if (typeof options?.highWaterMark === 'number') {
+        handler[HANDLER_HIGHWATERMARK] = parseInt(options.highWaterMark, 10);
+      }
+      return handler;
+    },
+    HttpResponseStream,
+  };
+}
+
+function requireIfExists(file) {
+  return fs.existsSync(file) ? require(file) : undefined;
+}
+
+async function importIfExists(file) {
+  return fs.existsSync(file) ? await import(pathToFileURL(file).href) : undefined;
+}
+
+// The nearest package.json decides whether .js is ESM; node_modules or / stop the search.
+function typeModule(folder) {
+  for (;;) {
+    if (folder.endsWith('/node_modules')) return false;
+    const pj = path.join(folder, 'package.json');
+    if (fs.existsSync(pj)) {
+      try {
+        const pkg = JSON.parse(fs.readFileSync(pj, 'utf8'));
+        if (pkg) return pkg.type === 'module';
+      } catch (e) {
+        console.warn(`${pj} cannot be read, it will be ignored for ES module detection purposes.`, e);
+        return false;
+      }
+    }
+    if (folder === '/') return false;
+    folder = path.resolve(folder, '..');
+  }
+}
+
+async function loadModule(appRoot, moduleRoot, moduleName) {
+  const file = path.resolve(appRoot, moduleRoot, moduleName);
+  const extensionless = requireIfExists(file);
+  if (extensionless) return extensionless;
+  const esm = typeModule(path.dirname(file));
+  if (!esm) {
+    const cjs = requireIfExists(file + '.js');
+    if (cjs) return cjs;
+  }
+  const loaded =
+    (esm && (await importIfExists(file + '.js'))) ||
+    (await importIfExists(file + '.mjs')) ||
+    requireIfExists(file + '.cjs');
+  if (loaded) return loaded;
+  // Node's own resolution from the task root: "Cannot find module 'index'" when absent.
+  return require(require.resolve(moduleName, { paths: [appRoot, moduleRoot] }));
+}
+
+async function loadHandler(appRoot, fullHandler) {
+  if (fullHandler.includes('..')) {
+    throw new MalformedHandlerName(
+      `'${fullHandler}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`,
+    );
+  }
+  const base = path.basename(fullHandler);
+  const moduleRoot = fullHandler.substring(0, fullHandler.indexOf(base));
+  const match = /^([^.]*)\.(.*)$/.exec(base);
+  if (!match) throw new MalformedHandlerName('Bad handler');
+  const [, moduleName, handlerPath] = match;
+
+  installGlobalAwsLambda();
+  let app;
+  try {
+    app = await loadModule(appRoot, moduleRoot, moduleName);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new UserCodeSyntaxError(e);
+    if (e?.code === 'MODULE_NOT_FOUND') throw new ImportModuleError(e);
+    throw e;
+  }
+  const fn = handlerPath.split('.').reduce((obj, key) => obj && obj[key], app);
+  if (!fn) throw new HandlerNotFound(`${fullHandler} is undefined or not exported`);
+  if (typeof fn !== 'function') throw new HandlerNotFound(`${fullHandler} is not a function`);
+  if (fn[HANDLER_STREAMING] !== undefined && fn[HANDLER_STREAMING] !== null && fn[HANDLER_STREAMING] !== false) {
+    if (fn[HANDLER_STREAMING] !== STREAM_RESPONSE) {
+      throw new MalformedStreamingHandler('Only response streaming is supported.');
+    }
+  }
+  return fn;
+}
+
+// ---------------------------------------------------------------------------
+// Invocations.
+
+const FUNCTION_NAME = env.AWS_LAMBDA_FUNCTION_NAME;
+const FUNCTION_VERSION = env.AWS_LAMBDA_FUNCTION_VERSION;
+const MEMORY_SIZE = env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
+const LOG_GROUP = env.AWS_LAMBDA_LOG_GROUP_NAME;
+const LOG_STREAM = env.AWS_LAMBDA_LOG_STREAM_NAME;
+
+function parseHeaderJson(value, name) {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new Error(`Cannot parse ${name} as json: ${err.toString()}`);
+  }
+}
+
+/** One invocation: the first outcome reported wins, as with AWS's callbacks. */
+class Invocation {
+  constructor(id, onPosted) {
+    this.id = id;
+    this.finished = false;
+    /** The POST of the outcome, once sent. */
+    this.posted = null;
+    this.onPosted = onPosted;
+  }
+
+  settle(posting) {
+    this.posted = posting;
+    this.onPosted(posting);
+  }
+
+  done(err, result) {
+    if (err !== undefined && err !== null) this.fail(err);
+    else this.succeed(result);
+  }
+
+  succeed(result) {
+    if (this.finished) return;
+    let body;
+    try {
+      body = JSON.stringify(result === undefined ? null : result);
+    } catch {
+      this.fail(new Error('Unable to stringify response body'));
+      return;
+    }
+    if (body === undefined) body = 'null'; // a function or symbol result
+    this.finished = true;
+    this.settle(
+      post(`${PREFIX}/invocation/${encodeURIComponent(this.id)}/response`, body, {
+        'Content-Type': 'application/json',
+      }),
+    );
+  }
+
+  succeedRaw(body, contentType) {
+    if (this.finished) return;
+    this.finished = true;
+    this.settle(
+      post(`${PREFIX}/invocation/${encodeURIComponent(this.id)}/response`, body, {
+        'Content-Type': contentType,
+      }),
+    );
+  }
+
+  fail(err) {
+    if (this.finished) return;
+    this.finished = true;
+    try {
+      logError('Invoke Error', err);
+    } catch {
+      // The outcome matters more than its log record.
+    }
+    this.settle(postError(`${PREFIX}/invocation/${encodeURIComponent(this.id)}/error`, err));
+  }
+}
+
+function buildContext(inv, headers) {
+  const deadline = Number(headers['lambda-runtime-deadline-ms']);
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    succeed: (result) => inv.done(null, result),
+    fail: (err) => inv.done(err === undefined || err === null ? 'handled' : err, null),
+    done: (err, result) => inv.done(err, result),
+    functionVersion: FUNCTION_VERSION,
+    functionName: FUNCTION_NAME,
+    memoryLimitInMB: MEMORY_SIZE,
+    logGroupName: LOG_GROUP,
+    logStreamName: LOG_STREAM,
+    clientContext: parseHeaderJson(headers['lambda-runtime-client-context'], 'ClientContext'),
+    identity: parseHeaderJson(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity'),
+    invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+    awsRequestId: inv.id,
+    getRemainingTimeInMillis: () => deadline - Date.now(),
+  };
+}
+
+let handler;
+let handlerIsAsync = false;
+let handlerStreams = false;
+/** The invocation being served, or the last one. */
+let current = null;
+/** An uncaught error is being reported; the process is about to exit. */
+let dying = false;
+
+function isPromise(v) {
+  return v && typeof v.then === 'function';
+}
+
+/** Runs one invocation; resolves once its outcome has been posted. */
+function runInvocation(headers, payload) {
+  return new Promise((resolve, reject) => {
+    const id = headers['lambda-runtime-aws-request-id'];
+    const inv = new Invocation(id, (posted) => posted.then(resolve, reject));
+    current = inv;
+    setRequestId(id);
+    const trace = headers['lambda-runtime-trace-id'];
+    if (trace) env._X_AMZN_TRACE_ID = trace;
+    else delete env._X_AMZN_TRACE_ID;
+
+    let event;
+    let context;
+    try {
+      event = JSON.parse(payload.length === 0 ? 'null' : payload.toString());
+      context = buildContext(inv, headers);
+    } catch (e) {
+      inv.fail(e);
+      return;
+    }
+    if (handlerStreams) {
+      runStreaming(inv, event, context);
+      return;
+    }
+    const callback = (err, result) => inv.done(err, result);
+    let ret;
+    try {
+      ret = handler(event, context, callback);
+    } catch (e) {
+      // AWS hands what was thrown to the callback: a thrown null reads as success.
+      callback(e);
+      return;
+    }
+    if (isPromise(ret)) {
+      try {
+        ret.then(
+          (result) => inv.succeed(result),
+          (err) => inv.fail(err === undefined || err === null ? 'handled' : err),
+        );
+      } catch (e) {
+        inv.fail(e);
+      }
+    }
+    // Otherwise the callback, context.done/succeed/fail, or an empty event loop answers.
+  });
+}
+
+// Response streaming, buffered: Portico's Runtime API takes one response body.
+function runStreaming(inv, event, context) {
+  const chunks = [];
+  let contentType = 'application/octet-stream';
+  const stream = new Writable({
+    write(chunk, _encoding, cb) {
+      chunks.push(chunk);
+      cb();
+    },
+    highWaterMark: handler[HANDLER_HIGHWATERMARK],
+  });
+  stream.setContentType = (ct) => {
+    contentType = ct;
+  };
+  const finish = () => {
+    const body = Buffer.concat(chunks);
+    const prelude = stream[PRELUDE];
+    if (prelude === undefined) {
+      inv.succeedRaw(body, contentType);
+      return;
+    }
+    let text;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+    } catch {
+      text = undefined;
+    }
+    const doc = { ...prelude };
+    if (text === undefined) {
+      doc.body = body.toString('base64');
+      doc.isBase64Encoded = true;
+    } else {
+      doc.body = text;
+      doc.isBase64Encoded = false;
+    }
+    inv.succeed(doc);
+  };
+  let ret;
+  try {
+    ret = handler(event, stream, context);
+  } catch (e) {
+    inv.fail(e);
+    return;
+  }
+  if (!isPromise(ret)) {
+    inv.fail(new InvalidStreamingOperation('Streaming does not support non-async handlers.'));
+    return;
+  }
+  ret.then(
+    (result) => {
+      if (result !== undefined) console.warn('Streaming handlers ignore return values.');
+      if (stream.writableFinished) finish();
+      else if (stream.writableEnded) stream.once('finish', finish);
+      else inv.fail(new InvalidStreamingOperation('Response stream is not finished.'));
+    },
+    (err) => inv.fail(err === undefined || err === null ? 'handled' : err),
+  );
+}
+
+// The event loop ran dry before the handler answered: AWS fails an async handler
+// (a promise never settled) and answers null for a callback handler.
+process.on('beforeExit', () => {
+  const inv = current;
+  if (!inv || inv.finished || dying) return;
+  if (handlerIsAsync) inv.fail(new NodeJsExit());
+  else inv.succeed(null);
+});
+
+// ---------------------------------------------------------------------------
+// Uncaught errors: report them (to the invocation, or as the init error), then exit.
+
+// Like AWS: before the first invocation the error is the init error; during one it
+// is that invocation's error; after its outcome was posted there is nobody to tell.
+function die(error, code) {
+  if (dying) return;
+  dying = true;
+  const exit = () => process.exit(code);
+  setTimeout(exit, 2000);
+  let target;
+  if (current === null) {
+    target = `${PREFIX}/init/error`;
+  } else if (!current.finished) {
+    current.finished = true;
+    target = `${PREFIX}/invocation/${encodeURIComponent(current.id)}/error`;
+  } else {
+    // Let an outcome still in flight arrive first.
+    (current.posted ?? Promise.resolve()).then(exit, exit);
+    return;
+  }
+  // A fresh connection: the kept-alive one may be parked in GET /next.
+  postError(target, error, false).then(exit, exit);
+}
+
+process.on('uncaughtException', (error) => {
+  if (dying) return;
+  logError('Uncaught Exception', error);
+  die(error, 129);
+});
+
+process.on('unhandledRejection', (reason, promise) => {
+  if (dying) return;
+  const error = new UnhandledPromiseRejection(reason, promise);
+  logError('Unhandled Promise Rejection', error);
+  die(error, 128);
+});
+
+// ---------------------------------------------------------------------------
+// Start: load the handler, then GET next -> handle -> POST, forever.
+
+async function main() {
+  const appRoot = env.LAMBDA_TASK_ROOT || process.cwd();
+  try {
+    handler = await loadHandler(appRoot, env._HANDLER || '');
+  } catch (error) {
+    logError('Uncaught Exception', error);
+    die(error, 129);
+    return;
+  }
+  handlerIsAsync = handler.constructor?.name === 'AsyncFunction';
+  handlerStreams = handler[HANDLER_STREAMING] === STREAM_RESPONSE;
+
+  for (;;) {
+    let next;
+    try {
+      next = await call(NEXT);
+    } catch (e) {
+      fatal(`Failed to get next invocation: ${e.message}`);
+      return;
+    }
+    if (next.status !== 200) {
+      // 410: the environment is being stopped.
+      if (next.status === 410) process.exit(0);
+      fatal(`Failed to get next invocation, HTTP status ${next.status}: ${next.body.toString()}`);
+      return;
+    }
+    try {
+      await runInvocation(next.headers, next.body);
+    } catch (e) {
+      // The next GET tells whether the Runtime API is still there.
+      record('ERROR', [`Failed to post the invocation's outcome: ${e.message}`]);
+    }
+    if (dying) return;
+  }
+}
+
+main();

@@ -97,7 +97,8 @@ impl AwsError {
     pub fn render(&self, service: Service, request_id: &str) -> Response<Full<Bytes>> {
         let (body, content_type) = match service {
             Service::Lambda => {
-                let mut doc = serde_json::json!({ "Type": self.fault, "message": self.message });
+                let mut doc = serde_json::json!({ "Type": self.fault });
+                doc[lambda_message_member(self.code)] = serde_json::Value::String(self.message.clone());
                 if let Some(r) = &self.reason {
                     doc["Reason"] = serde_json::Value::String(r.clone());
                 }
@@ -129,6 +130,52 @@ impl AwsError {
 impl From<portico_model::Invalid> for AwsError {
     fn from(e: portico_model::Invalid) -> AwsError {
         AwsError::invalid_parameter(e.0)
+    }
+}
+
+/// The member carrying the message in a Lambda error body: the service model spells it
+/// `Message` for some shapes and `message` for the rest, and SDKs read only the one their
+/// model names. (The list is every exception shape with `Message` in the Lambda model.)
+fn lambda_message_member(code: &str) -> &'static str {
+    match code {
+        "CallbackTimeoutException"
+        | "CodeSigningConfigNotFoundException"
+        | "CodeVerificationFailedException"
+        | "DurableExecutionAlreadyStartedException"
+        | "EC2AccessDeniedException"
+        | "EC2ThrottledException"
+        | "EC2UnexpectedException"
+        | "EFSIOException"
+        | "EFSMountConnectivityException"
+        | "EFSMountFailureException"
+        | "EFSMountTimeoutException"
+        | "ENILimitReachedException"
+        | "ENINotReadyException"
+        | "InvalidCodeSignatureException"
+        | "InvalidRuntimeException"
+        | "InvalidSecurityGroupIDException"
+        | "InvalidSubnetIDException"
+        | "InvalidZipFileException"
+        | "KMSAccessDeniedException"
+        | "KMSDisabledException"
+        | "KMSInvalidStateException"
+        | "KMSNotFoundException"
+        | "NoPublishedVersionException"
+        | "PublicPolicyException"
+        | "RecursiveInvocationException"
+        | "ResourceInUseException"
+        | "ResourceNotFoundException"
+        | "S3FilesMountConnectivityException"
+        | "S3FilesMountFailureException"
+        | "S3FilesMountTimeoutException"
+        | "ServiceException"
+        | "ServiceQuotaExceededException"
+        | "SnapStartException"
+        | "SnapStartNotReadyException"
+        | "SnapStartRegenerationFailureException"
+        | "SnapStartTimeoutException"
+        | "SubnetIPAddressLimitReachedException" => "Message",
+        _ => "message",
     }
 }
 

@@ -584,8 +584,9 @@ async fn invoke(c: &Control, call: &Call, name: &str) -> Result<Resp> {
         "DryRun" => Ok(empty_response(StatusCode::NO_CONTENT)),
         "Event" => {
             let invoker = c.invoker.clone();
+            let request_id = Arc::from(call.request_id.as_str());
             tokio::spawn(async move {
-                if let Err(e) = invoker.invoke(&f, payload, invoked, false).await {
+                if let Err(e) = invoker.invoke(&f, payload, invoked, request_id, false).await {
                     tracing::warn!(function = %f.name, "asynchronous invocation failed: {e}");
                 }
             });
@@ -595,8 +596,11 @@ async fn invoke(c: &Control, call: &Call, name: &str) -> Result<Resp> {
         }
         _ => {
             let tail = call.header("x-amz-log-type") == Some("Tail");
-            let out =
-                c.invoker.invoke(&f, payload, invoked, tail).await.map_err(|e| AwsError::service(e.to_string()))?;
+            let out = c
+                .invoker
+                .invoke(&f, payload, invoked, Arc::from(call.request_id.as_str()), tail)
+                .await
+                .map_err(|e| AwsError::service(e.to_string()))?;
             let mut r = Response::new(Full::new(out.payload));
             let h = r.headers_mut();
             h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

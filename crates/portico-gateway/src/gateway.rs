@@ -214,8 +214,11 @@ impl Gateway {
         // Invoke, within the integration's timeout.
         let timeout = Duration::from_millis(u64::from(integration.timeout_in_millis));
         let invoked: Arc<str> = Arc::from(&function_arn[..]);
-        let out = match tokio::time::timeout(timeout, self.invoker.invoke(function, Bytes::from(event), invoked, false))
-            .await
+        let out = match tokio::time::timeout(
+            timeout,
+            self.invoker.invoke(function, Bytes::from(event), invoked, Arc::from(portico_model::ids::uuid()), false),
+        )
+        .await
         {
             Err(_) => {
                 tracing::warn!(api = api_id, function = %function.name, "integration timed out after {} ms", integration.timeout_in_millis);

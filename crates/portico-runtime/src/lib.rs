@@ -165,9 +165,9 @@ impl Invoker {
         function: &Arc<Function>,
         payload: Bytes,
         invoked_arn: Arc<str>,
+        request_id: Arc<str>,
         tail: bool,
     ) -> Result<InvokeOutput, InvokeError> {
-        let request_id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
         // The invocation runs on its own task: a caller that goes away (a closed
         // connection) must not kill an environment in the middle of its work.
         let this = self.clone();

@@ -1,0 +1,405 @@
+"""End-to-end fixtures: a live `portico serve`, the real AWS CLI (v1), boto3 and curl.
+
+Everything talks to Portico over its one public port. The clients are isolated from
+any user configuration: fake credentials, private (empty) AWS config files, a private
+HOME for the CLI, and AWS_EC2_METADATA_DISABLED=true so botocore never probes the
+instance-metadata address.
+
+Environment:
+  PORTICO_BIN            the binary under test (default: target/debug/portico)
+  PORTICO_NODEJS22_BIN   a Node.js 22 binary (default: .tools/node22/node_modules/node/bin/node)
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import hashlib
+import io
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ACCOUNT = "111122223333"
+REGION = "us-east-1"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-exec"
+AKID = "AKIAIOSFODNN7EXAMPLE"
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+# --- client isolation, set before any botocore session is created -------------------
+
+_CLIENT_HOME = Path(tempfile.mkdtemp(prefix="portico-e2e-home-"))
+atexit.register(shutil.rmtree, _CLIENT_HOME, True)
+(_CLIENT_HOME / "aws-config").write_text("")
+(_CLIENT_HOME / "aws-credentials").write_text("")
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+             "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL", "AWS_REGION"):
+    os.environ.pop(_var, None)
+# What every AWS client in the suite sees: fake credentials, private config files,
+# no instance-metadata probing, no proxy for loopback.
+CLIENT_ENV = {
+    "AWS_ACCESS_KEY_ID": AKID,
+    "AWS_SECRET_ACCESS_KEY": SECRET,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": str(_CLIENT_HOME / "aws-config"),
+    "AWS_SHARED_CREDENTIALS_FILE": str(_CLIENT_HOME / "aws-credentials"),
+    "AWS_PAGER": "",
+    "NO_PROXY": "*",
+    "no_proxy": "*",
+}
+os.environ.update(CLIENT_ENV)
+
+import boto3  # noqa: E402  (after the environment above)
+from botocore.config import Config  # noqa: E402
+
+PORTICO_BIN = Path(os.environ.get("PORTICO_BIN", REPO / "target/debug/portico"))
+NODE22 = Path(os.environ.get("PORTICO_NODEJS22_BIN", REPO / ".tools/node22/node_modules/node/bin/node"))
+AWS_BIN = REPO / ".venv/bin/aws"
+
+# --- small helpers ----------------------------------------------------------------------
+
+
+def make_zip(files: dict[str, str | bytes], symlinks: dict[str, str] | None = None) -> bytes:
+    """A zip of `{name: source}`; `symlinks` adds `{name: target}` entries stored as links."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, src in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.external_attr = 0o100644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, src)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.create_system = 3  # unix, so the mode bits are honoured
+            info.external_attr = 0o120777 << 16
+            z.writestr(info, target)
+    return buf.getvalue()
+
+
+def code_sha256(zip_bytes: bytes) -> str:
+    """Lambda's CodeSha256: base64 of the SHA-256 of the package."""
+    return base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+@dataclass
+class CurlResponse:
+    status: int
+    headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
+    body: bytes
+    header_lines: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def curl(url: str, method: str | None = None, headers: dict[str, str] | None = None,
+         data: bytes | str | None = None, timeout: float = 35) -> CurlResponse:
+    """Runs the real `curl` binary (it resolves *.localhost to loopback itself)."""
+    with tempfile.TemporaryDirectory(prefix="portico-curl-") as d:
+        hdr_file, body_file = Path(d) / "headers", Path(d) / "body"
+        cmd = ["curl", "-sS", "--noproxy", "*", "--max-time", str(timeout),
+               "-D", str(hdr_file), "-o", str(body_file), "-w", "%{http_code}"]
+        if method:
+            cmd += ["-X", method]
+        for k, v in (headers or {}).items():
+            cmd += ["-H", f"{k}: {v}"]
+        if data is not None:
+            data_file = Path(d) / "data"
+            data_file.write_bytes(data.encode() if isinstance(data, str) else data)
+            cmd += ["--data-binary", f"@{data_file}"]
+        cmd.append(url)
+        p = subprocess.run(cmd, capture_output=True, timeout=timeout + 10)
+        assert p.returncode == 0, f"curl {url} failed ({p.returncode}): {p.stderr.decode()}"
+        raw = hdr_file.read_bytes().decode("latin-1")
+        # Keep the last header block (skips any 100 Continue).
+        blocks = [b for b in raw.split("\r\n\r\n") if b.strip()]
+        lines = blocks[-1].split("\r\n") if blocks else []
+        pairs = []
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                pairs.append((k.strip().lower(), v.strip()))
+        merged: dict[str, str] = {}
+        for k, v in pairs:
+            merged[k] = f"{merged[k]}, {v}" if k in merged else v
+        return CurlResponse(int(p.stdout.decode().strip()), merged,
+                            body_file.read_bytes() if body_file.exists() else b"", pairs)
+
+
+def processes_mentioning(text: str) -> list[tuple[int, str]]:
+    """Live processes whose command line or working directory mentions `text`."""
+    found = []
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            status = (entry / "status").read_text()
+            if "\nState:\tZ" in status:
+                continue  # a zombie about to be reaped holds nothing
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                cwd = ""
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if text in cmdline or cwd.startswith(text):
+            found.append((int(entry.name), cmdline.strip()))
+    return found
+
+
+def wait_no_processes(text: str, timeout: float = 3.0) -> list[tuple[int, str]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = processes_mentioning(text)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+class Server:
+    """One `portico serve` process on port 0 with its own data dir."""
+
+    def __init__(self, data_dir: Path, log_path: Path):
+        self.data_dir = Path(data_dir)
+        self.log_path = Path(log_path)
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.endpoint: str | None = None
+        self.stdout_lines: list[str] = []
+
+    def start(self, timeout: float = 30.0) -> "Server":
+        assert PORTICO_BIN.is_file(), f"{PORTICO_BIN} is missing: run `cargo build -p portico` (or set PORTICO_BIN)"
+        assert NODE22.is_file(), (
+            f"Node.js 22 not found at {NODE22}: `mkdir -p .tools/node22 && cd .tools/node22 && npm install node@22`"
+            " (or set PORTICO_NODEJS22_BIN)")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
+        env["PORTICO_NODEJS22_BIN"] = str(NODE22)
+        env.setdefault("PORTICO_LOG", "info")
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(PORTICO_BIN), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
+             "--account-id", ACCOUNT, "--region", REGION],
+            stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL, env=env,
+        )
+        ready = threading.Event()
+
+        def pump():
+            for raw in self.proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.stdout_lines.append(line)
+                if line.startswith("Portico listening on http://"):
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(timeout) or not any(l.startswith("Portico listening on") for l in self.stdout_lines):
+            self.kill()
+            raise AssertionError(f"portico did not print its listening line within {timeout}s; "
+                                 f"stdout={self.stdout_lines!r}\nlog:\n{self.log_tail()}")
+        line = next(l for l in self.stdout_lines if l.startswith("Portico listening on"))
+        url = line.split()[3]
+        assert url.startswith("http://127.0.0.1:"), line
+        assert f"(data dir {self.data_dir})" in line, line
+        self.endpoint = url
+        self.port = int(url.rsplit(":", 1)[1])
+        return self
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0, sig: int = signal.SIGTERM) -> tuple[int, float]:
+        """SIGTERM (or `sig`); returns (exit code, seconds it took)."""
+        assert self.proc is not None
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"portico did not exit within {timeout}s of SIGTERM\nlog:\n{self.log_tail()}")
+        self.log.close()
+        return rc, time.monotonic() - t0
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    # URLs of an HTTP API
+    def host_url(self, api_id: str, path: str = "/") -> str:
+        return f"http://{api_id}.execute-api.localhost:{self.port}{path}"
+
+    def path_url(self, api_id: str, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}/execute-api/{api_id}{path}"
+
+
+def stop_and_check(server: Server, sig: int = signal.SIGTERM):
+    rc, took = server.stop(sig=sig)
+    assert rc == 0, f"portico exited with {rc} after {signal.Signals(sig).name}\nlog:\n{server.log_tail()}"
+    left = wait_no_processes(str(server.data_dir))
+    assert not left, f"processes left behind after shutdown: {left}"
+    return took
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("portico")
+    s = Server(base / "data", base / "portico.log").start()
+    yield s
+    try:
+        stop_and_check(s)
+    finally:
+        s.kill()
+
+
+# --- clients --------------------------------------------------------------------------------
+
+
+@dataclass
+class CliResult:
+    rc: int
+    out: object  # parsed JSON, or the raw text when it is not JSON
+    err: str
+
+    def __iter__(self):  # allows `rc, out, err = aws(...)`
+        return iter((self.rc, self.out, self.err))
+
+
+def run_aws(endpoint: str, *args, cwd: Path | None = None, timeout: float = 60) -> CliResult:
+    """Runs `.venv/bin/aws --endpoint-url URL ARGS --output json`. A single string
+    argument is split as the shell would (so tutorial commands can be pasted)."""
+    if len(args) == 1 and isinstance(args[0], str):
+        args = tuple(shlex.split(args[0]))
+    if args and args[0] == "aws":
+        args = args[1:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(CLIENT_ENV, HOME=str(_CLIENT_HOME))
+    cmd = [str(AWS_BIN), "--endpoint-url", endpoint, *map(str, args), "--output", "json"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    out: object = p.stdout
+    if p.stdout.strip():
+        try:
+            out = json.loads(p.stdout)
+        except json.JSONDecodeError:
+            pass
+    return CliResult(p.returncode, out, p.stderr)
+
+
+@pytest.fixture(scope="session")
+def aws(server):
+    def _aws(*args, cwd=None):
+        return run_aws(server.endpoint, *args, cwd=cwd)
+
+    return _aws
+
+
+CLIENT_CONFIG = Config(
+    region_name=REGION,
+    retries={"total_max_attempts": 1},  # an error is an answer to check, never to retry
+    connect_timeout=5,
+    read_timeout=60,
+)
+
+
+def boto_client(endpoint: str, service: str):
+    return boto3.session.Session(
+        aws_access_key_id=AKID, aws_secret_access_key=SECRET, region_name=REGION
+    ).client(service, endpoint_url=endpoint, config=CLIENT_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    """`client("lambda")`, `client("apigatewayv2")`, `client("sts")` against the server."""
+    cache = {}
+
+    def _client(service: str):
+        if service not in cache:
+            cache[service] = boto_client(server.endpoint, service)
+        return cache[service]
+
+    return _client
+
+
+@pytest.fixture(scope="session")
+def lam(client):
+    return client("lambda")
+
+
+@pytest.fixture(scope="session")
+def apigw(client):
+    return client("apigatewayv2")
+
+
+def wait_active(lam_client, name: str, timeout: float = 15.0) -> dict:
+    """Polls GetFunction until State is Active and LastUpdateStatus is Successful."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cfg = lam_client.get_function(FunctionName=name)["Configuration"]
+        if cfg["State"] == "Active" and cfg.get("LastUpdateStatus") in (None, "Successful"):
+            return cfg
+        assert cfg["State"] in ("Pending", "Active"), f"{name} is {cfg['State']}: {cfg.get('StateReason')}"
+        assert time.monotonic() < deadline, f"{name} still {cfg['State']}/{cfg.get('LastUpdateStatus')} after {timeout}s"
+        time.sleep(0.05)
+
+
+def create_function(lam_client, name: str, files: dict[str, str], handler: str = "index.handler",
+                    runtime: str = "nodejs22.x", **extra) -> dict:
+    """CreateFunction from `{file: source}` and wait until it is Active."""
+    out = lam_client.create_function(
+        FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
+        Code={"ZipFile": make_zip(files)}, **extra,
+    )
+    wait_active(lam_client, name)
+    return out
+
+
+def allow_api(lam_client, name: str, api_id: str, sid: str | None = None):
+    """Lets every route and stage of `api_id` invoke `name`."""
+    lam_client.add_permission(
+        FunctionName=name, StatementId=sid or unique("apigw"), Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*",
+    )
+
+
+def error_of(excinfo) -> tuple[str, int]:
+    """(error code, HTTP status) of a botocore ClientError."""
+    r = excinfo.value.response
+    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"]
+
+
+HELLO_SRC = (REPO / "examples/hello-api/index.mjs").read_text()

@@ -1,0 +1,177 @@
+"""Bad input gets AWS's error type and status, writes nothing, and the server keeps
+serving. Raw requests carry a SigV4-shaped Authorization header like a real client."""
+
+import json
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import HELLO_SRC, ROLE, allow_api, create_function, curl, error_of, function_arn, make_zip, unique
+
+AUTH = {
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/lambda/aws4_request, "
+                     "SignedHeaders=host, Signature=00",
+    "X-Amz-Date": "20260101T000000Z",
+    "Content-Type": "application/json",
+}
+APIGW_AUTH = {**AUTH, "Authorization": AUTH["Authorization"].replace("/lambda/", "/apigateway/")}
+
+
+def error_type(r):
+    # AWS may suffix the type with ":http://internal.amazon.com/..."; the code comes first.
+    return r.headers.get("x-amzn-errortype", "").split(":")[0]
+
+
+def create(lam, name, zip_bytes, runtime="nodejs22.x"):
+    return lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler="index.handler",
+                               Code={"ZipFile": zip_bytes})
+
+
+def assert_absent(lam, name):
+    with pytest.raises(ClientError) as e:
+        lam.get_function(FunctionName=name)
+    assert error_of(e) == ("ResourceNotFoundException", 404)
+
+
+def files_named(root, fragment):
+    hits = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        hits += [os.path.join(dirpath, n) for n in filenames + dirnames if fragment in n]
+    return hits
+
+
+def test_malformed_json_create_function(server):
+    r = curl(f"{server.endpoint}/2015-03-31/functions", method="POST", headers=AUTH,
+             data='{"FunctionName": "broken", "Runtime": ')
+    assert r.status == 400, (r.status, r.text)
+    assert error_type(r) == "InvalidRequestContentException", r.headers
+    body = r.json()
+    assert body.get("Type") == "User", body
+    assert body.get("message") or body.get("Message"), body
+
+
+def test_malformed_json_create_api(server):
+    r = curl(f"{server.endpoint}/v2/apis", method="POST", headers=APIGW_AUTH, data="{not json")
+    assert r.status == 400, (r.status, r.text)
+    assert error_type(r) == "BadRequestException", r.headers
+    assert "message" in r.json()
+
+
+def test_malformed_invoke_payload(lam, server):
+    name = unique("bad-payload")
+    create_function(lam, name, {"index.mjs": HELLO_SRC})
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=name, Payload=b'{"unterminated": ')
+    assert error_of(e) == ("InvalidRequestContentException", 400)
+
+
+def test_zip_that_is_no_zip(lam):
+    name = unique("nozip")
+    with pytest.raises(ClientError) as e:
+        create(lam, name, b"this is not a zip file at all")
+    assert error_of(e) == ("InvalidParameterValueException", 400)
+    assert_absent(lam, name)
+
+
+@pytest.mark.parametrize("entry", ["../evil-{tag}.txt", "code/../../evil-{tag}.txt", "/tmp/evil-{tag}.txt"])
+def test_zip_with_escaping_entry(lam, server, entry):
+    tag = unique("slip")
+    name = unique("zipslip")
+    zip_bytes = make_zip({"index.mjs": HELLO_SRC, entry.format(tag=tag): "pwned"})
+    with pytest.raises(ClientError) as e:
+        create(lam, name, zip_bytes)
+    assert error_of(e) == ("InvalidParameterValueException", 400)
+    assert_absent(lam, name)
+    # Nothing written anywhere near the data dir, nor in /tmp.
+    assert files_named(server.data_dir.parent, tag) == []
+    assert not os.path.exists(f"/tmp/evil-{tag}.txt")
+
+
+def test_zip_with_escaping_symlink(lam, server):
+    name = unique("zipslink")
+    zip_bytes = make_zip({"index.mjs": HELLO_SRC}, symlinks={"secrets": "../../../../../../etc"})
+    with pytest.raises(ClientError) as e:
+        create(lam, name, zip_bytes)
+    assert error_of(e) == ("InvalidParameterValueException", 400)
+    assert_absent(lam, name)
+
+
+def test_duplicate_function_name(lam):
+    name = unique("dup")
+    create(lam, name, make_zip({"index.mjs": HELLO_SRC}))
+    with pytest.raises(ClientError) as e:
+        create(lam, name, make_zip({"index.mjs": HELLO_SRC}))
+    assert error_of(e) == ("ResourceConflictException", 409)
+
+
+def test_unknown_function(lam):
+    name = unique("nope")
+    for call in (
+        lambda: lam.get_function(FunctionName=name),
+        lambda: lam.get_function_configuration(FunctionName=name),
+        lambda: lam.invoke(FunctionName=name, Payload=b"{}"),
+        lambda: lam.delete_function(FunctionName=name),
+        lambda: lam.get_policy(FunctionName=name),
+        lambda: lam.update_function_configuration(FunctionName=name, Timeout=5),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as e:
+        lam.get_function(FunctionName=name)
+    assert f"Function not found: {function_arn(name)}" in e.value.response["Error"]["Message"]
+
+
+def test_unknown_function_raw_error_shape(server):
+    r = curl(f"{server.endpoint}/2015-03-31/functions/does-not-exist", headers=AUTH)
+    assert r.status == 404
+    assert error_type(r) == "ResourceNotFoundException"
+    assert r.headers.get("x-amzn-requestid")
+    assert r.json().get("Type") == "User"
+
+
+def test_error_body_members_follow_the_service_model(server):
+    # botocore's lambda model: ResourceNotFoundException has members Type and *Message*;
+    # InvalidParameterValueException (like most others) has Type and *message*.
+    r = curl(f"{server.endpoint}/2015-03-31/functions/does-not-exist", headers=AUTH)
+    assert error_type(r) == "ResourceNotFoundException"
+    assert set(r.json()) == {"Type", "Message"}, r.json()
+    r = curl(f"{server.endpoint}/2015-03-31/functions", method="POST", headers=AUTH, data=json.dumps({
+        "FunctionName": unique("badzip"), "Runtime": "nodejs22.x", "Role": ROLE, "Handler": "index.handler",
+        "Code": {"ZipFile": "bm90IGEgemlw"}}))
+    assert error_type(r) == "InvalidParameterValueException"
+    assert set(r.json()) == {"Type", "message"}, r.json()
+
+
+def test_unknown_api(apigw):
+    with pytest.raises(ClientError) as e:
+        apigw.get_api(ApiId="zzzzzzzzzz")
+    assert error_of(e) == ("NotFoundException", 404)
+    for call in (
+        lambda: apigw.get_routes(ApiId="zzzzzzzzzz"),
+        lambda: apigw.delete_api(ApiId="zzzzzzzzzz"),
+        lambda: apigw.update_api(ApiId="zzzzzzzzzz", Name="x"),
+        lambda: apigw.create_route(ApiId="zzzzzzzzzz", RouteKey="GET /x"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == ("NotFoundException", 404)
+
+
+def test_invalid_runtime(lam):
+    name = unique("badrt")
+    with pytest.raises(ClientError) as e:
+        create(lam, name, make_zip({"index.mjs": HELLO_SRC}), runtime="nodejs99.x")
+    assert error_of(e) == ("InvalidParameterValueException", 400)
+    assert_absent(lam, name)
+
+
+def test_server_still_serves(lam, apigw, server):
+    name = unique("after-bad")
+    create_function(lam, name, {"index.mjs": HELLO_SRC})
+    api_id = apigw.create_api(Name="after-bad", ProtocolType="HTTP", Target=function_arn(name))["ApiId"]
+    allow_api(lam, name, api_id)
+    r = curl(server.host_url(api_id, "/hello?name=Dev"))
+    assert (r.status, r.body) == (200, b'{"message":"Hello, Dev!"}'), r.text
+    assert server.proc.poll() is None

@@ -1,0 +1,61 @@
+"""Stop and restart on the same data dir: every function and API is served as before."""
+
+import signal
+import time
+
+from conftest import (
+    HELLO_SRC, Server, allow_api, boto_client, create_function, curl, function_arn, processes_mentioning,
+    run_aws, stop_and_check, wait_active,
+)
+
+HELLO_BODY = b'{"message":"Hello, Dev!"}'
+
+
+def test_restart_keeps_everything(tmp_path):
+    own_dir = tmp_path
+    data_dir = own_dir / "data"
+    first = Server(data_dir, own_dir / "first.log").start()
+    try:
+        lam = boto_client(first.endpoint, "lambda")
+        apigw = boto_client(first.endpoint, "apigatewayv2")
+        create_function(lam, "hello-api", {"index.mjs": HELLO_SRC})
+        api = apigw.create_api(Name="hello-http-api", ProtocolType="HTTP", Target=function_arn("hello-api"))
+        api_id = api["ApiId"]
+        allow_api(lam, "hello-api", api_id, sid="apigw-invoke")
+        r = curl(first.host_url(api_id, "/hello?name=Dev"))
+        assert (r.status, r.body) == (200, HELLO_BODY), r.text
+        # A warm Node environment is running now.
+        assert any("node" in cmd for _, cmd in processes_mentioning(str(data_dir))), \
+            processes_mentioning(str(data_dir))
+        took = stop_and_check(first)  # exit code 0, nothing left behind
+        assert took < 10, f"SIGTERM took {took:.1f}s"
+    finally:
+        first.kill()
+
+    second = Server(data_dir, own_dir / "second.log").start()
+    try:
+        r = curl(second.host_url(api_id, "/hello?name=Dev"))
+        assert (r.status, r.body) == (200, HELLO_BODY), (r.status, r.text, second.log_tail())
+        assert r.headers.get("content-type") == "application/json"
+        r = curl(second.path_url(api_id, "/hello?name=Dev"))
+        assert (r.status, r.body) == (200, HELLO_BODY), r.text
+
+        lam = boto_client(second.endpoint, "lambda")
+        cfg = wait_active(lam, "hello-api", timeout=5)
+        assert cfg["FunctionArn"] == function_arn("hello-api")
+        apigw = boto_client(second.endpoint, "apigatewayv2")
+        got = apigw.get_api(ApiId=api_id)
+        assert got["ApiEndpoint"] == f"http://{api_id}.execute-api.localhost:{second.port}"
+        # The CLI sees the same state.
+        res = run_aws(second.endpoint, "lambda", "get-function", "--function-name", "hello-api")
+        assert res.rc == 0, res.err
+        assert res.out["Configuration"]["State"] == "Active"
+        # Still writable after the restart.
+        t0 = time.monotonic()
+        lam.update_function_configuration(FunctionName="hello-api", Description="after restart")
+        wait_active(lam, "hello-api")
+        assert lam.get_function(FunctionName="hello-api")["Configuration"]["Description"] == "after restart"
+        assert time.monotonic() - t0 < 10
+        stop_and_check(second, signal.SIGINT)  # Ctrl-C stops it as cleanly
+    finally:
+        second.kill()
