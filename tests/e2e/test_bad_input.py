@@ -175,3 +175,32 @@ def test_server_still_serves(lam, apigw, server):
     r = curl(server.host_url(api_id, "/hello?name=Dev"))
     assert (r.status, r.body) == (200, b'{"message":"Hello, Dev!"}'), r.text
     assert server.proc.poll() is None
+
+
+def test_zip_bomb_is_refused(lam, server):
+    # 300 MB of zeros deflate to well under 1 MB; unzipped they exceed AWS's 250 MB limit.
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr("index.mjs", HELLO_SRC)
+        with z.open("zeros.bin", "w", force_zip64=True) as f:
+            chunk = bytes(1 << 20)
+            for _ in range(300):
+                f.write(chunk)
+    name = unique("zipbomb")
+    with pytest.raises(ClientError) as e:
+        create(lam, name, buf.getvalue())
+    assert error_of(e) == ("InvalidParameterValueException", 400)
+    assert "Unzipped size must be smaller than 262144000 bytes" in str(e.value)
+    assert_absent(lam, name)
+
+
+def test_zip_over_the_direct_upload_limit(lam):
+    # Direct uploads (Code.ZipFile) are limited to 50 MB; the request is refused whole.
+    name = unique("bigzip")
+    with pytest.raises(ClientError) as e:
+        create(lam, name, os.urandom(50 * 1024 * 1024 + 1))
+    assert error_of(e)[1] == 413
+    assert_absent(lam, name)

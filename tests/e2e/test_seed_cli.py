@@ -198,3 +198,18 @@ def test_cors_actual_request_and_disallowed_origin(server, state):
     r = curl(url, headers={"Origin": evil})
     assert r.status == 200 and r.body == b'{"message":"Hello, Dev!"}'
     assert not any(k.startswith("access-control-") for k in r.headers), r.headers
+
+
+def test_quick_create_with_route_key(aws, server, state):
+    # `--route-key` makes quick create build that route instead of `$default`: only it answers.
+    out = ok(aws(CREATE_API.replace("hello-http-api", "hello-routed") + " --route-key 'GET /hello'"))
+    api_id = out["ApiId"]
+    routes = ok(aws("apigatewayv2", "get-routes", "--api-id", api_id))["Items"]
+    assert [r["RouteKey"] for r in routes] == ["GET /hello"]
+    base = f"http://{api_id}.execute-api.localhost:{server.port}"
+    r = curl(f"{base}/hello?name=Dev")
+    assert (r.status, r.text) == (200, '{"message":"Hello, Dev!"}')
+    r = curl(f"{base}/elsewhere")
+    assert (r.status, r.text) == (404, '{"message":"Not Found"}')
+    r = curl(f"{base}/hello", method="POST")
+    assert r.status == 404
