@@ -68,6 +68,12 @@ impl AwsError {
     pub fn too_large(m: impl Into<String>) -> AwsError {
         AwsError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException", m)
     }
+    /// 429 `TooManyRequestsException` with Lambda's `Reason`.
+    pub fn too_many_requests(m: impl Into<String>, reason: &str) -> AwsError {
+        let mut e = AwsError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", m);
+        e.reason = Some(reason.to_string());
+        e
+    }
     /// 500 `ServiceException`.
     pub fn service(m: impl Into<String>) -> AwsError {
         AwsError::new(StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", m)

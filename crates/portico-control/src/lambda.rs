@@ -46,6 +46,14 @@ enum Action<'a> {
     GetPolicy(&'a str),
     /// `DELETE /functions/{name}/policy/{sid}`.
     RemovePermission(&'a str, &'a str),
+    /// `PUT /functions/{name}/concurrency` (API version 2017-10-31).
+    PutFunctionConcurrency(&'a str),
+    /// `GET /functions/{name}/concurrency` (API version 2019-09-30).
+    GetFunctionConcurrency(&'a str),
+    /// `DELETE /functions/{name}/concurrency` (API version 2017-10-31).
+    DeleteFunctionConcurrency(&'a str),
+    /// `GET /account-settings` (API version 2016-08-19).
+    GetAccountSettings,
 }
 
 fn route<'a>(method: &Method, segments: &'a [String]) -> Option<Action<'a>> {
@@ -63,6 +71,10 @@ fn route<'a>(method: &Method, segments: &'a [String]) -> Option<Action<'a>> {
         (&Method::POST, ["functions", name, "policy"]) => Action::AddPermission(name),
         (&Method::GET, ["functions", name, "policy"]) => Action::GetPolicy(name),
         (&Method::DELETE, ["functions", name, "policy", sid]) => Action::RemovePermission(name, sid),
+        (&Method::PUT, ["functions", name, "concurrency"]) => Action::PutFunctionConcurrency(name),
+        (&Method::GET, ["functions", name, "concurrency"]) => Action::GetFunctionConcurrency(name),
+        (&Method::DELETE, ["functions", name, "concurrency"]) => Action::DeleteFunctionConcurrency(name),
+        (&Method::GET, ["account-settings"]) | (&Method::GET, ["account-settings", ""]) => Action::GetAccountSettings,
         _ => return None,
     })
 }
@@ -82,6 +94,9 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
             });
             if !f.tags.is_empty() {
                 doc["Tags"] = json!(f.tags);
+            }
+            if let Some(n) = f.reserved_concurrency {
+                doc["Concurrency"] = json!({ "ReservedConcurrentExecutions": n });
             }
             Ok(json_response(StatusCode::OK, &doc))
         }
@@ -109,6 +124,24 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
             Ok(r)
         }
         Action::Invoke(name) => invoke(c, call, name).await,
+        Action::PutFunctionConcurrency(name) => put_concurrency(c, call, name).await,
+        Action::GetFunctionConcurrency(name) => {
+            let f = find(c, call, name)?;
+            let doc = match f.reserved_concurrency {
+                Some(n) => json!({ "ReservedConcurrentExecutions": n }),
+                None => json!({}),
+            };
+            Ok(json_response(StatusCode::OK, &doc))
+        }
+        Action::DeleteFunctionConcurrency(name) => {
+            let _w = c.write.lock().await;
+            let f = find(c, call, name)?;
+            let mut next = (*f).clone();
+            next.reserved_concurrency = None;
+            c.commit(vec![Change::Put(Record::Function(next))]).await?;
+            Ok(empty_response(StatusCode::NO_CONTENT))
+        }
+        Action::GetAccountSettings => account_settings(c, call),
         Action::AddPermission(name) => add_permission(c, call, name).await,
         Action::GetPolicy(name) => {
             let f = find(c, call, name)?;
@@ -386,6 +419,7 @@ async fn create_function(c: &Arc<Control>, call: &Call) -> Result<Resp> {
         last_update_status: LastUpdateStatus::InProgress,
         policy: Vec::new(),
         tags: input.tags.unwrap_or_default(),
+        reserved_concurrency: None,
     };
     {
         let _w = c.write.lock().await;
@@ -463,6 +497,80 @@ struct UpdateConfigurationIn {
     runtime: Option<String>,
     ephemeral_storage: Option<StorageIn>,
     revision_id: Option<String>,
+}
+
+/// The error a caller of Invoke gets when the invocation could not run.
+fn invoke_failed(e: portico_runtime::InvokeError) -> AwsError {
+    match e {
+        portico_runtime::InvokeError::Throttled(t) => AwsError::too_many_requests("Rate Exceeded.", t.reason()),
+        other => AwsError::service(other.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutConcurrencyIn {
+    reserved_concurrent_executions: Option<i64>,
+}
+
+/// The unreserved concurrency an account must keep: AWS's 100 at its default limit of
+/// 1000, scaled down with a smaller configured limit so reservations stay possible.
+fn minimum_unreserved(account_limit: u32) -> u32 {
+    (account_limit / 10).min(100)
+}
+
+async fn put_concurrency(c: &Control, call: &Call, name: &str) -> Result<Resp> {
+    let input: PutConcurrencyIn = json::parse(Service::Lambda, &call.body)?;
+    let Some(wanted) = input.reserved_concurrent_executions else {
+        return Err(AwsError::validation(
+            "1 validation error detected: Value null at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must not be null",
+        ));
+    };
+    let wanted = u32::try_from(wanted).map_err(|_| {
+        AwsError::validation(format!(
+            "1 validation error detected: Value '{wanted}' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0"
+        ))
+    })?;
+    let _w = c.write.lock().await;
+    let f = find(c, call, name)?;
+    let catalog = c.catalog();
+    let reserved_elsewhere: u64 = catalog
+        .functions_in(&f.scope)
+        .filter(|g| g.name != f.name)
+        .filter_map(|g| g.reserved_concurrency)
+        .map(u64::from)
+        .sum();
+    let limit = c.invoker.limits().account_limit();
+    let minimum = minimum_unreserved(limit);
+    if u64::from(limit) < reserved_elsewhere + u64::from(wanted) + u64::from(minimum) {
+        return Err(AwsError::invalid_parameter(format!(
+            "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{minimum}]."
+        )));
+    }
+    let mut next = (*f).clone();
+    next.reserved_concurrency = Some(wanted);
+    c.commit(vec![Change::Put(Record::Function(next))]).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "ReservedConcurrentExecutions": wanted })))
+}
+
+fn account_settings(c: &Control, call: &Call) -> Result<Resp> {
+    let catalog = c.catalog();
+    let functions: Vec<_> = catalog.functions_in(&call.scope).collect();
+    let code_size: u64 = functions.iter().map(|f| f.code.size).sum();
+    let limits = c.invoker.limits();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "AccountLimit": {
+                "TotalCodeSize": 80_530_636_800_u64,
+                "CodeSizeUnzipped": fmodel::limits::MAX_UNZIPPED_BYTES,
+                "CodeSizeZipped": fmodel::limits::MAX_ZIP_BYTES,
+                "ConcurrentExecutions": limits.account_limit(),
+                "UnreservedConcurrentExecutions": limits.unreserved(&call.scope),
+            },
+            "AccountUsage": { "TotalCodeSize": code_size, "FunctionCount": functions.len() },
+        }),
+    ))
 }
 
 async fn update_configuration(c: &Control, call: &Call, name: &str) -> Result<Resp> {
@@ -600,7 +708,7 @@ async fn invoke(c: &Control, call: &Call, name: &str) -> Result<Resp> {
                 .invoker
                 .invoke(&f, payload, invoked, Arc::from(call.request_id.as_str()), tail)
                 .await
-                .map_err(|e| AwsError::service(e.to_string()))?;
+                .map_err(invoke_failed)?;
             let mut r = Response::new(Full::new(out.payload));
             let h = r.headers_mut();
             h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -72,7 +72,7 @@ impl Call {
 
 /// Which control-plane service a request is for, judged by its path and headers.
 pub fn service_of(method: &Method, path: &str, headers: &HeaderMap) -> Option<Service> {
-    if path.starts_with("/2015-03-31/") || path.starts_with("/2017-03-31/") {
+    if is_lambda_path(path) {
         Some(Service::Lambda)
     } else if path.starts_with("/v2/") || path == "/v2" {
         Some(Service::ApiGateway)
@@ -81,6 +81,18 @@ pub fn service_of(method: &Method, path: &str, headers: &HeaderMap) -> Option<Se
     } else {
         None
     }
+}
+
+/// Lambda's REST paths start with the API version of the operation's model, a date:
+/// `/2015-03-31/functions`, `/2017-10-31/functions/{name}/concurrency`,
+/// `/2016-08-19/account-settings`, ...
+fn is_lambda_path(path: &str) -> bool {
+    let b = path.as_bytes();
+    b.len() > 12
+        && b[0] == b'/'
+        && b[11] == b'/'
+        && b[1..11].iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && b[1..3] == *b"20"
 }
 
 /// The region a SigV4-signed request is scoped to (`Credential=AKID/date/REGION/...`).

@@ -185,6 +185,10 @@ pub struct Function {
     pub policy: Vec<PolicyStatement>,
     /// `Tags`.
     pub tags: BTreeMap<String, String>,
+    /// `ReservedConcurrentExecutions` (PutFunctionConcurrency): both a cap on this
+    /// function's concurrency and a share of the account's limit set aside for it.
+    #[serde(default)]
+    pub reserved_concurrency: Option<u32>,
 }
 
 impl Function {

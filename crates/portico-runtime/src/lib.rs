@@ -11,13 +11,14 @@
 //! never reads the store.
 
 pub mod code;
+pub mod concurrency;
 pub mod environment;
 pub mod launch;
 mod logs;
 pub mod runtime_api;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ pub struct RuntimeConfig {
     pub tmp_dir: PathBuf,
     /// How long an environment may stay idle before it is stopped.
     pub idle_timeout: Duration,
+    /// Concurrent executions allowed per account (Lambda's default is 1000).
+    pub account_concurrency: u32,
 }
 
 /// Why an invocation could not run at all (as opposed to a function error, which is
@@ -61,6 +64,9 @@ pub enum InvokeError {
     /// Portico is stopping.
     #[error("Portico is shutting down")]
     ShuttingDown,
+    /// No concurrency is available for the function (`TooManyRequestsException`).
+    #[error("Rate Exceeded.")]
+    Throttled(concurrency::Throttle),
 }
 
 /// The result of an invocation that ran.
@@ -78,10 +84,12 @@ pub struct InvokeOutput {
     pub duration: Duration,
 }
 
-/// One function's environments that are idle and warm.
+/// One function's environments that are idle and warm, and how many of its
+/// invocations are in flight.
 #[derive(Debug, Default)]
 struct Pool {
     idle: Mutex<Vec<Environment>>,
+    in_flight: Arc<AtomicU32>,
 }
 
 impl Pool {
@@ -121,6 +129,7 @@ pub struct Invoker {
     launchers: Launchers,
     code: CodeCache,
     pools: DashMap<String, Arc<Pool>>,
+    limits: concurrency::Limits,
     next_env: AtomicU64,
     stopping: AtomicBool,
 }
@@ -129,11 +138,13 @@ impl Invoker {
     /// An invoker with no environments yet.
     pub fn new(cfg: RuntimeConfig, launchers: Launchers) -> Arc<Invoker> {
         let code = CodeCache::new(cfg.code_dir.clone());
+        let limits = concurrency::Limits::new(cfg.account_concurrency);
         let invoker = Arc::new(Invoker {
             cfg,
             launchers,
             code,
             pools: DashMap::new(),
+            limits,
             next_env: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
         });
@@ -203,6 +214,9 @@ impl Invoker {
             Some(p) => p.clone(),
             None => self.pools.entry(key).or_default().clone(),
         };
+        // The unit of concurrency is held until the environment is idle again, so a
+        // caller that sees its answer can immediately reuse that environment.
+        let _lease = self.limits.admit(function, &pool.in_flight).map_err(InvokeError::Throttled)?;
         let mut env = match pool.take(function) {
             Some(env) => env,
             None => self.spawn(function)?,
@@ -244,7 +258,18 @@ impl Invoker {
         for pool in self.pools.iter() {
             pool.lock().retain(|e| current(&e.function));
         }
-        self.pools.retain(|_, p| !p.lock().is_empty() || Arc::strong_count(p) > 1);
+        self.pools
+            .retain(|_, p| !p.lock().is_empty() || Arc::strong_count(p) > 1 || p.in_flight.load(Ordering::Acquire) > 0);
+    }
+
+    /// The account concurrency limits (reservations are updated from each catalog).
+    pub fn limits(&self) -> &concurrency::Limits {
+        &self.limits
+    }
+
+    /// Invocations of the function with unqualified ARN `arn` in flight now.
+    pub fn in_flight(&self, arn: &str) -> u32 {
+        self.pools.get(arn).map(|p| p.in_flight.load(Ordering::Acquire)).unwrap_or(0)
     }
 
     /// Number of idle environments (for metrics and tests).

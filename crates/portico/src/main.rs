@@ -52,6 +52,9 @@ struct ServeArgs {
     /// Seconds an idle execution environment is kept warm.
     #[arg(long, env = "PORTICO_IDLE_TIMEOUT", default_value_t = 600)]
     idle_timeout: u64,
+    /// Concurrent executions allowed per account, as Lambda's account limit.
+    #[arg(long, env = "PORTICO_ACCOUNT_CONCURRENCY", default_value_t = 1000)]
+    account_concurrency: u32,
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -124,6 +127,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             code_dir: data_dir.join("code"),
             tmp_dir,
             idle_timeout: Duration::from_secs(args.idle_timeout),
+            account_concurrency: args.account_concurrency,
         },
         launchers,
     );

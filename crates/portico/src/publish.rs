@@ -27,6 +27,7 @@ pub async fn start(
     let catalog = Arc::new(Catalog::from_records(snap.revision, snap.records));
     restore_code(&store, &invoker, &catalog).context("restoring function code")?;
     gateway.install(catalog.clone());
+    invoker.limits().set_reservations(catalog.functions.values().map(|f| &**f));
     let (tx, rx) = watch::channel(catalog);
     tokio::spawn(async move {
         loop {
@@ -47,6 +48,7 @@ pub async fn start(
                 Err(broadcast::error::RecvError::Closed) => break,
             };
             gateway.install(next.clone());
+            invoker.limits().set_reservations(next.functions.values().map(|f| &**f));
             invoker
                 .retain(|f| next.function(&f.arn()).is_some_and(|cur| portico_runtime::can_share_environments(f, cur)));
             tx.send_replace(next);
