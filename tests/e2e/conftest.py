@@ -190,8 +190,9 @@ def wait_no_processes(text: str, timeout: float = 3.0) -> list[tuple[int, str]]:
 class Server:
     """One `portico serve` process on port 0 with its own data dir."""
 
-    def __init__(self, data_dir: Path, log_path: Path):
+    def __init__(self, data_dir: Path, log_path: Path, extra_args: tuple[str, ...] = ()):
         self.data_dir = Path(data_dir)
+        self.extra_args = tuple(extra_args)
         self.log_path = Path(log_path)
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -209,7 +210,7 @@ class Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(PORTICO_BIN), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
-             "--account-id", ACCOUNT, "--region", REGION],
+             "--account-id", ACCOUNT, "--region", REGION, *self.extra_args],
             stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL, env=env,
         )
         ready = threading.Event()

@@ -691,13 +691,8 @@ async fn invoke(c: &Control, call: &Call, name: &str) -> Result<Resp> {
     match invocation_type {
         "DryRun" => Ok(empty_response(StatusCode::NO_CONTENT)),
         "Event" => {
-            let invoker = c.invoker.clone();
-            let request_id = Arc::from(call.request_id.as_str());
-            tokio::spawn(async move {
-                if let Err(e) = invoker.invoke(&f, payload, invoked, request_id, false).await {
-                    tracing::warn!(function = %f.name, "asynchronous invocation failed: {e}");
-                }
-            });
+            // Acknowledged only once the event is durably queued.
+            c.events.enqueue(&call.request_id, &invoked, payload).await.map_err(AwsError::service)?;
             let mut r = empty_response(StatusCode::ACCEPTED);
             r.headers_mut().insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
             Ok(r)

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod apigw;
+pub mod async_invoke;
 pub mod error;
 mod json;
 mod lambda;
@@ -44,6 +45,8 @@ pub struct Control {
     catalog: watch::Receiver<Arc<Catalog>>,
     invoker: Arc<Invoker>,
     cfg: ControlConfig,
+    /// Queued asynchronous invocations.
+    events: async_invoke::AsyncInvocations,
     /// Serialises read-check-write sequences (e.g. "name is free, then create").
     write: Mutex<()>,
 }
@@ -113,9 +116,10 @@ impl Control {
         store: Arc<dyn Store>,
         catalog: watch::Receiver<Arc<Catalog>>,
         invoker: Arc<Invoker>,
+        events: async_invoke::AsyncInvocations,
         cfg: ControlConfig,
     ) -> Arc<Control> {
-        Arc::new(Control { store, catalog, invoker, cfg, write: Mutex::new(()) })
+        Arc::new(Control { store, catalog, invoker, cfg, events, write: Mutex::new(()) })
     }
 
     /// Handles one request for `service`. `path` and `query` are the raw URI parts.

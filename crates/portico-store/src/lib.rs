@@ -11,12 +11,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod queue;
 mod sqlite;
 
 use std::sync::Arc;
 
 use portico_model::{Change, Record};
 
+pub use queue::{EventQueue, QueuedEvent, SqliteEventQueue};
 pub use sqlite::SqliteStore;
 
 /// Version of the persisted record encoding; bump with a migration.

@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portico_runtime::launch::{Interpreters, Launchers};
 use portico_runtime::{Invoker, RuntimeConfig};
-use portico_store::{SqliteStore, Store};
+use portico_store::{SqliteEventQueue, SqliteStore, Store};
 
 #[derive(Debug, Parser)]
 #[command(name = "portico", version, about = "AWS Lambda and API Gateway HTTP APIs on your own machine")]
@@ -55,6 +55,10 @@ struct ServeArgs {
     /// Concurrent executions allowed per account, as Lambda's account limit.
     #[arg(long, env = "PORTICO_ACCOUNT_CONCURRENCY", default_value_t = 1000)]
     account_concurrency: u32,
+    /// Seconds before the first retry of a failed asynchronous invocation (Lambda: 60);
+    /// the second retry waits twice as long.
+    #[arg(long, env = "PORTICO_ASYNC_RETRY_DELAY", default_value_t = 60.0)]
+    async_retry_delay: f64,
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -78,6 +82,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn validate(args: &ServeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.async_retry_delay.is_finite() && (0.0..=86_400.0).contains(&args.async_retry_delay),
+        "--async-retry-delay must be between 0 and 86400 seconds, got {}",
+        args.async_retry_delay
+    );
     anyhow::ensure!(
         args.account_id.len() == 12 && args.account_id.bytes().all(|b| b.is_ascii_digit()),
         "--account-id must be 12 digits, got {:?}",
@@ -138,16 +147,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let gateway = Arc::new(portico_gateway::Gateway::new(invoker.clone()));
     let catalog = publish::start(store.clone(), invoker.clone(), gateway.clone()).await?;
+    let events = SqliteEventQueue::open(&data_dir.join("state")).context("opening the asynchronous invocation queue")?;
     let control = portico_control::Control::new(
         store.clone(),
         catalog,
         invoker.clone(),
+        portico_control::async_invoke::AsyncInvocations::new(
+            Arc::new(events),
+            Duration::from_secs_f64(args.async_retry_delay),
+        ),
         portico_control::ControlConfig {
             account_id: args.account_id.clone(),
             default_region: args.region.clone(),
             public_port: local.port(),
         },
     );
+    portico_control::async_invoke::start(control.clone());
     let front = Arc::new(front::Front { control, gateway });
 
     println!("Portico listening on http://{local} (data dir {})", data_dir.display());

@@ -1,0 +1,236 @@
+"""Scaling, concurrency limits and asynchronous invocation, through boto3 and curl.
+
+Functions report to a small HTTP recorder run by the test (loopback), so what they
+did is observed from outside, whatever their sandbox allows them to write."""
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import (
+    Server, allow_api, boto_client, create_function, curl, error_of, stop_and_check, unique,
+)
+
+# Sleeps for event.ms (or the `ms` query parameter), then answers with its pid.
+SLEEPER = """
+export const handler = async (event) => {
+  const ms = Number(event.ms ?? event.queryStringParameters?.ms ?? 0);
+  await new Promise((r) => setTimeout(r, ms));
+  return { pid: process.pid };
+};
+"""
+
+# Reports each attempt to the recorder, then fails when asked to.
+REPORTER = """
+import http from "node:http";
+export const handler = async (event, context) => {
+  await new Promise((resolve, reject) => {
+    const body = JSON.stringify({ requestId: context.awsRequestId, tag: event.tag, at: Date.now() });
+    const req = http.request(event.recorder, { method: "POST" }, (res) => { res.resume(); res.on("end", resolve); });
+    req.on("error", reject);
+    req.end(body);
+  });
+  if (event.fail) throw new Error("failing on purpose");
+  return "ok";
+};
+"""
+
+
+class Recorder:
+    """Collects what functions POST to it."""
+
+    def __init__(self):
+        self.posts: list[dict] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("content-length", 0))
+                recorder.posts.append(json.loads(self.rfile.read(n)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def tagged(self, tag):
+        return [p for p in self.posts if p.get("tag") == tag]
+
+    def wait_for(self, tag, count, timeout):
+        deadline = time.monotonic() + timeout
+        while len(self.tagged(tag)) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.tagged(tag)
+
+
+@pytest.fixture(scope="module")
+def recorder():
+    r = Recorder()
+    yield r
+    r.httpd.shutdown()
+
+
+def invoke_json(lam, name, payload):
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+    assert "FunctionError" not in r, r["Payload"].read()
+    return json.loads(r["Payload"].read())
+
+
+def test_concurrent_requests_scale_out_then_reuse_warm_environments(lam, apigw, server):
+    name = unique("sleeper")
+    fn = create_function(lam, name, {"index.mjs": SLEEPER})
+    api = apigw.create_api(Name=name, ProtocolType="HTTP", Target=fn["FunctionArn"])
+    url = f"{server.endpoint}/execute-api/{api['ApiId']}/?ms=1500"
+
+    def wave():
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(lambda _: curl(url), range(20)))
+        assert all(a.status == 200 for a in answers), [(a.status, a.text) for a in answers]
+        return time.monotonic() - t0, {json.loads(a.text)["pid"] for a in answers}
+
+    took, pids = wave()
+    # Twenty 1.5 s requests in parallel environments: about one duration, not twenty.
+    assert len(pids) == 20, f"20 concurrent requests ran in {len(pids)} environments"
+    assert took < 10, f"20 concurrent 1.5 s requests took {took:.1f}s"
+    took, again = wave()
+    assert again == pids, "the second wave did not reuse the 20 warm environments"
+
+
+def test_reserved_concurrency_throttles_beyond_the_reservation(lam, apigw, server):
+    name = unique("reserved")
+    fn = create_function(lam, name, {"index.mjs": SLEEPER})
+    r = lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+    assert r["ReservedConcurrentExecutions"] == 2
+    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 2
+    assert lam.get_function(FunctionName=name)["Concurrency"] == {"ReservedConcurrentExecutions": 2}
+
+    def call(_):
+        try:
+            return invoke_json(lam, name, {"ms": 1500})
+        except ClientError as e:
+            return e
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(call, range(3)))
+    throttled = [r for r in results if isinstance(r, ClientError)]
+    assert len(throttled) == 1, results
+    err = throttled[0].response
+    assert err["Error"]["Code"] == "TooManyRequestsException"
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert err["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert err["message"] == "Rate Exceeded."
+
+    # Zero blocks every invoke, and the HTTP API answers as API Gateway does for a
+    # throttled function.
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+    assert error_of(e) == ("TooManyRequestsException", 429)
+    api = apigw.create_api(Name=name, ProtocolType="HTTP", Target=fn["FunctionArn"])
+    r = curl(f"{server.endpoint}/execute-api/{api['ApiId']}/")
+    assert (r.status, r.text) == (500, '{"message":"Internal Server Error"}')
+
+    lam.delete_function_concurrency(FunctionName=name)
+    assert lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions") is None
+    assert "Concurrency" not in lam.get_function(FunctionName=name)
+    assert "pid" in invoke_json(lam, name, {})
+
+
+def test_reservations_cannot_eat_the_unreserved_minimum(lam):
+    name = unique("greedy")
+    create_function(lam, name, {"index.mjs": SLEEPER})
+    settings = lam.get_account_settings()
+    assert settings["AccountLimit"]["ConcurrentExecutions"] == 1000
+    with pytest.raises(ClientError) as e:
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=950)
+    assert error_of(e) == ("InvalidParameterValueException", 400)
+    assert "below its minimum value of [100]" in str(e.value)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=100)
+    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 900
+    lam.delete_function_concurrency(FunctionName=name)
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory):
+    """A server whose accounts may run 2 invocations at once, retrying async failures fast."""
+    base = tmp_path_factory.mktemp("small")
+    s = Server(base / "data", base / "portico.log",
+               extra_args=("--account-concurrency", "2", "--async-retry-delay", "0.5")).start()
+    yield s
+    try:
+        stop_and_check(s)
+    finally:
+        s.kill()
+
+
+def test_account_concurrency_limit(small_server):
+    lam = boto_client(small_server.endpoint, "lambda")
+    name = unique("busy")
+    create_function(lam, name, {"index.mjs": SLEEPER})
+
+    def call(_):
+        try:
+            return invoke_json(lam, name, {"ms": 1500})
+        except ClientError as e:
+            return e
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(call, range(3)))
+    throttled = [r for r in results if isinstance(r, ClientError)]
+    assert len(throttled) == 1, results
+    assert throttled[0].response["Reason"] == "ConcurrentInvocationLimitExceeded"
+
+
+def test_async_invoke_retries_a_failing_function_twice(small_server, recorder):
+    lam = boto_client(small_server.endpoint, "lambda")
+    name = unique("async-fail")
+    create_function(lam, name, {"index.mjs": REPORTER})
+    tag = unique("t")
+    r = lam.invoke(FunctionName=name, InvocationType="Event",
+                   Payload=json.dumps({"recorder": recorder.url, "tag": tag, "fail": True}).encode())
+    assert r["StatusCode"] == 202
+    request_id = r["ResponseMetadata"]["RequestId"]
+    attempts = recorder.wait_for(tag, 3, timeout=15)
+    assert len(attempts) == 3, attempts
+    # One request id across the attempts, as Lambda does; delays of 1x and 2x.
+    assert {a["requestId"] for a in attempts} == {request_id}
+    gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:])]
+    assert gaps[0] >= 450 and gaps[1] >= 950, gaps
+    time.sleep(1.5)
+    assert len(recorder.tagged(tag)) == 3, "a failing event was retried more than twice"
+
+
+def test_async_events_survive_a_restart(tmp_path, recorder):
+    # With reserved concurrency 0 the event is accepted but cannot run; it must still be
+    # there after a restart, and run once the function may run again.
+    s = Server(tmp_path / "data", tmp_path / "portico.log", extra_args=("--async-retry-delay", "0.5")).start()
+    try:
+        lam = boto_client(s.endpoint, "lambda")
+        name = unique("async-durable")
+        create_function(lam, name, {"index.mjs": REPORTER})
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+        tag = unique("t")
+        r = lam.invoke(FunctionName=name, InvocationType="Event",
+                       Payload=json.dumps({"recorder": recorder.url, "tag": tag}).encode())
+        assert r["StatusCode"] == 202
+        time.sleep(0.5)
+        assert recorder.tagged(tag) == []
+        stop_and_check(s)
+
+        s = Server(tmp_path / "data", tmp_path / "portico.log", extra_args=("--async-retry-delay", "0.5")).start()
+        lam = boto_client(s.endpoint, "lambda")
+        lam.delete_function_concurrency(FunctionName=name)
+        ran = recorder.wait_for(tag, 1, timeout=15)
+        assert len(ran) == 1 and ran[0]["requestId"] == r["ResponseMetadata"]["RequestId"]
+    finally:
+        stop_and_check(s)
