@@ -9,3 +9,4 @@ test:
 
 bench:
 	bash bench/hello.sh
+	bash bench/environments.sh

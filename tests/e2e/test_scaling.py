@@ -234,3 +234,18 @@ def test_async_events_survive_a_restart(tmp_path, recorder):
         assert len(ran) == 1 and ran[0]["requestId"] == r["ResponseMetadata"]["RequestId"]
     finally:
         stop_and_check(s)
+
+
+def test_integration_timeout_is_503_and_the_function_is_not_cut_short(lam, apigw, server):
+    # The HTTP API stops waiting at TimeoutInMillis; the invocation itself runs on to the
+    # function's own timeout, as on AWS.
+    name = unique("slow")
+    fn = create_function(lam, name, {"index.mjs": SLEEPER}, Timeout=5)
+    api = apigw.create_api(Name=name, ProtocolType="HTTP", Target=fn["FunctionArn"])
+    integration = apigw.get_integrations(ApiId=api["ApiId"])["Items"][0]
+    apigw.update_integration(ApiId=api["ApiId"], IntegrationId=integration["IntegrationId"], TimeoutInMillis=500)
+    t0 = time.monotonic()
+    r = curl(f"{server.endpoint}/execute-api/{api['ApiId']}/?ms=2000")
+    took = time.monotonic() - t0
+    assert (r.status, r.text) == (503, '{"message":"Service Unavailable"}')
+    assert took < 1.9, f"the gateway waited {took:.2f}s past a 500 ms integration timeout"
