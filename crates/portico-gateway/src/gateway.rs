@@ -224,6 +224,12 @@ impl Gateway {
                 tracing::warn!(api = api_id, function = %function.name, "integration timed out after {} ms", integration.timeout_in_millis);
                 return message(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"Service Unavailable"}"#);
             }
+            Ok(Err(portico_runtime::InvokeError::Throttled(t))) => {
+                // API Gateway answers a throttled Lambda integration with a plain 500.
+                tracing::warn!(api = api_id, function = %function.name,
+                    "the function is throttled ({}): answering 500", t.reason());
+                return internal_error();
+            }
             Ok(Err(e)) => {
                 tracing::error!(api = api_id, function = %function.name, "invoke failed: {e}");
                 return internal_error();
