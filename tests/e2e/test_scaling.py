@@ -87,7 +87,7 @@ def invoke_json(lam, name, payload):
 
 def test_concurrent_requests_scale_out_then_reuse_warm_environments(lam, apigw, server):
     name = unique("sleeper")
-    fn = create_function(lam, name, {"index.mjs": SLEEPER})
+    fn = create_function(lam, name, {"index.mjs": SLEEPER}, Timeout=10)
     api = apigw.create_api(Name=name, ProtocolType="HTTP", Target=fn["FunctionArn"])
     url = f"{server.endpoint}/execute-api/{api['ApiId']}/?ms=1500"
 

@@ -10,8 +10,8 @@ use http_body_util::Full;
 use portico_model::api::{validate_api_name, validate_route_key, validate_stage_name, RouteSettings};
 use portico_model::catalog::child_key;
 use portico_model::{
-    Api, ApiBundle, Change, CorsConfiguration, FunctionArn, Integration, PolicyStatement, Record, RecordKind, Route,
-    Stage,
+    Api, ApiBundle, Catalog, Change, CorsConfiguration, Deployment, FunctionArn, Integration, PolicyStatement, Record,
+    RecordKind, Route, Stage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -26,6 +26,7 @@ enum Child {
     Route,
     Integration,
     Stage,
+    Deployment,
 }
 
 /// The API Gateway v2 operations Portico serves, parsed from `(method, path)`.
@@ -43,9 +44,9 @@ enum Action<'a> {
     DeleteApi(&'a str),
     /// `DELETE /v2/apis/{apiId}/cors`.
     DeleteCors(&'a str),
-    /// `POST /v2/apis/{apiId}/{routes|integrations|stages}`.
+    /// `POST /v2/apis/{apiId}/{routes|integrations|stages|deployments}`.
     Create(&'a str, Child),
-    /// `GET /v2/apis/{apiId}/{routes|integrations|stages}`.
+    /// `GET /v2/apis/{apiId}/{routes|integrations|stages|deployments}`.
     List(&'a str, Child),
     /// `GET /v2/apis/{apiId}/{kind}/{id}`.
     Get(&'a str, Child, &'a str),
@@ -60,6 +61,7 @@ fn child(s: &str) -> Option<Child> {
         "routes" => Some(Child::Route),
         "integrations" => Some(Child::Integration),
         "stages" => Some(Child::Stage),
+        "deployments" => Some(Child::Deployment),
         _ => None,
     }
 }
@@ -106,6 +108,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
             changes.extend(b.routes.keys().map(|r| Change::Delete(RecordKind::Route, child_key(id, r))));
             changes.extend(b.integrations.keys().map(|i| Change::Delete(RecordKind::Integration, child_key(id, i))));
             changes.extend(b.stages.keys().map(|s| Change::Delete(RecordKind::Stage, child_key(id, s))));
+            changes.extend(b.deployments.keys().map(|d| Change::Delete(RecordKind::Deployment, child_key(id, d))));
             c.commit(changes).await?;
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
@@ -114,18 +117,20 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
             let b = bundle(c, call, id)?;
             let mut api = b.api.clone();
             api.cors = None;
-            c.commit(vec![Change::Put(Record::Api(api))]).await?;
+            commit_api(c, id, vec![Change::Put(Record::Api(api))]).await?;
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
         Action::Create(id, Child::Route) => create_route(c, call, id).await,
         Action::Create(id, Child::Integration) => create_integration(c, call, id).await,
         Action::Create(id, Child::Stage) => create_stage(c, call, id).await,
+        Action::Create(id, Child::Deployment) => create_deployment(c, call, id).await,
         Action::List(id, kind) => {
             let b = bundle(c, call, id)?;
             let docs: Vec<(String, Value)> = match kind {
                 Child::Route => b.routes.iter().map(|(k, r)| (k.clone(), route_doc(r))).collect(),
                 Child::Integration => b.integrations.iter().map(|(k, i)| (k.clone(), integration_doc(i))).collect(),
                 Child::Stage => b.stages.iter().map(|(k, s)| (k.clone(), stage_doc(s))).collect(),
+                Child::Deployment => b.deployments.iter().map(|(k, d)| (k.clone(), deployment_doc(d))).collect(),
             };
             page(call, docs)
         }
@@ -135,6 +140,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
                 Child::Route => b.routes.get(sub).map(route_doc),
                 Child::Integration => b.integrations.get(sub).map(integration_doc),
                 Child::Stage => b.stages.get(sub).map(stage_doc),
+                Child::Deployment => b.deployments.get(sub).map(|d| deployment_doc(d)),
             };
             doc.map(|d| json_response(StatusCode::OK, &d)).ok_or_else(|| missing(kind, sub))
         }
@@ -146,9 +152,18 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
                 Child::Route => (b.routes.contains_key(sub), RecordKind::Route),
                 Child::Integration => (b.integrations.contains_key(sub), RecordKind::Integration),
                 Child::Stage => (b.stages.contains_key(sub), RecordKind::Stage),
+                Child::Deployment => (b.deployments.contains_key(sub), RecordKind::Deployment),
             };
             if !exists {
                 return Err(missing(kind, sub));
+            }
+            if let Child::Deployment = kind {
+                if let Some(s) = b.stages.values().find(|s| s.deployment_id.as_deref() == Some(sub)) {
+                    return Err(AwsError::bad_request(format!(
+                        "Deployment {sub} is in use by stage {}: deploy another deployment to the stage or delete the stage first.",
+                        s.stage_name
+                    )));
+                }
             }
             if let Child::Integration = kind {
                 let target = format!("integrations/{sub}");
@@ -158,7 +173,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
                     )));
                 }
             }
-            c.commit(vec![Change::Delete(rk, child_key(id, sub))]).await?;
+            commit_api(c, id, vec![Change::Delete(rk, child_key(id, sub))]).await?;
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
     }
@@ -169,6 +184,7 @@ fn missing(kind: Child, id: &str) -> AwsError {
         Child::Route => AwsError::not_found(format!("Invalid Route identifier specified {id}")),
         Child::Integration => AwsError::not_found(format!("Invalid Integration identifier specified {id}")),
         Child::Stage => AwsError::not_found(format!("Invalid stage identifier specified {id}")),
+        Child::Deployment => AwsError::not_found(format!("Invalid Deployment identifier specified {id}")),
     }
 }
 
@@ -483,7 +499,7 @@ async fn create_api(c: &Control, call: &Call) -> Result<Resp> {
         changes.push(Change::Put(Record::Route(route)));
         changes.push(Change::Put(Record::Stage(stage)));
     }
-    c.commit(changes).await?;
+    commit_api(c, &api.api_id, changes).await?;
     Ok(json_response(StatusCode::CREATED, &api_doc(c, &api)))
 }
 
@@ -511,7 +527,7 @@ async fn update_api(c: &Control, call: &Call, id: &str) -> Result<Resp> {
     if let Some(v) = input.version {
         api.version = Some(v);
     }
-    c.commit(vec![Change::Put(Record::Api(api.clone()))]).await?;
+    commit_api(c, id, vec![Change::Put(Record::Api(api.clone()))]).await?;
     Ok(json_response(StatusCode::OK, &api_doc(c, &api)))
 }
 
@@ -571,7 +587,7 @@ async fn create_route(c: &Control, call: &Call, id: &str) -> Result<Resp> {
         api_key_required: input.api_key_required.unwrap_or(false),
         operation_name: input.operation_name,
     };
-    c.commit(vec![Change::Put(Record::Route(route.clone()))]).await?;
+    commit_api(c, id, vec![Change::Put(Record::Route(route.clone()))]).await?;
     Ok(json_response(StatusCode::CREATED, &route_doc(&route)))
 }
 
@@ -640,7 +656,7 @@ async fn create_integration(c: &Control, call: &Call, id: &str) -> Result<Resp> 
         description: input.description,
         credentials_arn: input.credentials_arn,
     };
-    c.commit(vec![Change::Put(Record::Integration(integration.clone()))]).await?;
+    commit_api(c, id, vec![Change::Put(Record::Integration(integration.clone()))]).await?;
     Ok(json_response(StatusCode::CREATED, &integration_doc(&integration)))
 }
 
@@ -718,8 +734,14 @@ async fn create_stage(c: &Control, call: &Call, id: &str) -> Result<Resp> {
         last_updated_date: t,
         tags: input.tags.unwrap_or_default(),
     };
-    c.commit(vec![Change::Put(Record::Stage(stage.clone()))]).await?;
-    Ok(json_response(StatusCode::CREATED, &stage_doc(&stage)))
+    if let Some(d) = &stage.deployment_id {
+        if !b.deployments.contains_key(d) {
+            return Err(missing(Child::Deployment, d));
+        }
+    }
+    let name = stage.stage_name.clone();
+    commit_api(c, id, vec![Change::Put(Record::Stage(stage))]).await?;
+    Ok(json_response(StatusCode::CREATED, &stage_doc(&current_stage(c, call, id, &name)?)))
 }
 
 async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str) -> Result<Resp> {
@@ -747,7 +769,7 @@ async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str
             if let Some(o) = input.operation_name {
                 r.operation_name = Some(o);
             }
-            c.commit(vec![Change::Put(Record::Route(r.clone()))]).await?;
+            commit_api(c, id, vec![Change::Put(Record::Route(r.clone()))]).await?;
             Ok(json_response(StatusCode::OK, &route_doc(&r)))
         }
         Child::Integration => {
@@ -781,7 +803,7 @@ async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str
             if let Some(m) = input.integration_method {
                 i.integration_method = Some(m);
             }
-            c.commit(vec![Change::Put(Record::Integration(i.clone()))]).await?;
+            commit_api(c, id, vec![Change::Put(Record::Integration(i.clone()))]).await?;
             Ok(json_response(StatusCode::OK, &integration_doc(&i)))
         }
         Child::Stage => {
@@ -791,6 +813,9 @@ async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str
                 s.auto_deploy = a;
             }
             if let Some(d) = input.deployment_id {
+                if !b.deployments.contains_key(&d) {
+                    return Err(missing(Child::Deployment, &d));
+                }
                 s.deployment_id = Some(d);
             }
             if let Some(d) = input.description {
@@ -807,8 +832,131 @@ async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str
                 s.route_settings = r.into_iter().map(|(k, v)| (k, v.into_model())).collect();
             }
             s.last_updated_date = now();
-            c.commit(vec![Change::Put(Record::Stage(s.clone()))]).await?;
-            Ok(json_response(StatusCode::OK, &stage_doc(&s)))
+            let name = s.stage_name.clone();
+            commit_api(c, id, vec![Change::Put(Record::Stage(s))]).await?;
+            Ok(json_response(StatusCode::OK, &stage_doc(&current_stage(c, call, id, &name)?)))
+        }
+        Child::Deployment => {
+            let input: DeploymentIn = json::parse(Service::ApiGateway, &call.body)?;
+            let mut d = (**b.deployments.get(sub).ok_or_else(|| missing(kind, sub))?).clone();
+            if let Some(desc) = input.description {
+                d.description = Some(desc);
+            }
+            commit_api(c, id, vec![Change::Put(Record::Deployment(d.clone()))]).await?;
+            Ok(json_response(StatusCode::OK, &deployment_doc(&d)))
         }
     }
+}
+
+/// Commits `changes` to API `api_id` and redeploys every stage with `AutoDeploy` whose
+/// deployment no longer matches the API, in the same commit, as API Gateway does.
+async fn commit_api(c: &Control, api_id: &str, mut changes: Vec<Change>) -> Result<()> {
+    changes.extend(auto_deploy(&c.catalog(), api_id, &changes));
+    c.commit(changes).await
+}
+
+/// Whether `d` holds what the API serves now.
+fn is_current(b: &ApiBundle, d: &Deployment) -> bool {
+    d.routes == b.routes && d.integrations == b.integrations && d.cors == b.api.cors
+}
+
+/// A deployment of what `b` holds now.
+fn snapshot(b: &ApiBundle, description: Option<String>, auto_deployed: bool) -> Deployment {
+    Deployment {
+        api_id: b.api.api_id.clone(),
+        deployment_id: portico_model::ids::sub_resource_id(),
+        created_date: now(),
+        description,
+        auto_deployed,
+        routes: b.routes.clone(),
+        integrations: b.integrations.clone(),
+        cors: b.api.cors.clone(),
+    }
+}
+
+/// The changes that bring auto-deploy stages up to date after `changes`: one new
+/// deployment they all point at, and the removal of auto-made deployments no stage
+/// serves any more (explicit deployments stay until DeleteDeployment).
+fn auto_deploy(catalog: &Catalog, api_id: &str, changes: &[Change]) -> Vec<Change> {
+    let next = catalog.apply(catalog.revision, changes.iter().cloned());
+    let Some(b) = next.apis.get(api_id) else { return Vec::new() };
+    let stale: Vec<&Stage> = b
+        .stages
+        .values()
+        .filter(|s| {
+            s.auto_deploy
+                && !s.deployment_id.as_ref().and_then(|d| b.deployments.get(d)).is_some_and(|d| is_current(b, d))
+        })
+        .collect();
+    if stale.is_empty() {
+        return Vec::new();
+    }
+    let deployment = snapshot(b, None, true);
+    let mut out = Vec::new();
+    let mut serving: std::collections::HashSet<&str> = b
+        .stages
+        .values()
+        .filter(|s| !stale.iter().any(|t| t.stage_name == s.stage_name))
+        .filter_map(|s| s.deployment_id.as_deref())
+        .collect();
+    serving.insert(&deployment.deployment_id);
+    for d in b.deployments.values().filter(|d| d.auto_deployed && !serving.contains(d.deployment_id.as_str())) {
+        out.push(Change::Delete(RecordKind::Deployment, child_key(api_id, &d.deployment_id)));
+    }
+    for s in stale {
+        let mut s = s.clone();
+        s.deployment_id = Some(deployment.deployment_id.clone());
+        s.last_updated_date = now();
+        out.push(Change::Put(Record::Stage(s)));
+    }
+    out.push(Change::Put(Record::Deployment(deployment)));
+    out
+}
+
+fn current_stage(c: &Control, call: &Call, api_id: &str, name: &str) -> Result<Stage> {
+    bundle(c, call, api_id)?.stages.get(name).cloned().ok_or_else(|| missing(Child::Stage, name))
+}
+
+fn deployment_doc(d: &Deployment) -> Value {
+    let mut doc = json!({
+        "autoDeployed": d.auto_deployed,
+        "createdDate": d.created_date,
+        "deploymentId": d.deployment_id,
+        "deploymentStatus": "DEPLOYED",
+    });
+    if let Some(v) = &d.description {
+        doc["description"] = json!(v);
+    }
+    doc
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentIn {
+    description: Option<String>,
+    stage_name: Option<String>,
+}
+
+/// CreateDeployment: freezes the API as it is now; with `stageName`, that stage serves it.
+async fn create_deployment(c: &Control, call: &Call, id: &str) -> Result<Resp> {
+    let input: DeploymentIn = json::parse(Service::ApiGateway, &call.body)?;
+    let _w = c.write.lock().await;
+    let b = bundle(c, call, id)?;
+    let deployment = snapshot(&b, input.description, false);
+    let mut changes = Vec::new();
+    if let Some(name) = input.stage_name {
+        let mut stage = b.stages.get(&name).cloned().ok_or_else(|| missing(Child::Stage, &name))?;
+        if stage.auto_deploy {
+            return Err(AwsError::bad_request(format!(
+                "Stage {name} has AutoDeploy enabled: it is deployed on every change; turn AutoDeploy off to deploy it by hand."
+            )));
+        }
+        stage.deployment_id = Some(deployment.deployment_id.clone());
+        stage.last_updated_date = now();
+        changes.push(Change::Put(Record::Stage(stage)));
+    }
+    let doc = deployment_doc(&deployment);
+    changes.push(Change::Put(Record::Deployment(deployment)));
+    c.commit(changes).await?;
+    Ok(json_response(StatusCode::CREATED, &doc))
 }

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use portico_model::{ApiBundle, Catalog, FunctionArn, Integration, Stage};
+use portico_model::{ApiBundle, Catalog, Deployment, FunctionArn, Integration, Stage};
 use portico_runtime::Invoker;
 
 use crate::payload::v2;
@@ -33,11 +33,18 @@ struct Target {
     function_arn: Option<String>,
 }
 
-/// One API, compiled for serving.
+/// One deployment, compiled for serving.
+#[derive(Debug)]
+struct CompiledDeployment {
+    deployment: Arc<Deployment>,
+    routes: RouteTable<Target>,
+}
+
+/// One API, compiled for serving: its deployments, which its stages point at.
 #[derive(Debug)]
 struct CompiledApi {
     bundle: Arc<ApiBundle>,
-    routes: RouteTable<Target>,
+    deployments: HashMap<String, Arc<CompiledDeployment>>,
 }
 
 /// Everything the data plane reads, built once per catalog revision.
@@ -89,8 +96,8 @@ impl Gateway {
         Gateway { snapshot: ArcSwap::from_pointee(Snapshot::default()), invoker }
     }
 
-    /// Serves `catalog` from now on. APIs unchanged since the last install keep their
-    /// compiled route tables.
+    /// Serves `catalog` from now on. Deployments already compiled keep their route
+    /// tables (a deployment never changes once made).
     pub fn install(&self, catalog: Arc<Catalog>) {
         let previous = self.snapshot.load_full();
         let apis = catalog
@@ -99,7 +106,7 @@ impl Gateway {
             .map(|(id, bundle)| {
                 let compiled = match previous.apis.get(id) {
                     Some(c) if Arc::ptr_eq(&c.bundle, bundle) => c.clone(),
-                    _ => Arc::new(compile(bundle.clone())),
+                    previous => Arc::new(compile(bundle.clone(), previous.map(|p| &**p))),
                 };
                 (id.clone(), compiled)
             })
@@ -142,7 +149,11 @@ impl Gateway {
             return message(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#);
         }
         let Some((stage, route_path)) = resolve_stage(&api.bundle, path) else { return not_found() };
-        let cors_cfg = api.bundle.api.cors.as_ref();
+        // A stage serves its deployment: changes since then are not visible on it.
+        let Some(deployment) = stage.deployment_id.as_ref().and_then(|d| api.deployments.get(d)) else {
+            return not_found();
+        };
+        let cors_cfg = deployment.deployment.cors.as_ref();
         // CORS preflight, answered by the gateway itself.
         if let Some(cfg) = cors_cfg {
             if cors::is_preflight(&parts.method, &parts.headers) {
@@ -153,7 +164,7 @@ impl Gateway {
             }
         }
         // Route.
-        let Some(matched) = api.routes.find(parts.method.as_str(), route_path) else { return not_found() };
+        let Some(matched) = deployment.routes.find(parts.method.as_str(), route_path) else { return not_found() };
         let target = matched.value;
         let (Some(integration), Some(function_arn)) = (&target.integration, &target.function_arn) else {
             tracing::warn!(api = api_id, route = %target.route_key, "route has no Lambda integration");
@@ -298,9 +309,24 @@ fn resolve_stage<'a>(api: &'a ApiBundle, path: &'a str) -> Option<(&'a Stage, &'
     api.stages.get("$default").map(|s| (s, path))
 }
 
-fn compile(bundle: Arc<ApiBundle>) -> CompiledApi {
-    let routes = RouteTable::build(bundle.routes.values().map(|r| {
-        let integration = r.integration_id().and_then(|id| bundle.integrations.get(id)).cloned();
+fn compile(bundle: Arc<ApiBundle>, previous: Option<&CompiledApi>) -> CompiledApi {
+    let deployments = bundle
+        .deployments
+        .iter()
+        .map(|(id, d)| {
+            let compiled = match previous.and_then(|p| p.deployments.get(id)) {
+                Some(c) if Arc::ptr_eq(&c.deployment, d) => c.clone(),
+                _ => Arc::new(compile_deployment(d.clone())),
+            };
+            (id.clone(), compiled)
+        })
+        .collect();
+    CompiledApi { bundle, deployments }
+}
+
+fn compile_deployment(deployment: Arc<Deployment>) -> CompiledDeployment {
+    let routes = RouteTable::build(deployment.routes.values().map(|r| {
+        let integration = r.integration_id().and_then(|id| deployment.integrations.get(id)).cloned();
         let function_arn = integration
             .as_ref()
             .and_then(|i| i.integration_uri.as_deref())
@@ -308,5 +334,5 @@ fn compile(bundle: Arc<ApiBundle>) -> CompiledApi {
             .map(|a| a.unqualified());
         (r.route_key.clone(), Target { route_key: r.route_key.clone(), integration, function_arn })
     }));
-    CompiledApi { bundle, routes }
+    CompiledDeployment { deployment, routes }
 }

@@ -147,6 +147,29 @@ pub struct Stage {
     pub tags: BTreeMap<String, String>,
 }
 
+/// A deployment: the routes, integrations and CORS configuration of an API frozen at
+/// one moment. A stage serves the deployment it points at, so changes to the API are
+/// invisible on a stage until it is deployed again (or at once, with `AutoDeploy`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The API it belongs to.
+    pub api_id: String,
+    /// `DeploymentId`.
+    pub deployment_id: String,
+    /// `CreatedDate`.
+    pub created_date: String,
+    /// `Description`.
+    pub description: Option<String>,
+    /// `AutoDeployed`: made by a stage's `AutoDeploy` rather than CreateDeployment.
+    pub auto_deployed: bool,
+    /// Routes by route id, as they were.
+    pub routes: BTreeMap<String, Route>,
+    /// Integrations by integration id, as they were.
+    pub integrations: BTreeMap<String, Integration>,
+    /// `CorsConfiguration`, as it was.
+    pub cors: Option<CorsConfiguration>,
+}
+
 /// The HTTP methods a route key may name.
 pub const ROUTE_METHODS: [&str; 8] = ["ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Api, Function, Integration, Route, Scope, Stage};
+use crate::{Api, Deployment, Function, Integration, Route, Scope, Stage};
 
 /// A persisted resource. The store keeps records by `(kind, key)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub enum Record {
     Integration(Integration),
     /// A stage of an API.
     Stage(Stage),
+    /// A deployment of an API.
+    Deployment(Deployment),
 }
 
 /// The kinds of [`Record`].
@@ -38,6 +40,8 @@ pub enum RecordKind {
     Integration,
     /// [`Record::Stage`].
     Stage,
+    /// [`Record::Deployment`].
+    Deployment,
 }
 
 impl RecordKind {
@@ -49,6 +53,7 @@ impl RecordKind {
             RecordKind::Route => "route",
             RecordKind::Integration => "integration",
             RecordKind::Stage => "stage",
+            RecordKind::Deployment => "deployment",
         }
     }
 }
@@ -62,6 +67,7 @@ impl Record {
             Record::Route(_) => RecordKind::Route,
             Record::Integration(_) => RecordKind::Integration,
             Record::Stage(_) => RecordKind::Stage,
+            Record::Deployment(_) => RecordKind::Deployment,
         }
     }
 
@@ -73,6 +79,7 @@ impl Record {
             Record::Route(r) => child_key(&r.api_id, &r.route_id),
             Record::Integration(i) => child_key(&i.api_id, &i.integration_id),
             Record::Stage(s) => child_key(&s.api_id, &s.stage_name),
+            Record::Deployment(d) => child_key(&d.api_id, &d.deployment_id),
         }
     }
 }
@@ -103,6 +110,8 @@ pub struct ApiBundle {
     pub integrations: BTreeMap<String, Integration>,
     /// Stages by stage name.
     pub stages: BTreeMap<String, Stage>,
+    /// Deployments by id (shared: a deployment never changes once made).
+    pub deployments: BTreeMap<String, Arc<Deployment>>,
 }
 
 /// Every resource at one store revision. Cheap to clone: values are shared `Arc`s.
@@ -144,6 +153,7 @@ impl Catalog {
                                 routes: BTreeMap::new(),
                                 integrations: BTreeMap::new(),
                                 stages: BTreeMap::new(),
+                                deployments: BTreeMap::new(),
                             }),
                         );
                     }
@@ -163,6 +173,11 @@ impl Catalog {
                         Arc::make_mut(b).stages.insert(s.stage_name.clone(), s);
                     }
                 }
+                Change::Put(Record::Deployment(d)) => {
+                    if let Some(b) = next.apis.get_mut(&d.api_id) {
+                        Arc::make_mut(b).deployments.insert(d.deployment_id.clone(), Arc::new(d));
+                    }
+                }
                 Change::Delete(RecordKind::Function, key) => {
                     next.functions.remove(&key);
                 }
@@ -177,6 +192,7 @@ impl Catalog {
                             RecordKind::Route => b.routes.remove(id).map(|_| ()),
                             RecordKind::Integration => b.integrations.remove(id).map(|_| ()),
                             RecordKind::Stage => b.stages.remove(id).map(|_| ()),
+                            RecordKind::Deployment => b.deployments.remove(id).map(|_| ()),
                             RecordKind::Function | RecordKind::Api => None,
                         };
                     }

@@ -15,7 +15,7 @@ pub mod function;
 pub mod ids;
 pub mod time;
 
-pub use api::{Api, CorsConfiguration, Integration, Route, Stage};
+pub use api::{Api, CorsConfiguration, Deployment, Integration, Route, Stage};
 pub use arn::{FunctionArn, Qualifier};
 pub use catalog::{ApiBundle, Catalog, Change, Record, RecordKind};
 pub use function::{Architecture, CodeRef, Function, FunctionState, LastUpdateStatus, PolicyStatement, Runtime};
