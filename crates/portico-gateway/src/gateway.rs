@@ -12,11 +12,13 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use portico_model::api::RouteSettings;
 use portico_model::{ApiBundle, Catalog, Deployment, FunctionArn, Integration, Stage};
 use portico_runtime::Invoker;
 
 use crate::payload::v2;
 use crate::route::RouteTable;
+use crate::throttle::Bucket;
 use crate::{cors, payload};
 
 type Resp = Response<Full<Bytes>>;
@@ -40,11 +42,15 @@ struct CompiledDeployment {
     routes: RouteTable<Target>,
 }
 
-/// One API, compiled for serving: its deployments, which its stages point at.
+/// One API, compiled for serving: its deployments, which its stages point at, and
+/// its throttles.
 #[derive(Debug)]
 struct CompiledApi {
     bundle: Arc<ApiBundle>,
     deployments: HashMap<String, Arc<CompiledDeployment>>,
+    /// By stage name.
+    throttles: HashMap<String, StageThrottles>,
+    account: Arc<Bucket>,
 }
 
 /// Everything the data plane reads, built once per catalog revision.
@@ -59,6 +65,33 @@ struct Snapshot {
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     invoker: Arc<Invoker>,
+    cfg: GatewayConfig,
+    /// The account-level bucket of each `{region}/{account}`, shared by its APIs.
+    accounts: std::sync::Mutex<HashMap<String, Arc<Bucket>>>,
+}
+
+/// Settings of the data plane.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayConfig {
+    /// Account-level throttle per region, requests per second (AWS: 10 000).
+    pub account_rate: f64,
+    /// Account-level burst per region (AWS: 5 000).
+    pub account_burst: u64,
+}
+
+/// The throttles that apply to one stage.
+#[derive(Debug, Default)]
+struct StageThrottles {
+    /// From `DefaultRouteSettings`, when it sets limits.
+    default: Option<Arc<Bucket>>,
+    /// From `RouteSettings`, by route key.
+    routes: HashMap<String, Arc<Bucket>>,
+}
+
+impl StageThrottles {
+    fn bucket(&self, route_key: Option<&str>) -> Option<&Arc<Bucket>> {
+        route_key.and_then(|k| self.routes.get(k)).or(self.default.as_ref())
+    }
 }
 
 /// Where a request to the data plane came from.
@@ -79,6 +112,16 @@ fn not_found() -> Resp {
     message(StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#)
 }
 
+fn too_many_requests() -> Resp {
+    message(StatusCode::TOO_MANY_REQUESTS, r#"{"message":"Too Many Requests"}"#)
+}
+
+/// The route's (or stage's) bucket first, then the account's, as API Gateway orders
+/// its limits.
+fn admit(account: &Bucket, route: Option<&Arc<Bucket>>) -> bool {
+    route.is_none_or(|b| b.try_take()) && account.try_take()
+}
+
 fn internal_error() -> Resp {
     message(StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal Server Error"}"#)
 }
@@ -92,8 +135,22 @@ fn request_id() -> String {
 
 impl Gateway {
     /// A gateway serving nothing until [`Gateway::install`] is called.
-    pub fn new(invoker: Arc<Invoker>) -> Gateway {
-        Gateway { snapshot: ArcSwap::from_pointee(Snapshot::default()), invoker }
+    pub fn new(invoker: Arc<Invoker>, cfg: GatewayConfig) -> Gateway {
+        Gateway {
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            invoker,
+            cfg,
+            accounts: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn account_bucket(&self, bundle: &ApiBundle) -> Arc<Bucket> {
+        let key = format!("{}/{}", bundle.api.scope.region, bundle.api.scope.account_id);
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        accounts
+            .entry(key)
+            .or_insert_with(|| Arc::new(Bucket::new(self.cfg.account_rate, self.cfg.account_burst)))
+            .clone()
     }
 
     /// Serves `catalog` from now on. Deployments already compiled keep their route
@@ -106,7 +163,7 @@ impl Gateway {
             .map(|(id, bundle)| {
                 let compiled = match previous.apis.get(id) {
                     Some(c) if Arc::ptr_eq(&c.bundle, bundle) => c.clone(),
-                    previous => Arc::new(compile(bundle.clone(), previous.map(|p| &**p))),
+                    previous => Arc::new(compile(bundle.clone(), previous.map(|p| &**p), self.account_bucket(bundle))),
                 };
                 (id.clone(), compiled)
             })
@@ -154,9 +211,13 @@ impl Gateway {
             return not_found();
         };
         let cors_cfg = deployment.deployment.cors.as_ref();
+        let throttles = api.throttles.get(&stage.stage_name);
         // CORS preflight, answered by the gateway itself.
         if let Some(cfg) = cors_cfg {
             if cors::is_preflight(&parts.method, &parts.headers) {
+                if !admit(&api.account, throttles.and_then(|t| t.bucket(None))) {
+                    return too_many_requests();
+                }
                 let mut r = Response::new(Full::new(Bytes::new()));
                 *r.status_mut() = cors::PREFLIGHT_STATUS;
                 *r.headers_mut() = cors::preflight(cfg, &parts.headers);
@@ -166,6 +227,9 @@ impl Gateway {
         // Route.
         let Some(matched) = deployment.routes.find(parts.method.as_str(), route_path) else { return not_found() };
         let target = matched.value;
+        if !admit(&api.account, throttles.and_then(|t| t.bucket(Some(matched.route_key)))) {
+            return too_many_requests();
+        }
         let (Some(integration), Some(function_arn)) = (&target.integration, &target.function_arn) else {
             tracing::warn!(api = api_id, route = %target.route_key, "route has no Lambda integration");
             return internal_error();
@@ -309,7 +373,47 @@ fn resolve_stage<'a>(api: &'a ApiBundle, path: &'a str) -> Option<(&'a Stage, &'
     api.stages.get("$default").map(|s| (s, path))
 }
 
-fn compile(bundle: Arc<ApiBundle>, previous: Option<&CompiledApi>) -> CompiledApi {
+/// A bucket for `settings`, when they set limits; the previous one when its settings
+/// are unchanged, so a reload does not refill it.
+fn bucket_for(settings: &RouteSettings, previous: Option<&Arc<Bucket>>) -> Option<Arc<Bucket>> {
+    let (rate, burst) = match (settings.throttling_rate_limit, settings.throttling_burst_limit) {
+        (None, None) => return None,
+        (rate, burst) => (rate.unwrap_or(f64::INFINITY), burst.map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(0))),
+    };
+    match previous {
+        Some(b) if b.has_settings(rate, burst) => Some(b.clone()),
+        _ => Some(Arc::new(Bucket::new(rate, burst))),
+    }
+}
+
+fn compile_throttles(stage: &Stage, previous: Option<&StageThrottles>) -> StageThrottles {
+    StageThrottles {
+        default: bucket_for(&stage.default_route_settings, previous.and_then(|p| p.default.as_ref())),
+        routes: stage
+            .route_settings
+            .iter()
+            .filter_map(|(key, settings)| {
+                let merged = RouteSettings {
+                    throttling_rate_limit: settings
+                        .throttling_rate_limit
+                        .or(stage.default_route_settings.throttling_rate_limit),
+                    throttling_burst_limit: settings
+                        .throttling_burst_limit
+                        .or(stage.default_route_settings.throttling_burst_limit),
+                    detailed_metrics_enabled: None,
+                };
+                Some((key.clone(), bucket_for(&merged, previous.and_then(|p| p.routes.get(key)))?))
+            })
+            .collect(),
+    }
+}
+
+fn compile(bundle: Arc<ApiBundle>, previous: Option<&CompiledApi>, account: Arc<Bucket>) -> CompiledApi {
+    let throttles = bundle
+        .stages
+        .iter()
+        .map(|(name, stage)| (name.clone(), compile_throttles(stage, previous.and_then(|p| p.throttles.get(name)))))
+        .collect();
     let deployments = bundle
         .deployments
         .iter()
@@ -321,7 +425,7 @@ fn compile(bundle: Arc<ApiBundle>, previous: Option<&CompiledApi>) -> CompiledAp
             (id.clone(), compiled)
         })
         .collect();
-    CompiledApi { bundle, deployments }
+    CompiledApi { bundle, deployments, throttles, account }
 }
 
 fn compile_deployment(deployment: Arc<Deployment>) -> CompiledDeployment {

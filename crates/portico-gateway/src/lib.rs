@@ -13,5 +13,6 @@ pub mod cors;
 pub mod gateway;
 pub mod payload;
 pub mod route;
+pub mod throttle;
 
-pub use gateway::{Client, Gateway};
+pub use gateway::{Client, Gateway, GatewayConfig};
