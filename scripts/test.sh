@@ -18,6 +18,7 @@ cargo test --workspace --locked
 step "Node.js runtime client tests (Node 22, then the system Node)"
 "$node22" --test runtimes/nodejs/test/*.test.mjs
 if command -v node >/dev/null; then node --test runtimes/nodejs/test/*.test.mjs; fi
+.venv/bin/python -m pytest -q runtimes/python/test_bootstrap.py  # the Python runtime client
 step "end-to-end tests (AWS CLI, boto3, curl against a live server)"
 cargo build -p portico --locked
 PORTICO_BIN="$PWD/target/debug/portico" PORTICO_NODEJS22_BIN="$node22" \

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -28,6 +29,7 @@ import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -193,6 +195,7 @@ class Server:
     def __init__(self, data_dir: Path, log_path: Path, extra_args: tuple[str, ...] = ()):
         self.data_dir = Path(data_dir)
         self.extra_args = tuple(extra_args)
+        self.sandbox_dir: Path | None = None
         self.log_path = Path(log_path)
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -234,7 +237,23 @@ class Server:
         assert f"(data dir {self.data_dir})" in line, line
         self.endpoint = url
         self.port = int(url.rsplit(":", 1)[1])
+        # As root, functions run from a sandbox directory of this instance's own
+        # (`sandbox: users: uids A-B (DIR)`), not from the data dir.
+        m = re.search(r"sandbox: users: uids \d+-\d+ \(([^)]+)\)", self.log_path.read_text(errors="replace"))
+        self.sandbox_dir = Path(m.group(1)) if m else None
         return self
+
+    def process_markers(self) -> list[str]:
+        """Paths that the command line or working directory of every process this
+        server started contains."""
+        markers = [str(self.data_dir)]
+        if self.sandbox_dir is not None:
+            markers.append(f"{self.sandbox_dir}/")
+        return markers
+
+    def processes(self) -> list[tuple[int, str]]:
+        """Live processes this server started (its own included)."""
+        return sorted({p for m in self.process_markers() for p in processes_mentioning(m)})
 
     def log_tail(self, n: int = 60) -> str:
         try:
@@ -271,7 +290,7 @@ class Server:
 def stop_and_check(server: Server, sig: int = signal.SIGTERM):
     rc, took = server.stop(sig=sig)
     assert rc == 0, f"portico exited with {rc} after {signal.Signals(sig).name}\nlog:\n{server.log_tail()}"
-    left = wait_no_processes(str(server.data_dir))
+    left = [p for m in server.process_markers() for p in wait_no_processes(m)]
     assert not left, f"processes left behind after shutdown: {left}"
     return took
 
@@ -404,3 +423,44 @@ def error_of(excinfo) -> tuple[str, int]:
 
 
 HELLO_SRC = (REPO / "examples/hello-api/index.mjs").read_text()
+
+
+# --- a loopback recorder functions report to -----------------------------------------------
+
+
+class Recorder:
+    """Collects what functions POST to it."""
+
+    def __init__(self):
+        self.posts: list[dict] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("content-length", 0))
+                recorder.posts.append(json.loads(self.rfile.read(n)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def tagged(self, tag):
+        return [p for p in self.posts if p.get("tag") == tag]
+
+    def wait_for(self, tag, count, timeout):
+        deadline = time.monotonic() + timeout
+        while len(self.tagged(tag)) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.tagged(tag)
+
+
+@pytest.fixture(scope="session")
+def recorder():
+    r = Recorder()
+    yield r
+    r.httpd.shutdown()

@@ -4,7 +4,7 @@ import signal
 import time
 
 from conftest import (
-    HELLO_SRC, Server, allow_api, boto_client, create_function, curl, function_arn, processes_mentioning,
+    HELLO_SRC, Server, allow_api, boto_client, create_function, curl, function_arn,
     run_aws, stop_and_check, wait_active,
 )
 
@@ -25,8 +25,7 @@ def test_restart_keeps_everything(tmp_path):
         r = curl(first.host_url(api_id, "/hello?name=Dev"))
         assert (r.status, r.body) == (200, HELLO_BODY), r.text
         # A warm Node environment is running now.
-        assert any("node" in cmd for _, cmd in processes_mentioning(str(data_dir))), \
-            processes_mentioning(str(data_dir))
+        assert any("node" in cmd for _, cmd in first.processes()), first.processes()
         took = stop_and_check(first)  # exit code 0, nothing left behind
         assert took < 10, f"SIGTERM took {took:.1f}s"
     finally:

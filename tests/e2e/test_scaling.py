@@ -4,10 +4,8 @@ Functions report to a small HTTP recorder run by the test (loopback), so what th
 did is observed from outside, whatever their sandbox allows them to write."""
 
 import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from botocore.exceptions import ClientError
@@ -39,44 +37,6 @@ export const handler = async (event, context) => {
   return "ok";
 };
 """
-
-
-class Recorder:
-    """Collects what functions POST to it."""
-
-    def __init__(self):
-        self.posts: list[dict] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                n = int(self.headers.get("content-length", 0))
-                recorder.posts.append(json.loads(self.rfile.read(n)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def tagged(self, tag):
-        return [p for p in self.posts if p.get("tag") == tag]
-
-    def wait_for(self, tag, count, timeout):
-        deadline = time.monotonic() + timeout
-        while len(self.tagged(tag)) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.tagged(tag)
-
-
-@pytest.fixture(scope="module")
-def recorder():
-    r = Recorder()
-    yield r
-    r.httpd.shutdown()
 
 
 def invoke_json(lam, name, payload):

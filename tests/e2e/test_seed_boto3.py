@@ -20,10 +20,16 @@ HELLO_BODY = b'{"message":"Hello, Dev!"}'
 
 # Echoes what the function sees: its event, the Lambda context and environment.
 ECHO_SRC = """
-import { writeFileSync } from "node:fs";
+import http from "node:http";
 export const handler = async (event, context) => {
   console.log("echo-log-line", context.awsRequestId);
-  if (event && event.marker) writeFileSync(event.marker, context.awsRequestId);
+  if (event && event.recorder) {
+    await new Promise((resolve, reject) => {
+      const req = http.request(event.recorder, { method: "POST" }, (res) => { res.resume(); res.on("end", resolve); });
+      req.on("error", reject);
+      req.end(JSON.stringify({ tag: event.tag, requestId: context.awsRequestId }));
+    });
+  }
   return {
     requestId: context.awsRequestId,
     functionName: context.functionName,
@@ -169,16 +175,15 @@ def test_invoke_context_and_environment(lam, echo):
     assert re.fullmatch(r"[0-9a-f-]{36}", out["requestId"]), out["requestId"]
 
 
-def test_invoke_event_is_202_and_runs(lam, echo, tmp_path):
-    marker = tmp_path / f"event-{uuid.uuid4().hex}"
+def test_invoke_event_is_202_and_runs(lam, echo, recorder):
+    tag = unique("event")
     r = lam.invoke(FunctionName=echo, InvocationType="Event",
-                   Payload=json.dumps({"marker": str(marker)}).encode())
+                   Payload=json.dumps({"recorder": recorder.url, "tag": tag}).encode())
     assert r["StatusCode"] == 202
     assert r["Payload"].read() == b""
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert marker.exists(), "the Event invocation never ran the function"
+    ran = recorder.wait_for(tag, 1, timeout=10)
+    assert ran, "the Event invocation never ran the function"
+    assert ran[0]["requestId"] == r["ResponseMetadata"]["RequestId"]
 
 
 def test_invoke_dry_run_is_204(lam, echo):

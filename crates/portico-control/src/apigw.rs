@@ -606,10 +606,7 @@ struct IntegrationIn {
 
 fn check_payload_version(v: &str) -> Result<()> {
     match v {
-        "2.0" => Ok(()),
-        "1.0" => {
-            Err(AwsError::bad_request("Payload format version 1.0 is not supported by this Portico yet: use 2.0."))
-        }
+        "1.0" | "2.0" => Ok(()),
         other => Err(AwsError::bad_request(format!("Invalid payload format version {other}: must be 1.0 or 2.0."))),
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use portico_model::FunctionArn;
 use portico_runtime::InvokeError;
 use portico_store::{EventQueue, QueuedEvent};
 use tokio::sync::{Notify, Semaphore};
@@ -126,15 +127,19 @@ fn after_throttle(event: &QueuedEvent, now: i64, backoff_step: u32) -> Next {
 
 async fn run(control: &Arc<Control>, event: QueuedEvent) {
     let catalog = control.catalog();
-    let next = match catalog.function(&event.function_arn) {
-        None => Next::Discard("the function no longer exists".into()),
-        Some(function) => {
+    // The queue holds the reference the caller used: an alias resolves now.
+    let target = FunctionArn::from_integration_uri(&event.function_arn)
+        .and_then(|arn| catalog.invocation_target(&arn, rand::random::<f64>()));
+    let next = match target {
+        None => Next::Discard("the function (or the version or alias invoked) no longer exists".into()),
+        Some(target) => {
+            let function = target.function;
             let out = control
                 .invoker
                 .invoke(
                     function,
                     Bytes::from(event.payload.clone()),
-                    Arc::from(event.function_arn.as_str()),
+                    Arc::from(target.invoked_arn.as_str()),
                     Arc::from(event.request_id.as_str()),
                     false,
                 )

@@ -13,6 +13,8 @@ pub enum Service {
     ApiGateway,
     /// STS: an XML `ErrorResponse`.
     Sts,
+    /// CloudWatch Logs (JSON 1.1): `{"__type":...,"message":...}`.
+    Logs,
 }
 
 /// An error as AWS reports it: HTTP status, error code (`x-amzn-ErrorType`) and message.
@@ -95,7 +97,9 @@ impl AwsError {
         let m = format!("No operation matches {method} {path}");
         match service {
             Service::ApiGateway => AwsError::not_found(m),
-            Service::Lambda | Service::Sts => AwsError::new(StatusCode::NOT_FOUND, "UnknownOperationException", m),
+            Service::Lambda | Service::Sts | Service::Logs => {
+                AwsError::new(StatusCode::NOT_FOUND, "UnknownOperationException", m)
+            }
         }
     }
 
@@ -111,6 +115,10 @@ impl AwsError {
                 (doc.to_string(), "application/json")
             }
             Service::ApiGateway => (serde_json::json!({ "message": self.message }).to_string(), "application/json"),
+            Service::Logs => (
+                serde_json::json!({ "__type": self.code, "message": self.message }).to_string(),
+                "application/x-amz-json-1.1",
+            ),
             Service::Sts => (
                 format!(
                     "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",

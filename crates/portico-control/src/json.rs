@@ -20,7 +20,7 @@ pub fn parse<T: DeserializeOwned>(service: Service, body: &[u8]) -> Result<T> {
 fn fail(service: Service, detail: String) -> AwsError {
     match service {
         Service::Lambda => AwsError::invalid_content(format!("Could not parse request body into json: {detail}")),
-        Service::ApiGateway | Service::Sts => {
+        Service::ApiGateway | Service::Sts | Service::Logs => {
             AwsError::bad_request(format!("Could not parse request body into json: {detail}"))
         }
     }

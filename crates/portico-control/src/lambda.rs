@@ -15,9 +15,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::versions;
 use crate::{empty_response, json, json_response, AwsError, Call, Control, Result, Service};
 
-type Resp = Response<Full<Bytes>>;
+pub(crate) type Resp = Response<Full<Bytes>>;
 
 /// The Lambda operations Portico serves, parsed from `(method, path)`.
 #[derive(Debug)]
@@ -54,6 +55,20 @@ enum Action<'a> {
     DeleteFunctionConcurrency(&'a str),
     /// `GET /account-settings` (API version 2016-08-19).
     GetAccountSettings,
+    /// `POST /functions/{name}/versions`.
+    PublishVersion(&'a str),
+    /// `GET /functions/{name}/versions`.
+    ListVersionsByFunction(&'a str),
+    /// `POST /functions/{name}/aliases`.
+    CreateAlias(&'a str),
+    /// `GET /functions/{name}/aliases`.
+    ListAliases(&'a str),
+    /// `GET /functions/{name}/aliases/{alias}`.
+    GetAlias(&'a str, &'a str),
+    /// `PUT /functions/{name}/aliases/{alias}`.
+    UpdateAlias(&'a str, &'a str),
+    /// `DELETE /functions/{name}/aliases/{alias}`.
+    DeleteAlias(&'a str, &'a str),
 }
 
 fn route<'a>(method: &Method, segments: &'a [String]) -> Option<Action<'a>> {
@@ -75,6 +90,13 @@ fn route<'a>(method: &Method, segments: &'a [String]) -> Option<Action<'a>> {
         (&Method::GET, ["functions", name, "concurrency"]) => Action::GetFunctionConcurrency(name),
         (&Method::DELETE, ["functions", name, "concurrency"]) => Action::DeleteFunctionConcurrency(name),
         (&Method::GET, ["account-settings"]) | (&Method::GET, ["account-settings", ""]) => Action::GetAccountSettings,
+        (&Method::POST, ["functions", name, "versions"]) => Action::PublishVersion(name),
+        (&Method::GET, ["functions", name, "versions"]) => Action::ListVersionsByFunction(name),
+        (&Method::POST, ["functions", name, "aliases"]) => Action::CreateAlias(name),
+        (&Method::GET, ["functions", name, "aliases"]) => Action::ListAliases(name),
+        (&Method::GET, ["functions", name, "aliases", alias]) => Action::GetAlias(name, alias),
+        (&Method::PUT, ["functions", name, "aliases", alias]) => Action::UpdateAlias(name, alias),
+        (&Method::DELETE, ["functions", name, "aliases", alias]) => Action::DeleteAlias(name, alias),
         _ => return None,
     })
 }
@@ -105,9 +127,12 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
             Ok(json_response(StatusCode::OK, &configuration(&f)))
         }
         Action::DeleteFunction(name) => {
+            if let Some(q) = call.query("Qualifier") {
+                return versions::delete_version(c, call, name, q).await;
+            }
             let _w = c.write.lock().await;
-            let f = find(c, call, name)?;
-            c.commit(vec![Change::Delete(portico_model::RecordKind::Function, f.arn())]).await?;
+            let f = find_latest(c, call, name)?;
+            c.commit(versions::all_records(c, &f)).await?;
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
         Action::UpdateFunctionConfiguration(name) => update_configuration(c, call, name).await,
@@ -126,7 +151,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
         Action::Invoke(name) => invoke(c, call, name).await,
         Action::PutFunctionConcurrency(name) => put_concurrency(c, call, name).await,
         Action::GetFunctionConcurrency(name) => {
-            let f = find(c, call, name)?;
+            let f = find_latest(c, call, name)?;
             let doc = match f.reserved_concurrency {
                 Some(n) => json!({ "ReservedConcurrentExecutions": n }),
                 None => json!({}),
@@ -135,54 +160,172 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
         }
         Action::DeleteFunctionConcurrency(name) => {
             let _w = c.write.lock().await;
-            let f = find(c, call, name)?;
+            let f = find_latest(c, call, name)?;
             let mut next = (*f).clone();
             next.reserved_concurrency = None;
             c.commit(vec![Change::Put(Record::Function(next))]).await?;
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
         Action::GetAccountSettings => account_settings(c, call),
+        Action::PublishVersion(name) => versions::publish(c, call, name).await,
+        Action::ListVersionsByFunction(name) => versions::list_versions(c, call, name),
+        Action::CreateAlias(name) => versions::create_alias(c, call, name).await,
+        Action::ListAliases(name) => versions::list_aliases(c, call, name),
+        Action::GetAlias(name, alias) => versions::get_alias(c, call, name, alias),
+        Action::UpdateAlias(name, alias) => versions::update_alias(c, call, name, alias).await,
+        Action::DeleteAlias(name, alias) => versions::delete_alias(c, call, name, alias).await,
         Action::AddPermission(name) => add_permission(c, call, name).await,
         Action::GetPolicy(name) => {
-            let f = find(c, call, name)?;
-            if f.policy.is_empty() {
+            let holder = PolicyHolder::find(c, call, name)?;
+            if holder.policy().is_empty() {
                 return Err(AwsError::resource_not_found("The resource you requested does not exist."));
             }
             Ok(json_response(
                 StatusCode::OK,
-                &json!({ "Policy": policy_document(&f).to_string(), "RevisionId": f.revision_id }),
+                &json!({ "Policy": policy_document(holder.policy()).to_string(), "RevisionId": holder.revision_id() }),
             ))
         }
         Action::RemovePermission(name, sid) => {
             let _w = c.write.lock().await;
-            let f = find(c, call, name)?;
-            check_revision(call.query("RevisionId"), &f)?;
-            if !f.policy.iter().any(|s| s.sid == sid) {
+            let holder = PolicyHolder::find(c, call, name)?;
+            holder.check_revision(call.query("RevisionId"))?;
+            if !holder.policy().iter().any(|s| s.sid == sid) {
                 return Err(AwsError::resource_not_found(format!("Statement {sid} is not found in resource policy.")));
             }
-            let mut next = (*f).clone();
-            next.policy.retain(|s| s.sid != sid);
-            next.revision_id = portico_model::ids::uuid();
-            c.commit(vec![Change::Put(Record::Function(next))]).await?;
+            let policy = holder.policy().iter().filter(|s| s.sid != sid).cloned().collect();
+            c.commit(vec![Change::Put(holder.with_policy(policy))]).await?;
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
     }
 }
 
-/// Resolves a `FunctionName` path parameter to the stored function (`$LATEST` only).
-fn find(c: &Control, call: &Call, reference: &str) -> Result<Arc<Function>> {
-    let arn = FunctionArn::resolve(reference, &call.scope).map_err(|e| AwsError::validation(e.0))?;
-    let qualifier = arn.qualifier.clone().or_else(|| call.query("Qualifier").map(Qualifier::parse));
-    let unqualified = arn.unqualified();
-    let not_found = |q: &str| AwsError::resource_not_found(format!("Function not found: {unqualified}{q}"));
+/// The function reference of a call: its `FunctionName` path parameter, qualified by
+/// the name itself or by the `Qualifier` query parameter.
+fn reference(call: &Call, name: &str) -> Result<FunctionArn> {
+    let mut arn = FunctionArn::resolve(name, &call.scope).map_err(|e| AwsError::validation(e.0))?;
+    if arn.qualifier.is_none() {
+        arn.qualifier = call.query("Qualifier").map(Qualifier::parse);
+    }
     // Another account's functions are invisible, as on AWS without a policy.
     if arn.scope.account_id != call.scope.account_id {
-        return Err(not_found(""));
+        return Err(AwsError::resource_not_found(format!("Function not found: {}", arn.unqualified())));
     }
-    let f = c.catalog().function(&unqualified).cloned().ok_or_else(|| not_found(""))?;
-    match qualifier {
-        None | Some(Qualifier::Latest) => Ok(f),
-        Some(Qualifier::Named(q)) => Err(not_found(&format!(":{q}"))),
+    Ok(arn)
+}
+
+/// Resolves a reference for reading: `$LATEST`, a published version, or the version an
+/// alias points at.
+fn find(c: &Control, call: &Call, name: &str) -> Result<Arc<Function>> {
+    let arn = reference(call, name)?;
+    let unqualified = arn.unqualified();
+    let catalog = c.catalog();
+    let version = match &arn.qualifier {
+        None | Some(Qualifier::Latest) => portico_model::function::LATEST.to_string(),
+        Some(Qualifier::Named(q)) if q.bytes().all(|b| b.is_ascii_digit()) => q.clone(),
+        Some(Qualifier::Named(q)) => match catalog.aliases.get(&format!("{unqualified}:{q}")) {
+            Some(a) => a.function_version.clone(),
+            None => return Err(AwsError::resource_not_found(format!("Function not found: {unqualified}:{q}"))),
+        },
+    };
+    let suffix = if arn.qualifier.is_some() { format!(":{version}") } else { String::new() };
+    catalog
+        .version(&unqualified, &version)
+        .cloned()
+        .ok_or_else(|| AwsError::resource_not_found(format!("Function not found: {unqualified}{suffix}")))
+}
+
+/// Resolves a reference for changing the function itself, which only `$LATEST` allows.
+pub(crate) fn find_latest(c: &Control, call: &Call, name: &str) -> Result<Arc<Function>> {
+    let arn = reference(call, name)?;
+    if let Some(Qualifier::Named(q)) = &arn.qualifier {
+        return Err(AwsError::invalid_parameter(format!(
+            "Unsupported qualifier {q}: this operation applies to the function's $LATEST only"
+        )));
+    }
+    let unqualified = arn.unqualified();
+    c.catalog()
+        .function(&unqualified)
+        .cloned()
+        .ok_or_else(|| AwsError::resource_not_found(format!("Function not found: {unqualified}")))
+}
+
+/// Where a resource policy lives: `$LATEST`, a published version, or an alias.
+#[derive(Debug)]
+enum PolicyHolder {
+    Version(Arc<Function>),
+    Alias(Arc<portico_model::Alias>),
+}
+
+impl PolicyHolder {
+    fn find(c: &Control, call: &Call, name: &str) -> Result<PolicyHolder> {
+        let arn = reference(call, name)?;
+        let unqualified = arn.unqualified();
+        let catalog = c.catalog();
+        let holder = match &arn.qualifier {
+            None | Some(Qualifier::Latest) => catalog.function(&unqualified).cloned().map(PolicyHolder::Version),
+            Some(Qualifier::Named(q)) if q.bytes().all(|b| b.is_ascii_digit()) => {
+                catalog.version(&unqualified, q).cloned().map(PolicyHolder::Version)
+            }
+            Some(Qualifier::Named(q)) => {
+                catalog.aliases.get(&format!("{unqualified}:{q}")).cloned().map(PolicyHolder::Alias)
+            }
+        };
+        holder.ok_or_else(|| {
+            AwsError::resource_not_found(format!("Function not found: {}", versions::reference_arn(&arn)))
+        })
+    }
+
+    fn policy(&self) -> &[PolicyStatement] {
+        match self {
+            PolicyHolder::Version(f) => &f.policy,
+            PolicyHolder::Alias(a) => &a.policy,
+        }
+    }
+
+    fn revision_id(&self) -> &str {
+        match self {
+            PolicyHolder::Version(f) => &f.revision_id,
+            PolicyHolder::Alias(a) => &a.revision_id,
+        }
+    }
+
+    /// The `Resource` of its statements.
+    fn arn(&self) -> String {
+        match self {
+            PolicyHolder::Version(f) => f.version_arn(),
+            PolicyHolder::Alias(a) => a.arn(),
+        }
+    }
+
+    /// The record with `policy` in place of the current one, and a new revision.
+    fn with_policy(&self, policy: Vec<PolicyStatement>) -> Record {
+        match self {
+            PolicyHolder::Version(f) => {
+                let mut next = (**f).clone();
+                next.policy = policy;
+                next.revision_id = portico_model::ids::uuid();
+                if next.is_latest() {
+                    Record::Function(next)
+                } else {
+                    Record::Version(next)
+                }
+            }
+            PolicyHolder::Alias(a) => {
+                let mut next = (**a).clone();
+                next.policy = policy;
+                next.revision_id = portico_model::ids::uuid();
+                Record::Alias(next)
+            }
+        }
+    }
+
+    fn check_revision(&self, expected: Option<&str>) -> Result<()> {
+        match expected {
+            Some(r) if r != self.revision_id() => Err(AwsError::precondition_failed(
+                "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -200,10 +343,10 @@ fn code_location(c: &Control, f: &Function) -> String {
 }
 
 /// The `FunctionConfiguration` document.
-fn configuration(f: &Function) -> Value {
+pub(crate) fn configuration(f: &Function) -> Value {
     let mut doc = json!({
         "FunctionName": f.name,
-        "FunctionArn": f.arn(),
+        "FunctionArn": f.version_arn(),
         "Runtime": f.runtime.as_str(),
         "Role": f.role,
         "Handler": f.handler,
@@ -213,7 +356,7 @@ fn configuration(f: &Function) -> Value {
         "MemorySize": f.memory_size,
         "LastModified": f.last_modified,
         "CodeSha256": f.code.sha256_b64,
-        "Version": "$LATEST",
+        "Version": f.version,
         "TracingConfig": { "Mode": "PassThrough" },
         "RevisionId": f.revision_id,
         "State": f.state.as_str(),
@@ -365,7 +508,7 @@ async fn accept_zip(c: &Control, code: Option<CodeIn>) -> Result<CodeRef> {
     Ok(code_ref)
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     portico_model::time::lambda_timestamp(chrono::Utc::now())
 }
 
@@ -420,6 +563,8 @@ async fn create_function(c: &Arc<Control>, call: &Call) -> Result<Resp> {
         policy: Vec::new(),
         tags: input.tags.unwrap_or_default(),
         reserved_concurrency: None,
+        version: portico_model::function::LATEST.to_string(),
+        last_version: 0,
     };
     {
         let _w = c.write.lock().await;
@@ -532,7 +677,7 @@ async fn put_concurrency(c: &Control, call: &Call, name: &str) -> Result<Resp> {
         ))
     })?;
     let _w = c.write.lock().await;
-    let f = find(c, call, name)?;
+    let f = find_latest(c, call, name)?;
     let catalog = c.catalog();
     let reserved_elsewhere: u64 = catalog
         .functions_in(&f.scope)
@@ -576,7 +721,7 @@ fn account_settings(c: &Control, call: &Call) -> Result<Resp> {
 async fn update_configuration(c: &Control, call: &Call, name: &str) -> Result<Resp> {
     let input: UpdateConfigurationIn = json::parse(Service::Lambda, &call.body)?;
     let _w = c.write.lock().await;
-    let f = find(c, call, name)?;
+    let f = find_latest(c, call, name)?;
     check_revision(input.revision_id.as_deref(), &f)?;
     let mut next = (*f).clone();
     if let Some(role) = input.role {
@@ -626,7 +771,7 @@ struct UpdateCodeIn {
 
 async fn update_code(c: &Arc<Control>, call: &Call, name: &str) -> Result<Resp> {
     let input: UpdateCodeIn = json::parse(Service::Lambda, &call.body)?;
-    find(c, call, name)?;
+    find_latest(c, call, name)?;
     let code = accept_zip(
         c,
         Some(CodeIn { zip_file: input.zip_file, s3_bucket: input.s3_bucket, image_uri: input.image_uri }),
@@ -634,7 +779,7 @@ async fn update_code(c: &Arc<Control>, call: &Call, name: &str) -> Result<Resp> 
     .await?;
     let next = {
         let _w = c.write.lock().await;
-        let f = find(c, call, name)?;
+        let f = find_latest(c, call, name)?;
         check_revision(input.revision_id.as_deref(), &f)?;
         let mut next = (*f).clone();
         next.code = code;
@@ -654,7 +799,12 @@ async fn update_code(c: &Arc<Control>, call: &Call, name: &str) -> Result<Resp> 
 }
 
 async fn invoke(c: &Control, call: &Call, name: &str) -> Result<Resp> {
-    let f = find(c, call, name)?;
+    let arn = reference(call, name)?;
+    let catalog = c.catalog();
+    let target = catalog.invocation_target(&arn, rand::random::<f64>()).ok_or_else(|| {
+        AwsError::resource_not_found(format!("Function not found: {}", versions::reference_arn(&arn)))
+    })?;
+    let f = target.function.clone();
     let invocation_type = call.header("x-amz-invocation-type").unwrap_or("RequestResponse");
     let limit = match invocation_type {
         "RequestResponse" | "DryRun" => limits::MAX_SYNC_PAYLOAD,
@@ -687,15 +837,18 @@ async fn invoke(c: &Control, call: &Call, name: &str) -> Result<Resp> {
             )))
         }
     }
-    let invoked: Arc<str> = Arc::from(f.arn());
+    let invoked: Arc<str> = Arc::from(target.invoked_arn.as_str());
+    let executed = HeaderValue::from_str(&f.version).unwrap_or(HeaderValue::from_static("$LATEST"));
     match invocation_type {
         "DryRun" => Ok(empty_response(StatusCode::NO_CONTENT)),
         "Event" => {
-            // Acknowledged only once the event is durably queued.
-            c.events.enqueue(&call.request_id, &invoked, payload).await.map_err(AwsError::service)?;
-            let mut r = empty_response(StatusCode::ACCEPTED);
-            r.headers_mut().insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
-            Ok(r)
+            // Acknowledged only once the event is durably queued. The queue keeps the
+            // reference as given: an alias is resolved when the event runs.
+            c.events
+                .enqueue(&call.request_id, &versions::reference_arn(&arn), payload)
+                .await
+                .map_err(AwsError::service)?;
+            Ok(empty_response(StatusCode::ACCEPTED))
         }
         _ => {
             let tail = call.header("x-amz-log-type") == Some("Tail");
@@ -707,7 +860,7 @@ async fn invoke(c: &Control, call: &Call, name: &str) -> Result<Resp> {
             let mut r = Response::new(Full::new(out.payload));
             let h = r.headers_mut();
             h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            h.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
+            h.insert("x-amz-executed-version", executed);
             if out.function_error {
                 h.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
             }
@@ -752,9 +905,9 @@ async fn add_permission(c: &Control, call: &Call, name: &str) -> Result<Resp> {
         return Err(AwsError::validation("1 validation error detected: Value null at 'principal' failed to satisfy constraint: Member must not be null"));
     }
     let _w = c.write.lock().await;
-    let f = find(c, call, name)?;
-    check_revision(input.revision_id.as_deref(), &f)?;
-    if f.policy.iter().any(|s| s.sid == sid) {
+    let holder = PolicyHolder::find(c, call, name)?;
+    holder.check_revision(input.revision_id.as_deref())?;
+    if holder.policy().iter().any(|s| s.sid == sid) {
         return Err(AwsError::resource_conflict(format!(
             "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."
         )));
@@ -765,13 +918,12 @@ async fn add_permission(c: &Control, call: &Call, name: &str) -> Result<Resp> {
         principal,
         source_arn: input.source_arn,
         source_account: input.source_account,
-        resource: f.arn(),
+        resource: holder.arn(),
     };
     let doc = statement_document(&statement);
-    let mut next = (*f).clone();
-    next.policy.push(statement);
-    next.revision_id = portico_model::ids::uuid();
-    c.commit(vec![Change::Put(Record::Function(next))]).await?;
+    let mut policy = holder.policy().to_vec();
+    policy.push(statement);
+    c.commit(vec![Change::Put(holder.with_policy(policy))]).await?;
     Ok(json_response(StatusCode::CREATED, &json!({ "Statement": doc.to_string() })))
 }
 
@@ -806,10 +958,10 @@ fn statement_document(s: &PolicyStatement) -> Value {
     doc
 }
 
-fn policy_document(f: &Function) -> Value {
+fn policy_document(policy: &[PolicyStatement]) -> Value {
     json!({
         "Version": "2012-10-17",
         "Id": "default",
-        "Statement": f.policy.iter().map(statement_document).collect::<Vec<_>>(),
+        "Statement": policy.iter().map(statement_document).collect::<Vec<_>>(),
     })
 }

@@ -13,7 +13,9 @@ pub mod async_invoke;
 pub mod error;
 mod json;
 mod lambda;
+pub mod logs;
 mod sts;
+mod versions;
 
 use std::sync::Arc;
 
@@ -36,6 +38,8 @@ pub struct ControlConfig {
     pub default_region: String,
     /// Port the public listener is bound to, for `ApiEndpoint`.
     pub public_port: u16,
+    /// Function logs, served by CloudWatch Logs operations.
+    pub logs: Arc<portico_store::LogStore>,
 }
 
 /// The control plane.
@@ -79,6 +83,11 @@ pub fn service_of(method: &Method, path: &str, headers: &HeaderMap) -> Option<Se
         Some(Service::Lambda)
     } else if path.starts_with("/v2/") || path == "/v2" {
         Some(Service::ApiGateway)
+    } else if method == Method::POST
+        && path == "/"
+        && headers.get("x-amz-target").and_then(|t| t.to_str().ok()).is_some_and(|t| t.starts_with(logs::TARGET_PREFIX))
+    {
+        Some(Service::Logs)
     } else if method == Method::POST && path == "/" && !headers.contains_key("x-amz-target") {
         Some(Service::Sts)
     } else {
@@ -138,7 +147,7 @@ impl Control {
         let prefix_len = match service {
             Service::Lambda => "/2015-03-31/".len(),
             Service::ApiGateway => "/v2/".len(),
-            Service::Sts => 1,
+            Service::Sts | Service::Logs => 1,
         };
         let segments = path
             .get(prefix_len.min(path.len())..)
@@ -160,6 +169,7 @@ impl Control {
             Service::Lambda => lambda::handle(self, &call).await,
             Service::ApiGateway => apigw::handle(self, &call).await,
             Service::Sts => sts::handle(self, &call),
+            Service::Logs => logs::handle(self, &call).await,
         };
         let mut resp = match result {
             Ok(r) => r,

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use portico_model::api::RouteSettings;
+use portico_model::function::policy_allows;
 use portico_model::{ApiBundle, Catalog, Deployment, FunctionArn, Integration, Stage};
 use portico_runtime::Invoker;
 
@@ -31,8 +32,59 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 struct Target {
     route_key: String,
     integration: Option<Integration>,
-    /// Unqualified ARN of the integration's function.
-    function_arn: Option<String>,
+    /// The integration's function, as its URI names it (maybe qualified).
+    function: Option<FunctionRef>,
+}
+
+/// How an integration names its function.
+#[derive(Debug)]
+enum FunctionRef {
+    /// A fixed ARN, parsed once.
+    Fixed(FunctionArn),
+    /// A URI with `${stageVariables.name}` in it, resolved per stage at request time.
+    Templated(String),
+}
+
+impl FunctionRef {
+    fn parse(uri: &str) -> Option<FunctionRef> {
+        if uri.contains("${stageVariables.") {
+            Some(FunctionRef::Templated(uri.to_string()))
+        } else {
+            FunctionArn::from_integration_uri(uri).map(FunctionRef::Fixed)
+        }
+    }
+
+    fn resolve(&self, stage_variables: &std::collections::BTreeMap<String, String>) -> Result<FunctionArn, String> {
+        match self {
+            FunctionRef::Fixed(arn) => Ok(arn.clone()),
+            FunctionRef::Templated(uri) => {
+                let uri = substitute_stage_variables(uri, stage_variables)?;
+                FunctionArn::from_integration_uri(&uri).ok_or_else(|| format!("{uri} is not a Lambda function ARN"))
+            }
+        }
+    }
+}
+
+/// Replaces each `${stageVariables.name}` in `uri` with the stage's value.
+fn substitute_stage_variables(
+    uri: &str,
+    stage_variables: &std::collections::BTreeMap<String, String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(uri.len());
+    let mut rest = uri;
+    while let Some(start) = rest.find("${stageVariables.") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + "${stageVariables.".len()..];
+        let end = after.find('}').ok_or_else(|| format!("unterminated stage variable in {uri}"))?;
+        let name = &after[..end];
+        let value = stage_variables
+            .get(name)
+            .ok_or_else(|| format!("the stage has no variable {name:?}, which the integration URI {uri} uses"))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// One deployment, compiled for serving.
@@ -230,14 +282,23 @@ impl Gateway {
         if !admit(&api.account, throttles.and_then(|t| t.bucket(Some(matched.route_key)))) {
             return too_many_requests();
         }
-        let (Some(integration), Some(function_arn)) = (&target.integration, &target.function_arn) else {
+        let (Some(integration), Some(function_ref)) = (&target.integration, &target.function) else {
             tracing::warn!(api = api_id, route = %target.route_key, "route has no Lambda integration");
             return internal_error();
         };
-        let Some(function) = snap.catalog.function(function_arn) else {
-            tracing::warn!(api = api_id, function = %function_arn, "integration's function does not exist");
+        let reference = match function_ref.resolve(&stage.stage_variables) {
+            Ok(r) => r,
+            Err(why) => {
+                tracing::warn!(api = api_id, stage = %stage.stage_name, "integration URI: {why}");
+                return internal_error();
+            }
+        };
+        let Some(resolved) = snap.catalog.invocation_target(&reference, rand::random::<f64>()) else {
+            tracing::warn!(api = api_id, function = %reference.unqualified(), qualifier = ?reference.qualifier,
+                "the integration's function (or its version or alias) does not exist");
             return internal_error();
         };
+        let function = resolved.function;
         let scope = &api.bundle.api.scope;
         let source_arn = format!(
             "arn:aws:execute-api:{}:{}:{}/{}/{}",
@@ -247,9 +308,10 @@ impl Gateway {
             stage.stage_name,
             source_arn_route(&target.route_key),
         );
-        if !function.allows_service_invoke("apigateway.amazonaws.com", &source_arn, &scope.account_id) {
-            tracing::warn!(api = api_id, function = %function.name, %source_arn,
-                "the function's resource policy does not let API Gateway invoke it (aws lambda add-permission)");
+        if !policy_allows(resolved.policy, "apigateway.amazonaws.com", &source_arn, &scope.account_id) {
+            tracing::warn!(api = api_id, function = %resolved.invoked_arn, %source_arn,
+                "the resource policy of {} does not let API Gateway invoke it (aws lambda add-permission{})",
+                resolved.invoked_arn, if reference.qualifier.is_some() { " --qualifier ..." } else { "" });
             return internal_error();
         }
         // Body.
@@ -257,13 +319,17 @@ impl Gateway {
             Ok(b) => b.to_bytes(),
             Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, r#"{"message":"Request Entity Too Large"}"#),
         };
-        // Build the event.
+        // Build the event, in the integration's payload format (the control plane admits 1.0 and 2.0).
+        let Some(format) = payload::Format::from_version(&integration.payload_format_version) else {
+            tracing::warn!(api = api_id, version = %integration.payload_format_version, "unknown payload format");
+            return internal_error();
+        };
         let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
         let domain_name = host.split(':').next().unwrap_or(host);
         let domain_prefix = domain_name.split('.').next().unwrap_or(api_id);
         let source_ip = client.addr.ip().to_string();
         let now = chrono::Utc::now();
-        let event = v2::event(
+        let event = format.event(
             &v2::RequestView {
                 method: parts.method.as_str(),
                 raw_path: path,
@@ -288,7 +354,7 @@ impl Gateway {
         );
         // Invoke, within the integration's timeout.
         let timeout = Duration::from_millis(u64::from(integration.timeout_in_millis));
-        let invoked: Arc<str> = Arc::from(&function_arn[..]);
+        let invoked: Arc<str> = Arc::from(resolved.invoked_arn.as_str());
         let out = match tokio::time::timeout(
             timeout,
             self.invoker.invoke(function, Bytes::from(event), invoked, Arc::from(portico_model::ids::uuid()), false),
@@ -317,7 +383,7 @@ impl Gateway {
             return internal_error();
         }
         // Map the response.
-        let mut resp = match payload::v2::response(&out.payload) {
+        let mut resp = match format.response(&out.payload) {
             Ok(m) => {
                 let mut r = Response::new(Full::new(m.body));
                 *r.status_mut() = m.status;
@@ -431,12 +497,8 @@ fn compile(bundle: Arc<ApiBundle>, previous: Option<&CompiledApi>, account: Arc<
 fn compile_deployment(deployment: Arc<Deployment>) -> CompiledDeployment {
     let routes = RouteTable::build(deployment.routes.values().map(|r| {
         let integration = r.integration_id().and_then(|id| deployment.integrations.get(id)).cloned();
-        let function_arn = integration
-            .as_ref()
-            .and_then(|i| i.integration_uri.as_deref())
-            .and_then(FunctionArn::from_integration_uri)
-            .map(|a| a.unqualified());
-        (r.route_key.clone(), Target { route_key: r.route_key.clone(), integration, function_arn })
+        let function = integration.as_ref().and_then(|i| i.integration_uri.as_deref()).and_then(FunctionRef::parse);
+        (r.route_key.clone(), Target { route_key: r.route_key.clone(), integration, function })
     }));
     CompiledDeployment { deployment, routes }
 }

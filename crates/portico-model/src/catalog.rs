@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Api, Deployment, Function, Integration, Route, Scope, Stage};
+use crate::arn::{FunctionArn, Qualifier};
+use crate::function::PolicyStatement;
+use crate::{Alias, Api, Deployment, Function, Integration, Route, Scope, Stage};
 
 /// A persisted resource. The store keeps records by `(kind, key)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +27,10 @@ pub enum Record {
     Stage(Stage),
     /// A deployment of an API.
     Deployment(Deployment),
+    /// A published version of a function.
+    Version(Function),
+    /// An alias of a function.
+    Alias(Alias),
 }
 
 /// The kinds of [`Record`].
@@ -42,6 +48,10 @@ pub enum RecordKind {
     Stage,
     /// [`Record::Deployment`].
     Deployment,
+    /// [`Record::Version`].
+    Version,
+    /// [`Record::Alias`].
+    Alias,
 }
 
 impl RecordKind {
@@ -54,6 +64,8 @@ impl RecordKind {
             RecordKind::Integration => "integration",
             RecordKind::Stage => "stage",
             RecordKind::Deployment => "deployment",
+            RecordKind::Version => "version",
+            RecordKind::Alias => "alias",
         }
     }
 }
@@ -68,6 +80,8 @@ impl Record {
             Record::Integration(_) => RecordKind::Integration,
             Record::Stage(_) => RecordKind::Stage,
             Record::Deployment(_) => RecordKind::Deployment,
+            Record::Version(_) => RecordKind::Version,
+            Record::Alias(_) => RecordKind::Alias,
         }
     }
 
@@ -80,6 +94,8 @@ impl Record {
             Record::Integration(i) => child_key(&i.api_id, &i.integration_id),
             Record::Stage(s) => child_key(&s.api_id, &s.stage_name),
             Record::Deployment(d) => child_key(&d.api_id, &d.deployment_id),
+            Record::Version(v) => v.version_arn(),
+            Record::Alias(a) => a.arn(),
         }
     }
 }
@@ -123,6 +139,22 @@ pub struct Catalog {
     pub functions: BTreeMap<String, Arc<Function>>,
     /// APIs by id.
     pub apis: BTreeMap<String, Arc<ApiBundle>>,
+    /// Published versions by qualified ARN (`...:function:{name}:{version}`).
+    pub versions: BTreeMap<String, Arc<Function>>,
+    /// Aliases by alias ARN (`...:function:{name}:{alias}`).
+    pub aliases: BTreeMap<String, Arc<Alias>>,
+}
+
+/// What an invocation of a function reference runs.
+#[derive(Debug, Clone)]
+pub struct InvocationTarget<'a> {
+    /// The version to run (`$LATEST` or a published one).
+    pub function: &'a Arc<Function>,
+    /// The ARN the caller used, as the function sees it (`invokedFunctionArn`).
+    pub invoked_arn: String,
+    /// The resource policy that governs the invocation: the alias's, the version's or
+    /// the function's.
+    pub policy: &'a [PolicyStatement],
 }
 
 impl Catalog {
@@ -178,8 +210,20 @@ impl Catalog {
                         Arc::make_mut(b).deployments.insert(d.deployment_id.clone(), Arc::new(d));
                     }
                 }
+                Change::Put(Record::Version(v)) => {
+                    next.versions.insert(v.version_arn(), Arc::new(v));
+                }
+                Change::Put(Record::Alias(a)) => {
+                    next.aliases.insert(a.arn(), Arc::new(a));
+                }
                 Change::Delete(RecordKind::Function, key) => {
                     next.functions.remove(&key);
+                }
+                Change::Delete(RecordKind::Version, key) => {
+                    next.versions.remove(&key);
+                }
+                Change::Delete(RecordKind::Alias, key) => {
+                    next.aliases.remove(&key);
                 }
                 Change::Delete(RecordKind::Api, key) => {
                     next.apis.remove(&key);
@@ -193,7 +237,7 @@ impl Catalog {
                             RecordKind::Integration => b.integrations.remove(id).map(|_| ()),
                             RecordKind::Stage => b.stages.remove(id).map(|_| ()),
                             RecordKind::Deployment => b.deployments.remove(id).map(|_| ()),
-                            RecordKind::Function | RecordKind::Api => None,
+                            RecordKind::Function | RecordKind::Api | RecordKind::Version | RecordKind::Alias => None,
                         };
                     }
                 }
@@ -211,6 +255,54 @@ impl Catalog {
     pub fn functions_in<'a>(&'a self, scope: &'a Scope) -> impl Iterator<Item = &'a Arc<Function>> + 'a {
         let prefix = format!("arn:aws:lambda:{}:{}:function:", scope.region, scope.account_id);
         self.functions.range(prefix.clone()..).take_while(move |(k, _)| k.starts_with(&prefix)).map(|(_, f)| f)
+    }
+
+    /// Published versions of the function with unqualified ARN `arn`, oldest first.
+    pub fn versions_of<'a>(&'a self, arn: &str) -> Vec<&'a Arc<Function>> {
+        let prefix = format!("{arn}:");
+        let mut v: Vec<&Arc<Function>> =
+            self.versions.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).map(|(_, f)| f).collect();
+        v.sort_by_key(|f| f.version.parse::<u64>().unwrap_or(u64::MAX));
+        v
+    }
+
+    /// Aliases of the function with unqualified ARN `arn`, in name order.
+    pub fn aliases_of<'a>(&'a self, arn: &str) -> impl Iterator<Item = &'a Arc<Alias>> + 'a {
+        let prefix = format!("{arn}:");
+        self.aliases.range(prefix.clone()..).take_while(move |(k, _)| k.starts_with(&prefix)).map(|(_, a)| a)
+    }
+
+    /// A version of a function: `$LATEST` or a published number.
+    pub fn version(&self, arn: &str, version: &str) -> Option<&Arc<Function>> {
+        if version == crate::function::LATEST {
+            self.function(arn)
+        } else {
+            self.versions.get(&format!("{arn}:{version}"))
+        }
+    }
+
+    /// Resolves what invoking `reference` runs. An alias with weighted routing picks
+    /// its version by `roll`, a uniform random number in [0, 1).
+    pub fn invocation_target(&self, reference: &FunctionArn, roll: f64) -> Option<InvocationTarget<'_>> {
+        let arn = reference.unqualified();
+        let latest = self.function(&arn)?;
+        match &reference.qualifier {
+            None => Some(InvocationTarget { function: latest, invoked_arn: arn, policy: &latest.policy }),
+            Some(Qualifier::Latest) => Some(InvocationTarget {
+                function: latest,
+                invoked_arn: format!("{arn}:$LATEST"),
+                policy: &latest.policy,
+            }),
+            Some(Qualifier::Named(q)) if q.bytes().all(|b| b.is_ascii_digit()) => {
+                let v = self.versions.get(&format!("{arn}:{q}"))?;
+                Some(InvocationTarget { function: v, invoked_arn: v.version_arn(), policy: &v.policy })
+            }
+            Some(Qualifier::Named(q)) => {
+                let alias = self.aliases.get(&format!("{arn}:{q}"))?;
+                let function = self.version(&arn, alias.pick_version(roll))?;
+                Some(InvocationTarget { function, invoked_arn: alias.arn(), policy: &alias.policy })
+            }
+        }
     }
 
     /// An API, if it exists in `scope`.

@@ -16,18 +16,75 @@ pub enum Runtime {
     /// Node.js 20.
     #[serde(rename = "nodejs20.x")]
     Nodejs20,
+    /// Python 3.14.
+    #[serde(rename = "python3.14")]
+    Python314,
+    /// Python 3.13.
+    #[serde(rename = "python3.13")]
+    Python313,
+    /// Python 3.12.
+    #[serde(rename = "python3.12")]
+    Python312,
+    /// Python 3.11.
+    #[serde(rename = "python3.11")]
+    Python311,
+    /// Python 3.10 (AWS blocks creating functions with it from 2026-11-30).
+    #[serde(rename = "python3.10")]
+    Python310,
+    /// OS-only runtime on Amazon Linux 2023: the package's `bootstrap` executable.
+    #[serde(rename = "provided.al2023")]
+    ProvidedAl2023,
+    /// OS-only runtime on Amazon Linux 2.
+    #[serde(rename = "provided.al2")]
+    ProvidedAl2,
 }
 
 impl Runtime {
-    /// Every runtime Portico accepts, in the order AWS lists them.
-    pub const ALL: [Runtime; 2] = [Runtime::Nodejs22, Runtime::Nodejs20];
+    /// Every runtime Portico accepts, in the order AWS lists them: the identifiers AWS
+    /// lets you create functions with (Lambda runtimes page, November 2026).
+    pub const ALL: [Runtime; 9] = [
+        Runtime::Nodejs22,
+        Runtime::Nodejs20,
+        Runtime::Python314,
+        Runtime::Python313,
+        Runtime::Python312,
+        Runtime::Python311,
+        Runtime::Python310,
+        Runtime::ProvidedAl2023,
+        Runtime::ProvidedAl2,
+    ];
 
     /// AWS's identifier, e.g. `nodejs22.x`.
     pub fn as_str(self) -> &'static str {
         match self {
             Runtime::Nodejs22 => "nodejs22.x",
             Runtime::Nodejs20 => "nodejs20.x",
+            Runtime::Python314 => "python3.14",
+            Runtime::Python313 => "python3.13",
+            Runtime::Python312 => "python3.12",
+            Runtime::Python311 => "python3.11",
+            Runtime::Python310 => "python3.10",
+            Runtime::ProvidedAl2023 => "provided.al2023",
+            Runtime::ProvidedAl2 => "provided.al2",
         }
+    }
+
+    /// The Python 3 minor version of a `python3.x` runtime.
+    pub fn python_minor(self) -> Option<u32> {
+        match self {
+            Runtime::Python314 => Some(14),
+            Runtime::Python313 => Some(13),
+            Runtime::Python312 => Some(12),
+            Runtime::Python311 => Some(11),
+            Runtime::Python310 => Some(10),
+            _ => None,
+        }
+    }
+
+    /// Whether this is an OS-only runtime (`provided.*`), which runs the package's own
+    /// `bootstrap` and has no `AWS_EXECUTION_ENV`.
+    pub fn is_os_only(self) -> bool {
+        matches!(self, Runtime::ProvidedAl2023 | Runtime::ProvidedAl2)
     }
 
     /// Parses AWS's identifier.
@@ -189,6 +246,77 @@ pub struct Function {
     /// function's concurrency and a share of the account's limit set aside for it.
     #[serde(default)]
     pub reserved_concurrency: Option<u32>,
+    /// `Version`: `$LATEST` for the function itself, a number for a published version
+    /// (an immutable copy of `$LATEST`'s code and configuration).
+    #[serde(default = "latest")]
+    pub version: String,
+    /// On `$LATEST`: the highest version number published so far (numbers are never
+    /// reused, even after a version is deleted).
+    #[serde(default)]
+    pub last_version: u32,
+}
+
+fn latest() -> String {
+    LATEST.to_string()
+}
+
+/// The version name of the unpublished, editable function.
+pub const LATEST: &str = "$LATEST";
+
+/// An alias: a name pointing at a version, optionally shifting a share of invocations to
+/// a second version (`RoutingConfig.AdditionalVersionWeights`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alias {
+    /// Account and region owning it.
+    pub scope: Scope,
+    /// The function's name.
+    pub function_name: String,
+    /// `Name`.
+    pub name: String,
+    /// `FunctionVersion`: a version number or `$LATEST`.
+    pub function_version: String,
+    /// `Description`.
+    pub description: String,
+    /// `RoutingConfig.AdditionalVersionWeights`: version -> share of invocations (0-1).
+    pub additional_version_weights: BTreeMap<String, f64>,
+    /// `RevisionId`.
+    pub revision_id: String,
+    /// The alias's own resource policy (AddPermission with `Qualifier`).
+    pub policy: Vec<PolicyStatement>,
+}
+
+impl Alias {
+    /// `arn:aws:lambda:{region}:{account}:function:{name}:{alias}`.
+    pub fn arn(&self) -> String {
+        format!("{}:{}", function_arn(&self.scope, &self.function_name), self.name)
+    }
+
+    /// The version an invocation runs, given a uniform random `roll` in [0, 1).
+    pub fn pick_version(&self, roll: f64) -> &str {
+        let mut acc = 0.0;
+        for (version, weight) in &self.additional_version_weights {
+            acc += weight;
+            if roll < acc {
+                return version;
+            }
+        }
+        &self.function_version
+    }
+}
+
+/// Checks an alias name: 1-128 letters, digits, `-` or `_`, not all digits.
+pub fn validate_alias_name(name: &str) -> Result<(), Invalid> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !name.bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid(format!(
+            "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)"
+        )))
+    }
 }
 
 impl Function {
@@ -197,21 +325,41 @@ impl Function {
         function_arn(&self.scope, &self.name)
     }
 
+    /// Whether this is `$LATEST` rather than a published version.
+    pub fn is_latest(&self) -> bool {
+        self.version == LATEST
+    }
+
+    /// The ARN a version is known by: unqualified for `$LATEST` (as Lambda reports it),
+    /// `...:function:{name}:{version}` for a published version.
+    pub fn version_arn(&self) -> String {
+        if self.is_latest() {
+            self.arn()
+        } else {
+            format!("{}:{}", self.arn(), self.version)
+        }
+    }
+
     /// Whether the resource policy lets the AWS service `service` (such as
     /// `apigateway.amazonaws.com`) invoke this function on behalf of `source_arn`.
     pub fn allows_service_invoke(&self, service: &str, source_arn: &str, source_account: &str) -> bool {
-        self.policy.iter().any(|s| {
-            (s.principal == service || s.principal == "*")
-                && matches!(s.action.as_str(), "lambda:InvokeFunction" | "lambda:*" | "*")
-                && s.source_arn.as_deref().is_none_or(|p| arn_like(p, source_arn))
-                && s.source_account.as_deref().is_none_or(|a| a == source_account)
-        })
+        policy_allows(&self.policy, service, source_arn, source_account)
     }
 
     /// CloudWatch Logs group, `/aws/lambda/{name}`.
     pub fn log_group(&self) -> String {
         format!("/aws/lambda/{}", self.name)
     }
+}
+
+/// Whether `policy` lets the AWS service `service` invoke on behalf of `source_arn`.
+pub fn policy_allows(policy: &[PolicyStatement], service: &str, source_arn: &str, source_account: &str) -> bool {
+    policy.iter().any(|s| {
+        (s.principal == service || s.principal == "*")
+            && matches!(s.action.as_str(), "lambda:InvokeFunction" | "lambda:*" | "*")
+            && s.source_arn.as_deref().is_none_or(|p| arn_like(p, source_arn))
+            && s.source_account.as_deref().is_none_or(|a| a == source_account)
+    })
 }
 
 /// `arn:aws:lambda:{region}:{account}:function:{name}`.
@@ -372,6 +520,12 @@ mod tests {
             assert_eq!(Runtime::parse(r.as_str()), Ok(r));
         }
         assert!(Runtime::parse("nodejs99.x").is_err());
+        assert!(Runtime::parse("python3.9").is_err(), "AWS blocks creating python3.9 functions since 2026-02-03");
+        let msg = Runtime::parse("python2.7").expect_err("unknown").0;
+        assert!(msg.starts_with("Value python2.7 at 'runtime' failed to satisfy constraint"), "{msg}");
+        assert!(msg.contains("python3.12, python3.11") && msg.contains("provided.al2023, provided.al2]"), "{msg}");
+        assert_eq!(Runtime::Python312.python_minor(), Some(12));
+        assert!(Runtime::ProvidedAl2.is_os_only() && !Runtime::Python313.is_os_only());
     }
 
     #[test]

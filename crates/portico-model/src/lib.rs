@@ -18,7 +18,7 @@ pub mod time;
 pub use api::{Api, CorsConfiguration, Deployment, Integration, Route, Stage};
 pub use arn::{FunctionArn, Qualifier};
 pub use catalog::{ApiBundle, Catalog, Change, Record, RecordKind};
-pub use function::{Architecture, CodeRef, Function, FunctionState, LastUpdateStatus, PolicyStatement, Runtime};
+pub use function::{Alias, Architecture, CodeRef, Function, FunctionState, LastUpdateStatus, PolicyStatement, Runtime};
 
 /// An AWS account id: twelve digits.
 pub type AccountId = String;

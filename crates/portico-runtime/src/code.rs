@@ -4,6 +4,10 @@
 //! Extraction refuses anything that could write outside the tree (absolute paths, `..`,
 //! symlinks pointing out) and counts the bytes actually written, so a zip bomb that
 //! lies about its sizes is stopped at AWS's unzipped limit.
+//!
+//! A finished tree is read-only: files `0444` (`0555` when executable), directories
+//! `0555`, owned by Portico's user. Functions running as other users (see `sandbox.rs`)
+//! can neither write nor chmod it; remove a tree with [`remove_tree`].
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -68,21 +72,54 @@ impl CodeCache {
         };
         fs::create_dir_all(&self.root).map_err(ioerr(&self.root))?;
         let tmp = self.root.join(format!(".{sha256_hex}.{}", uuid::Uuid::new_v4().simple()));
-        let result = extract(zip, &tmp);
+        let result = extract(zip, &tmp).and_then(|()| seal_dirs(&tmp).map_err(ioerr(&tmp)));
         if let Err(e) = result {
-            let _ = fs::remove_dir_all(&tmp);
+            let _ = remove_tree(&tmp);
             return Err(e);
         }
         match fs::rename(&tmp, &dest) {
             Ok(()) => Ok(dest),
             // Another upload of the same package won the race: same content.
             Err(_) if dest.is_dir() => {
-                let _ = fs::remove_dir_all(&tmp);
+                let _ = remove_tree(&tmp);
                 Ok(dest)
             }
             Err(e) => Err(CodeError::Io { path: dest, source: e }),
         }
     }
+}
+
+/// Makes every directory of a tree `0555`: nothing can be added, renamed or removed.
+fn seal_dirs(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            seal_dirs(&entry.path())?;
+        }
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o555))
+}
+
+/// Removes a code tree: its directories are made writable again first, since only
+/// root may delete entries of a `0555` directory.
+pub fn remove_tree(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fn open_up(dir: &Path) -> io::Result<()> {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                open_up(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+    match open_up(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        _ => {}
+    }
+    fs::remove_dir_all(dir)
 }
 
 /// Checks that a zip entry name stays inside the tree; returns the relative path.
@@ -199,6 +236,21 @@ mod tests {
         assert_eq!(fs::read(p.join("index.mjs")).expect("read"), b"export const handler = 1");
         assert!(p.join("lib/a.js").is_file());
         cache.install("abc", &zip).expect("again");
+    }
+
+    #[test]
+    fn trees_are_read_only_and_removable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = CodeCache::new(dir.path().join("code"));
+        let p = cache.install("abc", &make_zip(&[("index.mjs", b"x"), ("lib/a.js", b"y")])).expect("install");
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&p), 0o555);
+        assert_eq!(mode(&p.join("lib")), 0o555);
+        assert_eq!(mode(&p.join("lib/a.js")), 0o444);
+        remove_tree(&p).expect("remove");
+        assert!(!p.exists());
+        remove_tree(&p).expect("gone already");
     }
 
     #[test]

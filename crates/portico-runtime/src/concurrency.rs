@@ -42,23 +42,41 @@ struct Account {
     reserved_total: AtomicU32,
 }
 
-/// Concurrency limits of every account.
+/// One function's counters, shared by all its versions.
+#[derive(Debug)]
+struct FunctionCounters {
+    in_flight: AtomicU32,
+    /// Reserved concurrency, or [`NO_RESERVATION`].
+    reserved: AtomicU32,
+}
+
+const NO_RESERVATION: u32 = u32::MAX;
+
+impl Default for FunctionCounters {
+    fn default() -> FunctionCounters {
+        FunctionCounters { in_flight: AtomicU32::new(0), reserved: AtomicU32::new(NO_RESERVATION) }
+    }
+}
+
+/// Concurrency limits of every account and function.
 #[derive(Debug)]
 pub struct Limits {
     account_limit: u32,
     accounts: DashMap<String, Arc<Account>>,
+    /// By unqualified function ARN: a reservation covers every version.
+    functions: DashMap<String, Arc<FunctionCounters>>,
 }
 
 /// A unit of concurrency held by one invocation; given back on drop.
 #[derive(Debug)]
 pub struct Lease {
-    function: Arc<AtomicU32>,
+    function: Arc<FunctionCounters>,
     account: Option<Arc<Account>>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.function.fetch_sub(1, Ordering::AcqRel);
+        self.function.in_flight.fetch_sub(1, Ordering::AcqRel);
         if let Some(a) = &self.account {
             a.unreserved_in_flight.fetch_sub(1, Ordering::AcqRel);
         }
@@ -73,7 +91,7 @@ fn try_increment(counter: &AtomicU32, limit: u32) -> bool {
 impl Limits {
     /// Limits with `account_limit` concurrent executions per account.
     pub fn new(account_limit: u32) -> Limits {
-        Limits { account_limit, accounts: DashMap::new() }
+        Limits { account_limit, accounts: DashMap::new(), functions: DashMap::new() }
     }
 
     /// The configured per-account limit (`AccountLimit.ConcurrentExecutions`).
@@ -93,15 +111,35 @@ impl Limits {
         }
     }
 
-    /// Records each account's total reservation; called whenever the catalog changes.
+    fn function(&self, arn: &str) -> Arc<FunctionCounters> {
+        match self.functions.get(arn) {
+            Some(f) => f.clone(),
+            None => self.functions.entry(arn.to_string()).or_default().clone(),
+        }
+    }
+
+    /// Records each function's reservation and each account's total; called whenever
+    /// the catalog changes, with every function's `$LATEST`.
     pub fn set_reservations<'a>(&self, functions: impl IntoIterator<Item = &'a Function>) {
         let mut totals: std::collections::HashMap<String, (u32, &Scope)> = std::collections::HashMap::new();
+        let mut reserved: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         for f in functions {
             if let Some(r) = f.reserved_concurrency {
                 let e = totals.entry(Limits::key(&f.scope)).or_insert((0, &f.scope));
                 e.0 = e.0.saturating_add(r);
+                reserved.insert(f.arn(), r);
             }
         }
+        for c in self.functions.iter() {
+            c.reserved.store(reserved.remove(c.key()).unwrap_or(NO_RESERVATION), Ordering::Release);
+        }
+        for (arn, r) in reserved {
+            self.function(&arn).reserved.store(r, Ordering::Release);
+        }
+        // Counters of functions with nothing in flight and no reservation are rebuilt on demand.
+        self.functions.retain(|_, c| {
+            c.in_flight.load(Ordering::Acquire) > 0 || c.reserved.load(Ordering::Acquire) != NO_RESERVATION
+        });
         for a in self.accounts.iter() {
             a.reserved_total.store(totals.remove(a.key()).map_or(0, |t| t.0), Ordering::Release);
         }
@@ -110,25 +148,31 @@ impl Limits {
         }
     }
 
-    /// Admits one invocation of `function`, whose in-flight counter is `in_flight`.
-    pub fn admit(&self, function: &Function, in_flight: &Arc<AtomicU32>) -> Result<Lease, Throttle> {
-        match function.reserved_concurrency {
-            Some(reserved) => {
-                if !try_increment(in_flight, reserved) {
-                    return Err(Throttle::ReservedFunctionConcurrentInvocationLimitExceeded);
-                }
-                Ok(Lease { function: in_flight.clone(), account: None })
-            }
-            None => {
+    /// Admits one invocation of `function` (any version of it).
+    pub fn admit(&self, function: &Function) -> Result<Lease, Throttle> {
+        let counters = self.function(&function.arn());
+        match counters.reserved.load(Ordering::Acquire) {
+            NO_RESERVATION => {
                 let account = self.account(&function.scope);
                 let unreserved = self.account_limit.saturating_sub(account.reserved_total.load(Ordering::Acquire));
                 if !try_increment(&account.unreserved_in_flight, unreserved) {
                     return Err(Throttle::ConcurrentInvocationLimitExceeded);
                 }
-                in_flight.fetch_add(1, Ordering::AcqRel);
-                Ok(Lease { function: in_flight.clone(), account: Some(account) })
+                counters.in_flight.fetch_add(1, Ordering::AcqRel);
+                Ok(Lease { function: counters, account: Some(account) })
+            }
+            reserved => {
+                if !try_increment(&counters.in_flight, reserved) {
+                    return Err(Throttle::ReservedFunctionConcurrentInvocationLimitExceeded);
+                }
+                Ok(Lease { function: counters, account: None })
             }
         }
+    }
+
+    /// Invocations of the function with unqualified ARN `arn` in flight now.
+    pub fn in_flight(&self, arn: &str) -> u32 {
+        self.functions.get(arn).map_or(0, |c| c.in_flight.load(Ordering::Acquire))
     }
 
     /// `UnreservedConcurrentExecutions` of an account in a region: the limit less its
@@ -163,23 +207,21 @@ mod tests {
     fn reserved_concurrency_caps_the_function() {
         let limits = Limits::new(10);
         let f = function("111122223333", Some(2));
-        let counter = Arc::new(AtomicU32::new(0));
-        let a = limits.admit(&f, &counter).expect("first");
-        let _b = limits.admit(&f, &counter).expect("second");
-        assert_eq!(
-            limits.admit(&f, &counter).map(|_| ()),
-            Err(Throttle::ReservedFunctionConcurrentInvocationLimitExceeded)
-        );
+        limits.set_reservations([&f]);
+        let a = limits.admit(&f).expect("first");
+        let _b = limits.admit(&f).expect("second");
+        assert_eq!(limits.admit(&f).map(|_| ()), Err(Throttle::ReservedFunctionConcurrentInvocationLimitExceeded));
+        assert_eq!(limits.in_flight(&f.arn()), 2);
         drop(a);
-        assert!(limits.admit(&f, &counter).is_ok());
+        assert!(limits.admit(&f).is_ok());
     }
 
     #[test]
     fn zero_reservation_blocks_everything() {
         let limits = Limits::new(10);
         let f = function("111122223333", Some(0));
-        let counter = Arc::new(AtomicU32::new(0));
-        assert!(limits.admit(&f, &counter).is_err());
+        limits.set_reservations([&f]);
+        assert!(limits.admit(&f).is_err());
     }
 
     #[test]
@@ -188,12 +230,12 @@ mod tests {
         let reserved = function("111122223333", Some(2));
         limits.set_reservations([&reserved]);
         assert_eq!(limits.unreserved(&reserved.scope), 1);
-        let other = function("111122223333", None);
-        let counter = Arc::new(AtomicU32::new(0));
-        let _a = limits.admit(&other, &counter).expect("one unreserved unit");
-        assert_eq!(limits.admit(&other, &counter).map(|_| ()), Err(Throttle::ConcurrentInvocationLimitExceeded));
+        let mut other = function("111122223333", None);
+        other.name = "other".into();
+        let _a = limits.admit(&other).expect("one unreserved unit");
+        assert_eq!(limits.admit(&other).map(|_| ()), Err(Throttle::ConcurrentInvocationLimitExceeded));
         // Another account has its own pool.
         let elsewhere = function("444455556666", None);
-        assert!(limits.admit(&elsewhere, &Arc::new(AtomicU32::new(0))).is_ok());
+        assert!(limits.admit(&elsewhere).is_ok());
     }
 }

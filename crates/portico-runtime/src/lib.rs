@@ -16,9 +16,12 @@ pub mod environment;
 pub mod launch;
 mod logs;
 pub mod runtime_api;
+pub mod sandbox;
+
+pub use logs::{LogEvent, LogSink};
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +44,11 @@ pub struct RuntimeConfig {
     pub idle_timeout: Duration,
     /// Concurrent executions allowed per account (Lambda's default is 1000).
     pub account_concurrency: u32,
+    /// What environments run in (users, Landlock, cgroups, limits), probed once.
+    pub sandbox: Arc<sandbox::Sandbox>,
+    /// Where environments' log events go (none: function output only reaches Portico's
+    /// own log).
+    pub log_sink: Option<Arc<dyn LogSink>>,
 }
 
 /// Why an invocation could not run at all (as opposed to a function error, which is
@@ -89,7 +97,6 @@ pub struct InvokeOutput {
 #[derive(Debug, Default)]
 struct Pool {
     idle: Mutex<Vec<Environment>>,
-    in_flight: Arc<AtomicU32>,
 }
 
 impl Pool {
@@ -209,14 +216,15 @@ impl Invoker {
         if self.stopping.load(Ordering::Relaxed) {
             return Err(InvokeError::ShuttingDown);
         }
-        let key = function.arn();
+        // One pool per version: a published version's environments run its own code.
+        let key = function.version_arn();
         let pool = match self.pools.get(&key) {
             Some(p) => p.clone(),
             None => self.pools.entry(key).or_default().clone(),
         };
         // The unit of concurrency is held until the environment is idle again, so a
         // caller that sees its answer can immediately reuse that environment.
-        let _lease = self.limits.admit(function, &pool.in_flight).map_err(InvokeError::Throttled)?;
+        let _lease = self.limits.admit(function).map_err(InvokeError::Throttled)?;
         let mut env = match pool.take(function) {
             Some(env) => env,
             None => self.spawn(function)?,
@@ -238,7 +246,14 @@ impl Invoker {
         let id = self.next_env.fetch_add(1, Ordering::Relaxed);
         Environment::spawn(
             function.clone(),
-            SpawnSpec { launcher, task_root: self.code.path(sha), tmp_root: self.cfg.tmp_dir.clone(), id },
+            SpawnSpec {
+                launcher,
+                task_root: self.code.path(sha),
+                tmp_root: self.cfg.tmp_dir.clone(),
+                id,
+                log_sink: self.cfg.log_sink.clone(),
+                sandbox: self.cfg.sandbox.clone(),
+            },
         )
         .map_err(InvokeError::Spawn)
     }
@@ -258,8 +273,7 @@ impl Invoker {
         for pool in self.pools.iter() {
             pool.lock().retain(|e| current(&e.function));
         }
-        self.pools
-            .retain(|_, p| !p.lock().is_empty() || Arc::strong_count(p) > 1 || p.in_flight.load(Ordering::Acquire) > 0);
+        self.pools.retain(|_, p| !p.lock().is_empty() || Arc::strong_count(p) > 1);
     }
 
     /// The account concurrency limits (reservations are updated from each catalog).
@@ -269,7 +283,7 @@ impl Invoker {
 
     /// Invocations of the function with unqualified ARN `arn` in flight now.
     pub fn in_flight(&self, arn: &str) -> u32 {
-        self.pools.get(arn).map(|p| p.in_flight.load(Ordering::Acquire)).unwrap_or(0)
+        self.limits.in_flight(arn)
     }
 
     /// Number of idle environments (for metrics and tests).

@@ -1,24 +1,74 @@
-//! Capture of a runtime process's stdout and stderr (one pipe, as on Lambda).
+//! Capture of a runtime process's stdout and stderr (one pipe, as on Lambda), line by
+//! line, into the environment's log stream.
 //!
 //! Runtimes write their log records synchronously before posting a response, so when
-//! an invocation completes its output is already in the pipe. [`LogPipe::drain`] reads
-//! the pipe dry without waiting, which makes an invocation's log tail complete without
-//! any sleep or polling.
+//! an invocation completes its output is already in the pipe. A flush
+//! ([`LogPipe::platform`], [`LogPipe::finish_capture`]) reads the pipe dry without
+//! waiting, so an invocation's lines always precede its `END` line, and its log tail is
+//! complete, without any sleep or polling.
+//!
+//! One task owns the pipe and is the only writer of the environment's stream: function
+//! lines and platform lines (`START`, `END`, `REPORT`) reach the [`LogSink`] in the
+//! order they happened.
 
+use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex};
 
+use portico_model::Scope;
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot};
 
-/// Largest line forwarded to Portico's own log at once.
+/// Largest line kept as one event (CloudWatch's event limit is 256 KB); longer output
+/// is split.
 const MAX_LINE: usize = 256 * 1024;
+
+/// Most reads (of 16 KB) a flush makes before it lets the invocation go on.
+const MAX_DRAIN_READS: usize = 256;
+
+/// One log event: a line of the function's output, or a platform line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    /// When it was written (ms since the epoch).
+    pub timestamp_ms: i64,
+    /// The message as CloudWatch shows it: the line with its `\n`.
+    pub message: String,
+}
+
+/// Where environments' log events go (Portico's durable log store).
+pub trait LogSink: Send + Sync + fmt::Debug + 'static {
+    /// Appends `events` to `stream` in `group` of `scope`. Called on the invocation
+    /// path: it must not block.
+    fn append(&self, scope: &Scope, group: &str, stream: &str, events: Vec<LogEvent>);
+}
+
+/// The log stream an environment writes to.
+#[derive(Debug, Clone)]
+pub struct LogTarget {
+    /// Where events go.
+    pub sink: Arc<dyn LogSink>,
+    /// Account and region of the function.
+    pub scope: Scope,
+    /// `/aws/lambda/{name}`.
+    pub group: String,
+    /// `YYYY/MM/DD/[$LATEST]{hex}`.
+    pub stream: String,
+}
+
+/// A request to the reader task: read the pipe dry, then append `platform` lines.
+#[derive(Debug)]
+struct Flush {
+    platform: Vec<String>,
+    done: oneshot::Sender<()>,
+}
 
 /// The reading end of an environment's output, owned by a background task.
 #[derive(Debug, Clone)]
 pub struct LogPipe {
     shared: Arc<Mutex<Capture>>,
-    drain: mpsc::Sender<oneshot::Sender<()>>,
+    flush: mpsc::Sender<Flush>,
+    /// Whether events are kept (a sink exists).
+    kept: bool,
 }
 
 #[derive(Debug, Default)]
@@ -27,15 +77,33 @@ struct Capture {
     bytes: Vec<u8>,
 }
 
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The message CloudWatch shows for one line: runtimes replace the newlines inside a
+/// record with `\r` to keep it one line (Node's console does); the stored event has them
+/// back, and ends with `\n` as Lambda's events do.
+fn message(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = text.strip_suffix('\r').unwrap_or(&text);
+    let mut m = text.replace('\r', "\n");
+    m.push('\n');
+    m
+}
+
 impl LogPipe {
-    /// Starts the reader task for `reader`; `function` names the source in Portico's log.
-    pub fn spawn(reader: io::PipeReader, function: Arc<str>) -> io::Result<LogPipe> {
+    /// Starts the reader task for `reader`; `function` names the source in Portico's
+    /// own log; `target`, when given, receives every line as an event.
+    pub fn spawn(reader: io::PipeReader, function: Arc<str>, target: Option<LogTarget>) -> io::Result<LogPipe> {
         let fd: std::os::fd::OwnedFd = reader.into();
         let rx = pipe::Receiver::from_owned_fd(fd)?;
         let shared = Arc::new(Mutex::new(Capture::default()));
-        let (drain, drain_rx) = mpsc::channel(4);
-        tokio::spawn(read_loop(rx, shared.clone(), drain_rx, function));
-        Ok(LogPipe { shared, drain })
+        let (flush, flush_rx) = mpsc::channel(4);
+        let kept = target.is_some();
+        let reader = Reader { shared: shared.clone(), function, target, line: Vec::new(), pending: Vec::new() };
+        tokio::spawn(reader.run(rx, flush_rx));
+        Ok(LogPipe { shared, flush, kept })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Capture> {
@@ -52,72 +120,195 @@ impl LogPipe {
     /// Reads whatever the process has written so far, then stops collecting and
     /// returns what was collected.
     pub async fn finish_capture(&self) -> Vec<u8> {
-        let (tx, rx) = oneshot::channel();
-        if self.drain.send(tx).await.is_ok() {
-            let _ = rx.await;
-        }
+        self.run_flush(Vec::new()).await;
         let mut c = self.lock();
         c.active = false;
         std::mem::take(&mut c.bytes)
     }
+
+    /// Appends platform lines (`START`, `END`, `REPORT`; each ending in `\n`) to the
+    /// stream after everything the process has written so far. Returns once they are
+    /// handed to the sink. Does nothing when no sink keeps events.
+    pub async fn platform(&self, lines: Vec<String>) {
+        if self.kept {
+            self.run_flush(lines).await;
+        }
+    }
+
+    async fn run_flush(&self, platform: Vec<String>) {
+        let (done, rx) = oneshot::channel();
+        if self.flush.send(Flush { platform, done }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
 }
 
-async fn read_loop(
-    rx: pipe::Receiver,
+/// The reader task's state.
+struct Reader {
     shared: Arc<Mutex<Capture>>,
-    mut drains: mpsc::Receiver<oneshot::Sender<()>>,
     function: Arc<str>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut line = Vec::new();
-    let absorb = |chunk: &[u8], line: &mut Vec<u8>| {
+    target: Option<LogTarget>,
+    /// The line being read.
+    line: Vec<u8>,
+    /// Events read but not yet handed to the sink.
+    pending: Vec<LogEvent>,
+}
+
+impl Reader {
+    async fn run(mut self, rx: pipe::Receiver, mut flushes: mpsc::Receiver<Flush>) {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            tokio::select! {
+                ready = rx.readable() => {
+                    if ready.is_err() { break; }
+                    match rx.try_read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => self.absorb(&buf[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => break,
+                    }
+                    self.emit();
+                }
+                Some(flush) = flushes.recv() => {
+                    // Empty the pipe without waiting: everything written before the
+                    // runtime posted its answer is already there. The read goes to the
+                    // fd itself: tokio's `try_read` answers WouldBlock until its reactor
+                    // has seen the readiness event, which may not have happened yet.
+                    // Bounded, so a process that never stops writing cannot hold up
+                    // the invocation; the rest is read as usual.
+                    for _ in 0..MAX_DRAIN_READS {
+                        match rustix::io::read(&rx, &mut buf[..]) {
+                            Ok(0) => break,
+                            Ok(n) => self.absorb(&buf[..n]),
+                            Err(_) => break,
+                        }
+                    }
+                    self.finish(flush);
+                }
+            }
+        }
+        if !self.line.is_empty() {
+            self.end_line();
+        }
+        self.emit();
+        // The process is gone; platform lines still arrive (its END and REPORT), and no
+        // invoker may wait on a dead pipe.
+        while let Some(flush) = flushes.recv().await {
+            self.finish(flush);
+        }
+    }
+
+    fn absorb(&mut self, chunk: &[u8]) {
         {
-            let mut c = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let mut c = self.shared.lock().unwrap_or_else(|e| e.into_inner());
             if c.active {
                 c.bytes.extend_from_slice(chunk);
             }
         }
         for &b in chunk {
-            if b == b'\n' || line.len() >= MAX_LINE {
-                tracing::info!(target: "portico::function", function = %function, "{}", String::from_utf8_lossy(line));
-                line.clear();
+            if b == b'\n' || self.line.len() >= MAX_LINE {
+                self.end_line();
             }
             if b != b'\n' {
-                line.push(b);
-            }
-        }
-    };
-    loop {
-        tokio::select! {
-            ready = rx.readable() => {
-                if ready.is_err() { break; }
-                match rx.try_read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => absorb(&buf[..n], &mut line),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => break,
-                }
-            }
-            Some(done) = drains.recv() => {
-                // Empty the pipe without waiting: everything written before the
-                // runtime posted its answer is already there.
-                loop {
-                    match rx.try_read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => absorb(&buf[..n], &mut line),
-                        Err(_) => break,
-                    }
-                }
-                let _ = done.send(());
+                self.line.push(b);
             }
         }
     }
-    if !line.is_empty() {
-        tracing::info!(target: "portico::function", function = %function, "{}", String::from_utf8_lossy(&line));
+
+    /// Ends the current line as an event.
+    fn end_line(&mut self) {
+        tracing::info!(target: "portico::function", function = %self.function, "{}", String::from_utf8_lossy(&self.line));
+        if self.target.is_some() {
+            self.pending.push(LogEvent { timestamp_ms: now_ms(), message: message(&self.line) });
+        }
+        self.line.clear();
     }
-    // Answer late drain requests so no invoker waits on a dead pipe.
-    drains.close();
-    while let Some(done) = drains.recv().await {
-        let _ = done.send(());
+
+    fn finish(&mut self, flush: Flush) {
+        // A partial line belongs before the platform lines that follow it.
+        if !self.line.is_empty() {
+            self.end_line();
+        }
+        if self.target.is_some() {
+            let ts = now_ms();
+            self.pending.extend(flush.platform.into_iter().map(|message| LogEvent { timestamp_ms: ts, message }));
+        }
+        self.emit();
+        let _ = flush.done.send(());
+    }
+
+    fn emit(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some(t) = &self.target {
+            t.sink.append(&t.scope, &t.group, &t.stream, std::mem::take(&mut self.pending));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Collect(Mutex<Vec<(String, String, String)>>);
+
+    impl LogSink for Collect {
+        fn append(&self, _scope: &Scope, group: &str, stream: &str, events: Vec<LogEvent>) {
+            let mut v = self.0.lock().expect("lock");
+            v.extend(events.into_iter().map(|e| (group.to_string(), stream.to_string(), e.message)));
+        }
+    }
+
+    #[test]
+    fn messages_restore_newlines_and_end_with_one() {
+        assert_eq!(message(b"a\rb\rc"), "a\nb\nc\n");
+        assert_eq!(message(b"crlf\r"), "crlf\n");
+        assert_eq!(message(b""), "\n");
+        assert_eq!(message(b"bad \xff utf8"), "bad \u{fffd} utf8\n");
+    }
+
+    #[tokio::test]
+    async fn lines_then_platform_lines_in_order() {
+        let sink = Arc::new(Collect::default());
+        let (reader, mut writer) = io::pipe().expect("pipe");
+        let target = LogTarget {
+            sink: sink.clone(),
+            scope: Scope { account_id: "111122223333".into(), region: "us-east-1".into() },
+            group: "/aws/lambda/f".into(),
+            stream: "s".into(),
+        };
+        let pipe = LogPipe::spawn(reader, Arc::from("f"), Some(target)).expect("spawn");
+        pipe.platform(vec!["START\n".into()]).await;
+        pipe.start_capture();
+        io::Write::write_all(&mut writer, b"one\ntwo\rlines\npartial").expect("write");
+        pipe.platform(vec!["END\n".into(), "REPORT\n".into()]).await;
+        let tail = pipe.finish_capture().await;
+        assert_eq!(tail, b"one\ntwo\rlines\npartial");
+        drop(writer);
+        let got: Vec<String> = sink.0.lock().expect("lock").iter().map(|(_, _, m)| m.clone()).collect();
+        assert_eq!(got, ["START\n", "one\n", "two\nlines\n", "partial\n", "END\n", "REPORT\n"]);
+        assert!(sink.0.lock().expect("lock").iter().all(|(g, s, _)| g == "/aws/lambda/f" && s == "s"));
+    }
+
+    #[tokio::test]
+    async fn platform_lines_after_the_process_is_gone() {
+        let sink = Arc::new(Collect::default());
+        let (reader, mut writer) = io::pipe().expect("pipe");
+        let target = LogTarget {
+            sink: sink.clone(),
+            scope: Scope { account_id: "111122223333".into(), region: "us-east-1".into() },
+            group: "g".into(),
+            stream: "s".into(),
+        };
+        let pipe = LogPipe::spawn(reader, Arc::from("f"), Some(target)).expect("spawn");
+        io::Write::write_all(&mut writer, b"last words").expect("write");
+        drop(writer);
+        // Let the reader see EOF.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        pipe.platform(vec!["END\n".into()]).await;
+        let got: Vec<String> = sink.0.lock().expect("lock").iter().map(|(_, _, m)| m.clone()).collect();
+        assert_eq!(got, ["last words\n", "END\n"]);
     }
 }

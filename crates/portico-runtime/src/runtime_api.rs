@@ -166,9 +166,13 @@ fn reply(status: StatusCode, body: &'static str) -> Response<Body> {
 }
 
 /// Serves the Runtime API for one environment until the listener's task is aborted.
-pub async fn serve(listener: TcpListener, slot: Arc<Slot>) {
+/// `admit` may refuse a connection (the sandbox checks it comes from the environment's user).
+pub async fn serve(listener: TcpListener, slot: Arc<Slot>, admit: impl Fn(&tokio::net::TcpStream) -> bool) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
+        if !admit(&stream) {
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let slot = slot.clone();
         tokio::spawn(async move {

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod logs;
 pub mod queue;
 mod sqlite;
 
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use portico_model::{Change, Record};
 
+pub use logs::{LogConfig, LogStore};
 pub use queue::{EventQueue, QueuedEvent, SqliteEventQueue};
 pub use sqlite::SqliteStore;
 

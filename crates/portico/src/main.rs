@@ -49,16 +49,55 @@ struct ServeArgs {
     /// Node.js 20 binary for nodejs20.x [default: a `node20` or `node` v20 on PATH].
     #[arg(long, env = "PORTICO_NODEJS20_BIN")]
     nodejs20_bin: Option<PathBuf>,
+    /// Python 3 for every python3.x runtime; another minor version than a function's runtime
+    /// is an explicit mapping, logged at start [default: a `python3.X` of the exact version on PATH].
+    #[arg(long, env = "PORTICO_PYTHON_BIN")]
+    python_bin: Option<PathBuf>,
     /// Seconds an idle execution environment is kept warm.
     #[arg(long, env = "PORTICO_IDLE_TIMEOUT", default_value_t = 600)]
     idle_timeout: u64,
     /// Concurrent executions allowed per account, as Lambda's account limit.
     #[arg(long, env = "PORTICO_ACCOUNT_CONCURRENCY", default_value_t = 1000)]
     account_concurrency: u32,
+    /// Days function log events are kept at most, whatever a log group's own retention.
+    #[arg(long, env = "PORTICO_LOG_RETENTION_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=3653))]
+    log_retention_days: u32,
+    /// Megabytes of function log messages kept at most; the oldest go first.
+    #[arg(long, env = "PORTICO_LOG_MAX_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    log_max_mb: u64,
     /// Seconds before the first retry of a failed asynchronous invocation (Lambda: 60);
     /// the second retry waits twice as long.
     #[arg(long, env = "PORTICO_ASYNC_RETRY_DELAY", default_value_t = 60.0)]
     async_retry_delay: f64,
+    /// HTTP APIs' account-level throttle per region, requests per second (AWS: 10000).
+    #[arg(long, env = "PORTICO_API_THROTTLE_RATE", default_value_t = 10_000.0)]
+    api_throttle_rate: f64,
+    /// HTTP APIs' account-level burst per region (AWS: 5000).
+    #[arg(long, env = "PORTICO_API_THROTTLE_BURST", default_value_t = 5_000)]
+    api_throttle_burst: u64,
+    /// Seconds a function's init may take (Lambda: 10); a longer init is retried once as
+    /// part of the first invocation, under the function's timeout.
+    #[arg(long, env = "PORTICO_INIT_TIMEOUT", default_value_t = 10.0)]
+    init_timeout: f64,
+    /// `auto`: as root, run each environment as its own unprivileged user; `off`: run
+    /// functions as Portico's own user.
+    #[arg(long, env = "PORTICO_ISOLATION", default_value = "auto", value_parser = ["auto", "off"])]
+    isolation: String,
+    /// `auto`: limit what functions may read and write with Landlock where the kernel has it.
+    #[arg(long, env = "PORTICO_LANDLOCK", default_value = "auto", value_parser = ["auto", "off"])]
+    landlock: String,
+    /// `auto`: a cgroup per environment (memory, CPU weight, tasks) where Portico's is
+    /// writable; otherwise a watchdog on resident memory.
+    #[arg(long, env = "PORTICO_CGROUPS", default_value = "auto", value_parser = ["auto", "off"])]
+    cgroups: String,
+    /// Root-owned host directory for what isolated functions see (task roots, runtime
+    /// clients, scratch directories) and the locks of uid blocks.
+    #[arg(long, env = "PORTICO_SANDBOX_ROOT", default_value = "/var/lib/portico")]
+    sandbox_root: PathBuf,
+    /// First uid (and gid) handed to environments; each instance claims a block of 10000.
+    #[arg(long, env = "PORTICO_SANDBOX_UID_BASE", default_value_t = 200_000)]
+    sandbox_uid_base: u32,
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -120,14 +159,43 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         SqliteStore::open(&data_dir.join("state"))
             .with_context(|| format!("opening the store in {}", data_dir.display()))?,
     );
+    anyhow::ensure!(
+        args.init_timeout.is_finite() && args.init_timeout > 0.0 && args.init_timeout <= 900.0,
+        "--init-timeout must be between 0 and 900 seconds, got {}",
+        args.init_timeout
+    );
+    let sandbox = Arc::new(portico_runtime::sandbox::Sandbox::new(portico_runtime::sandbox::SandboxConfig {
+        isolate_users: args.isolation == "auto",
+        landlock: args.landlock == "auto",
+        cgroups: args.cgroups == "auto",
+        root: args.sandbox_root.clone(),
+        uid_base: args.sandbox_uid_base,
+        init_timeout: Duration::from_secs_f64(args.init_timeout),
+    }));
+    tracing::info!("sandbox: {}", sandbox.summary());
+    for gap in sandbox.gaps() {
+        tracing::warn!("sandbox: not isolated: {gap}");
+    }
     let launchers = Launchers::resolve(
-        &Interpreters { nodejs22: args.nodejs22_bin.clone(), nodejs20: args.nodejs20_bin.clone() },
-        &data_dir.join("runtimes"),
+        &Interpreters {
+            nodejs22: args.nodejs22_bin.clone(),
+            nodejs20: args.nodejs20_bin.clone(),
+            python: args.python_bin.clone(),
+        },
+        &sandbox.runtimes_dir(data_dir.join("runtimes")),
     )
     .context("writing the runtime bootstraps")?;
     for line in launchers.describe() {
         tracing::info!("runtime {line}");
     }
+    let logs = portico_store::LogStore::open(
+        &data_dir.join("state"),
+        portico_store::LogConfig {
+            retention_days: args.log_retention_days,
+            max_bytes: args.log_max_mb.saturating_mul(1024 * 1024),
+        },
+    )
+    .context("opening the log store")?;
     let tmp_dir = data_dir.join("tmp");
     // Scratch space of environments from a previous run is garbage.
     let _ = std::fs::remove_dir_all(&tmp_dir);
@@ -137,6 +205,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tmp_dir,
             idle_timeout: Duration::from_secs(args.idle_timeout),
             account_concurrency: args.account_concurrency,
+            log_sink: Some(portico_control::logs::sink(logs.clone())),
+            sandbox,
         },
         launchers,
     );
@@ -145,9 +215,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
 
-    let gateway = Arc::new(portico_gateway::Gateway::new(invoker.clone()));
+    let gateway = Arc::new(portico_gateway::Gateway::new(
+        invoker.clone(),
+        portico_gateway::GatewayConfig { account_rate: args.api_throttle_rate, account_burst: args.api_throttle_burst },
+    ));
     let catalog = publish::start(store.clone(), invoker.clone(), gateway.clone()).await?;
-    let events = SqliteEventQueue::open(&data_dir.join("state")).context("opening the asynchronous invocation queue")?;
+    let events =
+        SqliteEventQueue::open(&data_dir.join("state")).context("opening the asynchronous invocation queue")?;
     let control = portico_control::Control::new(
         store.clone(),
         catalog,
@@ -160,6 +234,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             account_id: args.account_id.clone(),
             default_region: args.region.clone(),
             public_port: local.port(),
+            logs: logs.clone(),
         },
     );
     portico_control::async_invoke::start(control.clone());
@@ -170,6 +245,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     front::serve(listener, front, shutdown).await;
     tracing::info!("stopping: ending function environments");
     invoker.shutdown();
+    // Function output read so far reaches the disk before exit.
+    let flushed = logs.clone();
+    let _ = tokio::task::spawn_blocking(move || flushed.sync(Duration::from_secs(5))).await;
     Ok(())
 }
 

@@ -49,8 +49,9 @@ pub async fn start(
             };
             gateway.install(next.clone());
             invoker.limits().set_reservations(next.functions.values().map(|f| &**f));
-            invoker
-                .retain(|f| next.function(&f.arn()).is_some_and(|cur| portico_runtime::can_share_environments(f, cur)));
+            invoker.retain(|f| {
+                next.version(&f.arn(), &f.version).is_some_and(|cur| portico_runtime::can_share_environments(f, cur))
+            });
             tx.send_replace(next);
         }
     });

@@ -5,100 +5,47 @@
 //! intermediate JSON tree and no copies of header values or of the body.
 //!
 //! Event rules (AWS "Create AWS Lambda proxy integrations for HTTP APIs", format 2.0,
-//! unless noted):
+//! unless noted; the rules both formats share are in [`super`]):
 //! - Fields with nothing to say are left out, never `null`: `cookies`,
 //!   `queryStringParameters`, `pathParameters`, `stageVariables` and `body`.
 //!   `isBase64Encoded` is always present.
-//! - `headers` has lower-case names; repeated headers are joined with `,`. The `Cookie`
-//!   header is not in `headers`: its cookies are split on `;` into `cookies`.
-//! - `queryStringParameters` are decoded (`+` as a space, then percent-decoding, as
-//!   API Gateway does for query strings; see aws/aws-cdk#19827); repeated keys are
-//!   joined with `,`. `rawQueryString` is the query as sent.
+//! - `headers` has lower-case names; repeated headers are joined with `,`, as are the
+//!   `x-forwarded-*` headers API Gateway adds. The `Cookie` header is not in `headers`:
+//!   its cookies are split on `;` into `cookies`.
+//! - Repeated `queryStringParameters` are joined with `,`. `rawQueryString` is the query
+//!   as sent.
 //! - `rawPath` and `requestContext.http.path` are the path as the client sent it,
 //!   stage prefix included (`/dev/hello` for stage `dev`).
-//! - The body is passed as text only when it is valid UTF-8 and its `Content-Type` is
-//!   `text/*`, `application/json`, `application/xml` or `application/javascript`;
-//!   anything else, a missing `Content-Type` or `application/x-www-form-urlencoded`
-//!   included, is base64-encoded with `isBase64Encoded: true`. AWS does not list the
-//!   types; this split is the one measured against AWS in ministackorg/ministack#766.
+//! - `requestContext.http.userAgent` is the `User-Agent` header, `""` without one.
 //! - `requestContext.time` is `dd/MMM/yyyy:HH:mm:ss +0000` (`12/Mar/2020:19:03:58 +0000`),
 //!   `timeEpoch` milliseconds.
 //!
 //! Response rules (same AWS page, "Lambda function response for format 2.0"):
-//! - A JSON object with a `statusCode` is a structured response: `statusCode`,
-//!   `headers`, `multiValueHeaders`, `cookies` (one `Set-Cookie` each), `body` and
-//!   `isBase64Encoded` are read; other fields are ignored. Without a `Content-Type`
-//!   header the answer gets `text/plain; charset=utf-8`, as HTTP APIs were observed to
-//!   send (AWS leaves it undocumented).
+//! - A JSON object with a `statusCode` is a structured response (see [`super`]), whose
+//!   `cookies` become one `Set-Cookie` each. `multiValueHeaders` is not a 2.0 field and
+//!   is ignored, as HTTP APIs do (a repeated header is joined with `,` in `headers`).
 //! - Any other valid JSON ("returns valid JSON and doesn't return a statusCode") is
 //!   inferred: status 200, `content-type: application/json`, body = the function's
 //!   response, byte for byte (so a JSON string keeps its quotes).
 //! - Anything else is a [`BadResponse`], which the gateway answers with 502.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
+use std::collections::BTreeMap;
 
-use base64::display::Base64Display;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::DecodePaddingMode;
-use base64::{alphabet, Engine};
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use percent_encoding::percent_decode_str;
+use http::header::{CONTENT_TYPE, COOKIE, USER_AGENT};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json::Value;
+use serde::{Serialize, Serializer};
 
-/// The parts of an HTTP request the event is built from.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestView<'a> {
-    /// The request method (`GET`).
-    pub method: &'a str,
-    /// The path as sent, stage prefix included, without the query string.
-    pub raw_path: &'a str,
-    /// The query string as sent, without `?`; empty when there is none.
-    pub raw_query: &'a str,
-    /// The request headers.
-    pub headers: &'a HeaderMap,
-    /// The request body.
-    pub body: &'a [u8],
-    /// The client's IP address.
-    pub source_ip: &'a str,
-    /// `HTTP/1.1`, `HTTP/2.0`...
-    pub protocol: &'a str,
-}
-
-/// What the gateway knows about the request beyond its HTTP parts.
-#[derive(Debug, Clone, Copy)]
-pub struct EventContext<'a> {
-    /// The API owner's account id.
-    pub account_id: &'a str,
-    /// The API id.
-    pub api_id: &'a str,
-    /// The host the request was sent to, without port.
-    pub domain_name: &'a str,
-    /// The first label of `domain_name`.
-    pub domain_prefix: &'a str,
-    /// The `apigw-requestid` of this request.
-    pub request_id: &'a str,
-    /// The selected route's key.
-    pub route_key: &'a str,
-    /// The stage name (`$default`, `dev`).
-    pub stage: &'a str,
-    /// When the request arrived, in milliseconds since the epoch.
-    pub time_epoch_ms: i64,
-    /// The route's path variables and their decoded values.
-    pub path_parameters: &'a [(&'a str, String)],
-    /// The stage's variables.
-    pub stage_variables: &'a BTreeMap<String, String>,
-}
+use super::{event_capacity, is_forwarded, is_object, lossy, structured, Body, Forwarded, Joined, PathParameters};
+pub use super::{BadResponse, EventContext, MappedResponse, RequestView};
+use super::{Query, Structured, Time};
 
 /// Builds the payload format 2.0 event for a request, as JSON.
 pub fn event(req: &RequestView<'_>, ctx: &EventContext<'_>) -> Vec<u8> {
     let body = Body::of(req);
-    let query = (!req.raw_query.is_empty()).then(|| Query::parse(req.raw_query));
+    let query = (!req.raw_query.is_empty()).then(|| Query::parse(req.raw_query)).filter(|q| !q.is_empty());
     let user_agent = req.headers.get(USER_AGENT).map_or(Cow::Borrowed(""), |v| lossy(v));
     let event = Event {
         version: "2.0",
@@ -106,8 +53,8 @@ pub fn event(req: &RequestView<'_>, ctx: &EventContext<'_>) -> Vec<u8> {
         raw_path: req.raw_path,
         raw_query_string: req.raw_query,
         cookies: Cookies(req.headers),
-        headers: Headers(req.headers),
-        query_string_parameters: query.filter(|q| !q.0.is_empty()),
+        headers: Headers { map: req.headers, forwarded: Forwarded::of(req) },
+        query_string_parameters: query.as_ref().map(QueryJoined),
         request_context: RequestContext {
             account_id: ctx.account_id,
             api_id: ctx.api_id,
@@ -126,15 +73,12 @@ pub fn event(req: &RequestView<'_>, ctx: &EventContext<'_>) -> Vec<u8> {
             time: Time(ctx.time_epoch_ms),
             time_epoch: ctx.time_epoch_ms,
         },
-        is_base64_encoded: matches!(body, Body::Binary(_)),
+        is_base64_encoded: body.is_base64(),
         body,
         path_parameters: PathParameters(ctx.path_parameters),
         stage_variables: ctx.stage_variables,
     };
-    // Room for the fixed fields plus the variable parts; base64 grows the body by 4/3.
-    let headers_len: usize = req.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 6).sum();
-    let capacity = 768 + headers_len + req.raw_path.len() * 2 + req.raw_query.len() * 2 + req.body.len() / 3 * 4 + 4;
-    let mut buf = Vec::with_capacity(capacity);
+    let mut buf = Vec::with_capacity(event_capacity(req, 6));
     serde_json::to_writer(&mut buf, &event)
         .expect("serialising to a Vec cannot fail: no I/O, and every map key is a string");
     buf
@@ -151,11 +95,11 @@ struct Event<'a> {
     cookies: Cookies<'a>,
     headers: Headers<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    query_string_parameters: Option<Query<'a>>,
+    query_string_parameters: Option<QueryJoined<'a, 'a>>,
     request_context: RequestContext<'a>,
     #[serde(skip_serializing_if = "Body::is_empty")]
     body: Body<'a>,
-    #[serde(skip_serializing_if = "PathParameters::is_empty")]
+    #[serde(skip_serializing_if = "no_path_parameters")]
     path_parameters: PathParameters<'a>,
     is_base64_encoded: bool,
     #[serde(skip_serializing_if = "no_stage_variables")]
@@ -164,6 +108,10 @@ struct Event<'a> {
 
 fn no_stage_variables(v: &&BTreeMap<String, String>) -> bool {
     v.is_empty()
+}
+
+fn no_path_parameters(p: &PathParameters<'_>) -> bool {
+    p.0.is_empty()
 }
 
 #[derive(Serialize)]
@@ -191,45 +139,25 @@ struct Http<'a> {
     user_agent: Cow<'a, str>,
 }
 
-/// A header value as text; header values are meant to be ASCII, anything else is
-/// replaced rather than dropped.
-fn lossy(v: &HeaderValue) -> Cow<'_, str> {
-    String::from_utf8_lossy(v.as_bytes())
+/// `headers`: every header but `Cookie`, repeated ones joined with `,`, then the
+/// `x-forwarded-*` headers API Gateway sets.
+struct Headers<'a> {
+    map: &'a HeaderMap,
+    forwarded: Forwarded<'a>,
 }
-
-/// `headers`: every header but `Cookie`, repeated ones joined with `,`.
-struct Headers<'a>(&'a HeaderMap);
 
 impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
-        for name in self.0.keys() {
-            if name != COOKIE {
-                map.serialize_entry(name.as_str(), &Joined(self.0, name))?;
+        for name in self.map.keys() {
+            if name != COOKIE && !is_forwarded(name) {
+                map.serialize_entry(name.as_str(), &Joined(|| self.map.get_all(name).iter().map(lossy), ","))?;
             }
+        }
+        for (name, value) in self.forwarded.pairs() {
+            map.serialize_entry(name, value)?;
         }
         map.end()
-    }
-}
-
-/// All values of one header, joined with `,` while being written.
-struct Joined<'a>(&'a HeaderMap, &'a HeaderName);
-
-impl fmt::Display for Joined<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, v) in self.0.get_all(self.1).iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            f.write_str(&lossy(v))?;
-        }
-        Ok(())
-    }
-}
-
-impl Serialize for Joined<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
@@ -261,225 +189,27 @@ impl Serialize for Cookies<'_> {
     }
 }
 
-/// `queryStringParameters`, in order of first appearance.
-struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+/// `queryStringParameters`: repeated values joined with `,`.
+struct QueryJoined<'q, 'a>(&'q Query<'a>);
 
-impl<'a> Query<'a> {
-    fn parse(raw: &'a str) -> Query<'a> {
-        let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
-        // Index by key so a query with thousands of parameters stays linear.
-        let mut seen: HashMap<Cow<'a, str>, usize> = HashMap::new();
-        for pair in raw.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let (k, v) = (form_decode(k), form_decode(v));
-            match seen.get(&k) {
-                Some(&i) => {
-                    let joined = pairs[i].1.to_mut();
-                    joined.push(',');
-                    joined.push_str(&v);
-                }
-                None => {
-                    seen.insert(k.clone(), pairs.len());
-                    pairs.push((k, v));
-                }
-            }
-        }
-        Query(pairs)
-    }
-}
-
-/// Decodes one query component: `+` is a space, then percent-decoding.
-fn form_decode(s: &str) -> Cow<'_, str> {
-    if s.contains('+') {
-        let spaced = s.replace('+', " ");
-        Cow::Owned(percent_decode_str(&spaced).decode_utf8_lossy().into_owned())
-    } else {
-        percent_decode_str(s).decode_utf8_lossy()
-    }
-}
-
-impl Serialize for Query<'_> {
+impl Serialize for QueryJoined<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            map.serialize_entry(k, v)?;
+        let mut map = s.serialize_map(Some(self.0 .0.len()))?;
+        for (k, vs) in &self.0 .0 {
+            map.serialize_entry(k, &Joined(|| vs.iter(), ","))?;
         }
         map.end()
     }
 }
-
-struct PathParameters<'a>(&'a [(&'a str, String)]);
-
-impl PathParameters<'_> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl Serialize for PathParameters<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
-}
-
-/// `body`: left out when empty, text when it is text, base64 otherwise.
-enum Body<'a> {
-    Empty,
-    Text(&'a str),
-    Binary(&'a [u8]),
-}
-
-impl<'a> Body<'a> {
-    fn of(req: &RequestView<'a>) -> Body<'a> {
-        if req.body.is_empty() {
-            return Body::Empty;
-        }
-        if is_text(req.headers) {
-            if let Ok(text) = std::str::from_utf8(req.body) {
-                return Body::Text(text);
-            }
-        }
-        Body::Binary(req.body)
-    }
-
-    fn is_empty(&self) -> bool {
-        matches!(self, Body::Empty)
-    }
-}
-
-impl Serialize for Body<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Body::Empty => s.serialize_str(""),
-            Body::Text(text) => s.serialize_str(text),
-            // Encoded while being written: no base64 copy of the body.
-            Body::Binary(bytes) => s.collect_str(&Base64Display::new(bytes, &STANDARD)),
-        }
-    }
-}
-
-/// Whether the request's `Content-Type` is one API Gateway passes as text.
-fn is_text(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let media = ct.split_once(';').map_or(ct, |(m, _)| m).trim();
-    media.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("text/"))
-        || ["application/json", "application/xml", "application/javascript"]
-            .iter()
-            .any(|t| media.eq_ignore_ascii_case(t))
-}
-
-/// `requestContext.time`, written straight into the output.
-struct Time(i64);
-
-impl Serialize for Time {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let at = chrono::DateTime::from_timestamp_millis(self.0).unwrap_or_default();
-        s.collect_str(&at.format("%d/%b/%Y:%H:%M:%S +0000"))
-    }
-}
-
-/// A function's answer mapped to an HTTP response.
-#[derive(Debug, Clone)]
-pub struct MappedResponse {
-    /// The status code.
-    pub status: StatusCode,
-    /// The headers, `Set-Cookie` from `cookies` included.
-    pub headers: HeaderMap,
-    /// The body, base64-decoded when the function said so.
-    pub body: Bytes,
-}
-
-/// Why a function's answer is not a valid format 2.0 response (the gateway answers
-/// 502 and logs this).
-#[derive(Debug, thiserror::Error)]
-pub enum BadResponse {
-    /// The payload is not JSON at all (or has a duplicate field).
-    #[error("the function's response is not valid JSON: {0}")]
-    NotJson(serde_json::Error),
-    /// `statusCode` is not an integer from 100 to 599.
-    #[error("statusCode must be an integer from 100 to 599, got {0}")]
-    StatusCode(String),
-    /// `headers` is not an object.
-    #[error("headers must be an object, got {0}")]
-    Headers(&'static str),
-    /// `multiValueHeaders` is not an object.
-    #[error("multiValueHeaders must be an object, got {0}")]
-    MultiValueHeaders(&'static str),
-    /// A header value is not a string (numbers and booleans are accepted as text).
-    #[error("header {name:?} must be a string, got {kind}")]
-    HeaderValue {
-        /// The header's name as the function wrote it.
-        name: String,
-        /// The JSON type found.
-        kind: &'static str,
-    },
-    /// A `multiValueHeaders` entry is not an array.
-    #[error("multiValueHeaders {name:?} must be an array of strings, got {kind}")]
-    MultiValueHeader {
-        /// The header's name as the function wrote it.
-        name: String,
-        /// The JSON type found.
-        kind: &'static str,
-    },
-    /// A header name or value is not valid in HTTP.
-    #[error("header {0:?} has an invalid name or value")]
-    InvalidHeader(String),
-    /// `cookies` is not an array.
-    #[error("cookies must be an array of strings, got {0}")]
-    Cookies(&'static str),
-    /// An element of `cookies` is not a string.
-    #[error("cookies must hold strings only, got {0}")]
-    Cookie(&'static str),
-    /// A cookie is not a valid `Set-Cookie` value.
-    #[error("cookie {0:?} is not a valid Set-Cookie value")]
-    InvalidCookie(String),
-    /// `body` is not a string.
-    #[error("body must be a string, got {0}")]
-    Body(&'static str),
-    /// `isBase64Encoded` is not a boolean.
-    #[error("isBase64Encoded must be a boolean, got {0}")]
-    IsBase64Encoded(&'static str),
-    /// `isBase64Encoded` is true but `body` is not base64.
-    #[error("isBase64Encoded is true but body is not valid base64: {0}")]
-    Base64(base64::DecodeError),
-}
-
-/// The fields of a structured response; each is checked by hand to name the defect.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Structured {
-    status_code: Option<Value>,
-    headers: Option<Value>,
-    multi_value_headers: Option<Value>,
-    cookies: Option<Value>,
-    body: Option<Value>,
-    is_base64_encoded: Option<Value>,
-}
-
-/// Base64 as AWS's decoder reads it: padding optional.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// Headers the gateway owns: the function cannot frame the connection.
-const HOP_BY_HOP: [&str; 8] =
-    ["connection", "content-length", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
 
 /// Maps a function's answer (the invoke payload) to an HTTP response.
 pub fn response(payload: &[u8]) -> Result<MappedResponse, BadResponse> {
-    // Only an object can be structured; checking the first byte keeps a JSON array from
-    // being read positionally into the struct below.
-    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'{') {
+    if is_object(payload) {
         let mut parsed: Structured = serde_json::from_slice(payload).map_err(BadResponse::NotJson)?;
         if let Some(status) = parsed.status_code.take() {
+            // 2.0 has no multiValueHeaders: HTTP APIs drop them (Set-Cookie goes in
+            // `cookies`; CodeGenieApp/serverless-express#554, Kludex/mangum#215).
+            parsed.multi_value_headers = None;
             return structured(&status, parsed);
         }
     } else {
@@ -490,121 +220,14 @@ pub fn response(payload: &[u8]) -> Result<MappedResponse, BadResponse> {
     Ok(MappedResponse { status: StatusCode::OK, headers, body: Bytes::copy_from_slice(payload) })
 }
 
-fn structured(status: &Value, parsed: Structured) -> Result<MappedResponse, BadResponse> {
-    let status = status
-        .as_u64()
-        .filter(|code| (100..=599).contains(code))
-        .and_then(|code| u16::try_from(code).ok())
-        .and_then(|code| StatusCode::from_u16(code).ok())
-        .ok_or_else(|| BadResponse::StatusCode(status.to_string()))?;
-    let mut headers = HeaderMap::new();
-    match parsed.headers {
-        None => {}
-        Some(Value::Object(map)) => {
-            for (name, value) in map {
-                let not_text = |kind| BadResponse::HeaderValue { name: name.clone(), kind };
-                let Some(text) = header_text(&value).map_err(not_text)? else {
-                    continue;
-                };
-                let (hname, hvalue) = header(&name, &text)?;
-                headers.insert(hname, hvalue);
-            }
-        }
-        Some(other) => return Err(BadResponse::Headers(kind(&other))),
-    }
-    match parsed.multi_value_headers {
-        None => {}
-        Some(Value::Object(map)) => {
-            for (name, values) in map {
-                let values = match values {
-                    Value::Array(values) => values,
-                    Value::Null => continue,
-                    other => return Err(BadResponse::MultiValueHeader { name, kind: kind(&other) }),
-                };
-                for value in values {
-                    let not_text = |kind| BadResponse::HeaderValue { name: name.clone(), kind };
-                    let Some(text) = header_text(&value).map_err(not_text)? else {
-                        continue;
-                    };
-                    let (hname, hvalue) = header(&name, &text)?;
-                    // A pair given in both headers and multiValueHeaders appears once.
-                    if !headers.get_all(&hname).iter().any(|v| v == hvalue) {
-                        headers.append(hname, hvalue);
-                    }
-                }
-            }
-        }
-        Some(other) => return Err(BadResponse::MultiValueHeaders(kind(&other))),
-    }
-    match parsed.cookies {
-        None => {}
-        Some(Value::Array(cookies)) => {
-            for cookie in cookies {
-                let Value::String(cookie) = cookie else {
-                    return Err(BadResponse::Cookie(kind(&cookie)));
-                };
-                let value =
-                    HeaderValue::try_from(cookie.as_str()).map_err(|_| BadResponse::InvalidCookie(cookie.clone()))?;
-                headers.append(SET_COOKIE, value);
-            }
-        }
-        Some(other) => return Err(BadResponse::Cookies(kind(&other))),
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    if !headers.contains_key(CONTENT_TYPE) {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    }
-    let base64 = match parsed.is_base64_encoded {
-        None => false,
-        Some(Value::Bool(b)) => b,
-        Some(other) => return Err(BadResponse::IsBase64Encoded(kind(&other))),
-    };
-    let body = match parsed.body {
-        None => Bytes::new(),
-        Some(Value::String(text)) if base64 => Bytes::from(BASE64.decode(text).map_err(BadResponse::Base64)?),
-        Some(Value::String(text)) => Bytes::from(text),
-        Some(other) => return Err(BadResponse::Body(kind(&other))),
-    };
-    Ok(MappedResponse { status, headers, body })
-}
-
-/// A header value's text: strings as they are, numbers and booleans as JSON writes them
-/// (API Gateway coerces these rather than failing), `null` meaning no header.
-fn header_text(value: &Value) -> Result<Option<Cow<'_, str>>, &'static str> {
-    match value {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(Cow::Borrowed(s))),
-        Value::Number(n) => Ok(Some(Cow::Owned(n.to_string()))),
-        Value::Bool(b) => Ok(Some(Cow::Borrowed(if *b { "true" } else { "false" }))),
-        other => Err(kind(other)),
-    }
-}
-
-fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), BadResponse> {
-    let bad = || BadResponse::InvalidHeader(name.to_string());
-    let parsed_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
-    let parsed_value = HeaderValue::from_str(value).map_err(|_| bad())?;
-    Ok((parsed_name, parsed_value))
-}
-
-/// The JSON type of a value, for error messages.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use http::HeaderName;
+    use serde_json::Value;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -665,6 +288,8 @@ mod tests {
             ("cookie", "c=3"),
             ("content-type", "application/json; charset=utf-8"),
             ("x-quote", "say \"hi\""),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", "https"),
         ]);
         let vars = BTreeMap::from([("lambdaAlias".to_string(), "live".to_string())]);
         let params = [("id", "7".to_string())];
@@ -679,6 +304,11 @@ mod tests {
         assert_eq!(ev.headers.get("accept").map(|v| v.as_bytes()), Some(&b"text/html,application/json"[..]));
         assert_eq!(ev.headers.get("x-quote").map(|v| v.as_bytes()), Some(&b"say \"hi\""[..]));
         assert!(ev.headers.get("cookie").is_none());
+        // API Gateway's own headers: the client's list plus the source IP, the port of Host.
+        assert_eq!(ev.headers.get("x-forwarded-for").map(|v| v.as_bytes()), Some(&b"203.0.113.9, 192.0.2.10"[..]));
+        assert_eq!(ev.headers.get("x-forwarded-port").map(|v| v.as_bytes()), Some(&b"4750"[..]));
+        assert_eq!(ev.headers.get("x-forwarded-proto").map(|v| v.as_bytes()), Some(&b"http"[..]));
+        assert_eq!(ev.headers.get_all("x-forwarded-proto").iter().count(), 1);
         // aws_lambda_events splits joined values back apart.
         assert_eq!(ev.query_string_parameters.all("a"), Some(vec!["1", "2"]));
         assert_eq!(ev.query_string_parameters.first("b"), Some("x y"));
@@ -751,7 +381,11 @@ mod tests {
         // A query of separators only has no parameters.
         let v = json(&build(&HeaderMap::new(), "&&", b"", &[], &BTreeMap::new()));
         assert!(v.get("queryStringParameters").is_none());
-        assert_eq!(v["headers"], serde_json::json!({}));
+        // Only what API Gateway adds itself.
+        assert_eq!(
+            v["headers"],
+            serde_json::json!({"x-forwarded-for": "192.0.2.10", "x-forwarded-port": "80", "x-forwarded-proto": "http"})
+        );
     }
 
     #[test]
@@ -854,14 +488,19 @@ mod tests {
             "somethingElse": {"ignored": true}
         }"#);
         assert_eq!(r.status, StatusCode::CREATED);
-        assert_eq!(header_values(&r, "x-text"), ["a", "b"]);
+        // multiValueHeaders is not a 2.0 field: ignored, whatever its shape.
+        assert_eq!(header_values(&r, "x-text"), ["a"]);
+        assert!(r.headers.get("x-multi").is_none());
         assert_eq!(header_values(&r, "x-num"), ["5"]);
         assert_eq!(header_values(&r, "x-bool"), ["true"]);
         assert!(r.headers.get("x-null").is_none());
-        assert_eq!(header_values(&r, "x-multi"), ["1", "2"]);
         assert_eq!(header_values(&r, "set-cookie"), ["id=1; Path=/; HttpOnly", "theme=dark"]);
         assert_eq!(header_values(&r, "content-type"), ["text/html"]);
         assert_eq!(r.body, "<h1>hi</h1>");
+        for ignored in [r#""x""#, r#"{"X-M": "a"}"#, r#"{"X-M": [[1]]}"#, r#"{"Set-Cookie": ["a=1", "b=2"]}"#] {
+            let r = ok(&format!(r#"{{"statusCode": 200, "multiValueHeaders": {ignored}}}"#));
+            assert_eq!(r.headers.len(), 1, "{ignored}: {:?}", r.headers);
+        }
     }
 
     #[test]
@@ -936,15 +575,6 @@ mod tests {
             (
                 r#"{"statusCode": 200, "headers": {"X-A": "line\nbreak"}}"#,
                 r#"header "X-A" has an invalid name or value"#,
-            ),
-            (r#"{"statusCode": 200, "multiValueHeaders": "x"}"#, "multiValueHeaders must be an object, got string"),
-            (
-                r#"{"statusCode": 200, "multiValueHeaders": {"X-M": "a"}}"#,
-                r#"multiValueHeaders "X-M" must be an array of strings, got string"#,
-            ),
-            (
-                r#"{"statusCode": 200, "multiValueHeaders": {"X-M": [[1]]}}"#,
-                r#"header "X-M" must be a string, got array"#,
             ),
             (r#"{"statusCode": 200, "cookies": {"a": "1"}}"#, "cookies must be an array of strings, got object"),
             (r#"{"statusCode": 200, "cookies": ["a=1", 2]}"#, "cookies must hold strings only, got number"),

@@ -1,0 +1,425 @@
+"""bootstrap.py against a fake Runtime API: one process per test, fed invocations,
+asserting what it posts, what it logs and how it exits.
+
+Run: python3 -m pytest -q runtimes/python/test_bootstrap.py
+"""
+
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+BOOTSTRAP = Path(__file__).resolve().parent / "bootstrap.py"
+PREFIX = "/2018-06-01/runtime/"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:111122223333:function:py-test"
+
+
+class FakeRuntimeApi:
+    """A Runtime API serving one environment: invocations are fed with `invoke`."""
+
+    def __init__(self):
+        self.invocations: "queue.Queue[tuple[str, bytes, dict]]" = queue.Queue()
+        self.outcomes: dict[str, "queue.Queue[dict]"] = {}
+        self.init_error: "queue.Queue[dict]" = queue.Queue()
+        self.requests: list[dict] = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as AWS's Runtime API
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                api.requests.append({"method": "GET", "path": self.path, "peer": self.client_address})
+                if self.path != PREFIX + "invocation/next":
+                    return self.answer(404, b'{"errorType":"NotFound"}')
+                request_id, payload, headers = api.invocations.get()
+                if request_id is None:
+                    return self.answer(410, b'{"errorType":"Gone"}')
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 3000))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn", FUNCTION_ARN)
+                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                record = {
+                    "method": "POST",
+                    "path": self.path,
+                    "peer": self.client_address,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body,
+                }
+                api.requests.append(record)
+                if self.path == PREFIX + "init/error":
+                    api.init_error.put(record)
+                    return self.answer(202, b'{"status":"OK"}')
+                m = re.fullmatch(re.escape(PREFIX) + r"invocation/([^/]+)/(response|error)", self.path)
+                if not m or m.group(1) not in api.outcomes:
+                    return self.answer(400, b'{"errorType":"InvalidRequestID"}')
+                record["kind"] = m.group(2)
+                api.outcomes[m.group(1)].put(record)
+                self.answer(202, b'{"status":"OK"}')
+
+            def answer(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        self.address = "127.0.0.1:%d" % self.server.server_address[1]
+
+    def invoke(self, event, timeout=10.0, headers=None) -> dict:
+        """Hands `event` to the runtime and returns what it posted for it."""
+        request_id = str(uuid.uuid4())
+        self.outcomes[request_id] = queue.Queue()
+        payload = event if isinstance(event, bytes) else json.dumps(event).encode()
+        self.invocations.put((request_id, payload, headers or {}))
+        outcome = self.outcomes[request_id].get(timeout=timeout)
+        outcome["request_id"] = request_id
+        return outcome
+
+    def close(self):
+        self.invocations.put((None, b"", {}))
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Runtime:
+    """bootstrap.py started the way Portico starts it: clean environment, cwd = task root."""
+
+    def __init__(self, api: FakeRuntimeApi, task_root: Path, handler: str, extra_env=None):
+        self.task_root = task_root
+        env = {
+            "AWS_LAMBDA_RUNTIME_API": api.address,
+            "_HANDLER": handler,
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
+            "PYTHONPATH": str(BOOTSTRAP.parent),
+            "AWS_LAMBDA_FUNCTION_NAME": "py-test",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/py-test",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/26/[$LATEST]0123456789abcdef0123456789abcdef",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            **(extra_env or {}),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", str(BOOTSTRAP)],
+            cwd=task_root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self.chunks: list[bytes] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):
+            self.chunks.append(chunk)
+
+    def output(self) -> str:
+        return b"".join(self.chunks).decode("utf-8", "replace")
+
+    def wait(self, timeout=10.0) -> int:
+        rc = self.proc.wait(timeout)
+        self.reader.join(timeout)
+        return rc
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(5)
+
+
+@pytest.fixture
+def api():
+    a = FakeRuntimeApi()
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def start(api, tmp_path):
+    """`start({file: source}, handler)` runs bootstrap.py on a task root of those files."""
+    started = []
+
+    def _start(files: dict, handler: str, env=None) -> Runtime:
+        root = tmp_path / "task"
+        root.mkdir(exist_ok=True)
+        for name, src in files.items():
+            p = root / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(src)
+        r = Runtime(api, root, handler, env)
+        started.append(r)
+        return r
+
+    yield _start
+    for r in started:
+        r.stop()
+
+
+def body_json(outcome):
+    return json.loads(outcome["body"])
+
+
+ISO_Z = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+# --- success --------------------------------------------------------------------------
+
+
+def test_returns_json_and_reuses_one_connection(api, start):
+    start({"app.py": "def handler(event, context):\n    return {'echo': event, 'n': 1}\n"}, "app.handler")
+    outcomes = [api.invoke({"i": i}) for i in range(3)]
+    for i, o in enumerate(outcomes):
+        assert o["kind"] == "response"
+        assert o["headers"]["content-type"] == "application/json"
+        # awslambdaric's encoder keeps json's default separators.
+        assert o["body"] == ('{"echo": {"i": %d}, "n": 1}' % i).encode()
+    # Every GET and POST of the loop went over one kept-alive connection.
+    peers = {r["peer"] for r in api.requests}
+    assert len(peers) == 1, api.requests
+
+
+def test_context_object(api, start):
+    src = (
+        "def handler(event, context):\n"
+        "    return {k: getattr(context, k) for k in ('function_name', 'function_version',\n"
+        "        'invoked_function_arn', 'memory_limit_in_mb', 'aws_request_id', 'log_group_name',\n"
+        "        'log_stream_name')} | {'remaining': context.get_remaining_time_in_millis(),\n"
+        "        'cc': context.client_context.custom if context.client_context else None,\n"
+        "        'cc_client': context.client_context.client.app_title if context.client_context else None,\n"
+        "        'identity': [context.identity.cognito_identity_id, context.identity.cognito_identity_pool_id]}\n"
+    )
+    if sys.version_info < (3, 9):
+        pytest.skip("dict | dict needs Python 3.9")
+    start({"ctx.py": src}, "ctx.handler")
+    o = api.invoke(
+        {},
+        headers={
+            "Lambda-Runtime-Client-Context": json.dumps({"custom": {"k": "v"}, "client": {"app_title": "t"}}),
+            "Lambda-Runtime-Cognito-Identity": json.dumps({"cognitoIdentityId": "id1", "cognitoIdentityPoolId": "p1"}),
+        },
+    )
+    got = body_json(o)
+    assert got["function_name"] == "py-test"
+    assert got["function_version"] == "$LATEST"
+    assert got["invoked_function_arn"] == FUNCTION_ARN
+    assert got["memory_limit_in_mb"] == "128"  # a string, as on AWS
+    assert got["aws_request_id"] == o["request_id"]
+    assert got["log_group_name"] == "/aws/lambda/py-test"
+    assert got["log_stream_name"].startswith("2026/11/26/[$LATEST]")
+    assert 0 < got["remaining"] <= 3000
+    assert got["cc"] == {"k": "v"} and got["cc_client"] == "t"
+    assert got["identity"] == ["id1", "p1"]
+
+
+def test_bytes_response_is_raw(api, start):
+    src = "def raw(event, context):\n    return b'\\x00\\xffraw'\n"
+    start({"r.py": src}, "r.raw")
+    o = api.invoke({})
+    assert o["body"] == b"\x00\xffraw"
+    assert o["headers"]["content-type"] == "application/unknown"
+
+
+@pytest.mark.parametrize("env, word", [("AWS_Lambda_python3.12", "h\u00e9"), ("AWS_Lambda_python3.11", "h\\u00e9")])
+def test_json_encoding_follows_the_runtime(api, start, env, word):
+    src = "import decimal\ndef dec(event, context):\n    return {'pi': decimal.Decimal('3.14159'), 'word': 'h\\u00e9'}\n"
+    start({"r.py": src}, "r.dec", {"AWS_EXECUTION_ENV": env})
+    o = api.invoke({})
+    assert o["body"].decode() == '{"pi": 3.14159, "word": "%s"}' % word
+
+
+def test_dotted_and_slashed_handlers(api, start, tmp_path):
+    files = {"pkg/__init__.py": "", "pkg/mod.py": "def run(event, context):\n    return 'pkg'\n"}
+    start(files, "pkg/mod.run")
+    assert api.invoke({})["body"] == b'"pkg"'
+
+
+def test_dotted_package_handler(api, start):
+    files = {"pkg/__init__.py": "", "pkg/sub/__init__.py": "", "pkg/sub/mod.py": "def run(e, c):\n    return 42\n"}
+    start(files, "pkg.sub.mod.run")
+    assert api.invoke({})["body"] == b"42"
+
+
+def test_task_root_heads_sys_path(api, start):
+    src = "import sys, os\ndef h(e, c):\n    return [sys.path[0], os.environ.get('PYTHONPATH') in sys.path]\n"
+    r = start({"p.py": src}, "p.h")
+    root, has_runtime_dir = body_json(api.invoke({}))
+    assert root == str(r.task_root)
+    assert has_runtime_dir
+
+
+# --- invocation errors ------------------------------------------------------------------
+
+
+def test_raised_exception_is_posted_and_logged(api, start):
+    src = "def handler(event, context):\n    raise ValueError('bad thing happened')\n"
+    r = start({"boom.py": src}, "boom.handler")
+    o = api.invoke({})
+    assert o["kind"] == "error"
+    assert o["headers"]["lambda-runtime-function-error-type"] == "ValueError"
+    doc = body_json(o)
+    assert list(doc) == ["errorMessage", "errorType", "requestId", "stackTrace"]
+    assert doc["errorType"] == "ValueError"
+    assert doc["errorMessage"] == "bad thing happened"
+    assert doc["requestId"] == o["request_id"]
+    # The trace starts at the function's frame: the runtime's own frames are cut.
+    assert len(doc["stackTrace"]) == 1, doc
+    assert re.fullmatch(r'  File ".*/boom\.py", line 2, in handler\n    raise ValueError\(.bad thing happened.\)\n',
+                        doc["stackTrace"][0]), doc
+    # The runtime goes on serving.
+    assert api.invoke({})["kind"] == "error"
+    out = r.output()
+    nbsp = "\u00a0"
+    assert ("[ERROR] ValueError: bad thing happened\rTraceback (most recent call last):\r"
+            f"{nbsp * 2}File ") in out, repr(out)
+    assert f"\r{nbsp * 4}raise ValueError('bad thing happened')\n" in out, repr(out)
+
+
+def test_unserializable_result_is_a_marshal_error(api, start):
+    start({"m.py": "def h(e, c):\n    return {1, 2}\n"}, "m.h")
+    doc = body_json(api.invoke({}))
+    assert doc["errorType"] == "Runtime.MarshalError"
+    assert doc["errorMessage"] == "Unable to marshal response: Object of type set is not JSON serializable"
+
+
+# --- init errors ----------------------------------------------------------------------------
+
+
+def init_error(api, r):
+    record = api.init_error.get(timeout=10)
+    assert r.wait() == 1
+    return record, json.loads(record["body"])
+
+
+def test_missing_module(api, start):
+    r = start({"other.py": ""}, "nothere.handler")
+    record, doc = init_error(api, r)
+    assert doc == {
+        "errorMessage": "Unable to import module 'nothere': No module named 'nothere'",
+        "errorType": "Runtime.ImportModuleError",
+        "requestId": "",
+        "stackTrace": [],
+    }
+    assert record["headers"]["lambda-runtime-function-error-type"] == "Runtime.ImportModuleError"
+    out = r.output()
+    assert re.search(r"\[WARNING\]\t" + ISO_Z + r"\t\tLAMBDA_WARNING: Unhandled exception\. ", out), out
+    assert ("[ERROR] Runtime.ImportModuleError: Unable to import module 'nothere': No module named 'nothere'"
+            "\rTraceback (most recent call last):\n") in out, repr(out)
+
+
+def test_handler_missing(api, start):
+    r = start({"app.py": "def other(e, c):\n    pass\n"}, "app.handler")
+    _, doc = init_error(api, r)
+    assert doc["errorType"] == "Runtime.HandlerNotFound"
+    assert doc["errorMessage"] == "Handler 'handler' missing on module 'app'"
+
+
+def test_syntax_error(api, start):
+    r = start({"bad.py": "def handler(:\n    pass\n"}, "bad.handler")
+    _, doc = init_error(api, r)
+    assert doc["errorType"] == "Runtime.UserCodeSyntaxError"
+    assert doc["errorMessage"].startswith("Syntax error in module 'bad': "), doc
+    assert re.fullmatch(r'  File ".*/bad\.py" Line 1\n    def handler\(:\n', doc["stackTrace"][0]), doc
+
+
+def test_malformed_handler_name(api, start):
+    r = start({"app.py": ""}, "nodot")
+    _, doc = init_error(api, r)
+    assert doc["errorType"] == "Runtime.MalformedHandlerName"
+    assert doc["errorMessage"] == "Bad handler 'nodot': not enough values to unpack (expected 2, got 1)"
+
+
+def test_builtin_module_conflict(api, start):
+    r = start({}, "sys.handler")
+    _, doc = init_error(api, r)
+    assert doc["errorType"] == "Runtime.BuiltInModuleConflict"
+    assert doc["errorMessage"] == "Cannot use built-in module sys as a handler module"
+
+
+def test_exception_at_import(api, start):
+    r = start({"app.py": "raise KeyError('config')\ndef handler(e, c):\n    pass\n"}, "app.handler")
+    _, doc = init_error(api, r)
+    assert doc["errorType"] == "KeyError"
+    assert doc["errorMessage"] == "'config'"
+    assert any("app.py" in frame for frame in doc["stackTrace"]), doc
+
+
+# --- logging ------------------------------------------------------------------------------------
+
+
+def test_logging_format_and_print(api, start):
+    src = (
+        "import logging\n"
+        "log = logging.getLogger()\n"
+        "def handler(event, context):\n"
+        "    print('plain print')\n"
+        "    log.warning('careful %s', 'now')\n"
+        "    log.info('not shown at the default level')\n"
+        "    log.error('two\\nlines')\n"
+        "    return 1\n"
+    )
+    r = start({"lg.py": src}, "lg.handler")
+    o = api.invoke({})
+    out = r.output()
+    rid = re.escape(o["request_id"])
+    assert "plain print\n" in out
+    assert re.search(r"^\[WARNING\]\t" + ISO_Z + r"\t" + rid + r"\tcareful now\n", out, re.M), repr(out)
+    # One record, one line: a newline inside a record is a carriage return.
+    assert re.search(r"^\[ERROR\]\t" + ISO_Z + r"\t" + rid + r"\ttwo\rlines\n", out, re.M), repr(out)
+    assert "not shown" not in out
+
+
+def test_log_level_from_function_configuration(api, start):
+    src = "import logging\ndef handler(e, c):\n    logging.getLogger().info('shown')\n    logging.debug('hidden')\n"
+    r = start({"lv.py": src}, "lv.handler", {"AWS_LAMBDA_LOG_LEVEL": "INFO"})
+    o = api.invoke({})
+    assert re.search(r"^\[INFO\]\t" + ISO_Z + r"\t" + re.escape(o["request_id"]) + r"\tshown\n", r.output(), re.M)
+    assert "hidden" not in r.output()
+
+
+def test_output_is_unbuffered(api, start):
+    # Portico reads an invocation's log right after its outcome: nothing may wait in a buffer.
+    r = start({"o.py": "def h(e, c):\n    print('x' * 100)\n    return 0\n"}, "o.h")
+    api.invoke({})
+    deadline = time.monotonic() + 2
+    while "x" * 100 not in r.output() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "x" * 100 in r.output()
+
+
+def test_exits_quietly_when_the_environment_stops(api, start):
+    r = start({"a.py": "def h(e, c):\n    return 0\n"}, "a.h")
+    api.invoke({})
+    api.invocations.put((None, b"", {}))
+    assert r.wait() == 0

@@ -1,0 +1,369 @@
+"""Function logs in CloudWatch Logs: what a function writes, with Lambda's START/END/REPORT
+lines, read back with the real AWS CLI v1 (`describe-log-streams`, `get-log-events`,
+`filter-log-events`) and boto3; pagination; CLI v2's `logs tail --follow` algorithm; errors;
+and logs surviving a restart."""
+
+import base64
+import json
+import re
+import threading
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import (
+    ACCOUNT, REGION, Server, boto_client, create_function, error_of, run_aws, stop_and_check, unique,
+)
+
+LOGGING_SRC = """
+export const handler = async (event) => {
+  console.log("hello from handler", event.n);
+  console.log("line one\\nline two");
+  console.error("something bad");
+  if (event.sleep) await new Promise((r) => setTimeout(r, event.sleep));
+  for (let i = 0; i < (event.lines ?? 0); i++) console.log(`line ${i}`);
+  return { ok: true };
+};
+"""
+
+STREAM_NAME = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
+REPORT = re.compile(
+    r"^REPORT RequestId: (?P<rid>[0-9a-f-]{36})\tDuration: \d+\.\d{2} ms\tBilled Duration: \d+ ms\t"
+    r"Memory Size: 128 MB\tMax Memory Used: [1-9]\d* MB\t(?P<init>Init Duration: \d+\.\d{2} ms\t)?\n$"
+)
+
+
+def invoke(lam, name, tail=False, **event):
+    kw = {"LogType": "Tail"} if tail else {}
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), **kw)
+    assert r["StatusCode"] == 200 and "FunctionError" not in r, r
+    return r
+
+
+@pytest.fixture(scope="module")
+def logs(client):
+    return client("logs")
+
+
+@pytest.fixture(scope="module")
+def logged(lam):
+    """A function invoked twice (a cold start, then warm), the first time with LogType Tail."""
+    name = unique("logs")
+    create_function(lam, name, {"index.mjs": LOGGING_SRC})
+    first = invoke(lam, name, tail=True, n=1)
+    second = invoke(lam, name, n=2)
+    return {
+        "name": name,
+        "group": f"/aws/lambda/{name}",
+        "rids": [first["ResponseMetadata"]["RequestId"], second["ResponseMetadata"]["RequestId"]],
+        "tail": base64.b64decode(first["LogResult"]).decode(),
+    }
+
+
+def test_cli_shows_the_functions_lines_and_lambdas_own(logged, aws):
+    group = logged["group"]
+    rid1, rid2 = logged["rids"]
+
+    rc, out, err = aws("logs", "describe-log-groups", "--log-group-name-prefix", group)
+    assert rc == 0, err
+    assert [g["logGroupName"] for g in out["logGroups"]] == [group]
+    g = out["logGroups"][0]
+    assert g["arn"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"
+    assert g["storedBytes"] > 0 and "retentionInDays" not in g
+
+    rc, out, err = aws("logs", "describe-log-streams", "--log-group-name", group)
+    assert rc == 0, err
+    streams = out["logStreams"]
+    assert len(streams) == 1, streams  # both invocations ran in the one warm environment
+    stream = streams[0]
+    assert STREAM_NAME.match(stream["logStreamName"]), stream
+    assert stream["firstEventTimestamp"] <= stream["lastEventTimestamp"] <= stream["lastIngestionTime"]
+    assert stream["arn"].endswith(f":log-group:{group}:log-stream:{stream['logStreamName']}")
+
+    rc, out, err = aws("logs", "get-log-events", "--log-group-name", group,
+                       "--log-stream-name", stream["logStreamName"], "--start-from-head")
+    assert rc == 0, err
+    events = out["events"]
+    messages = [e["message"] for e in events]
+    assert all(m.endswith("\n") for m in messages), messages
+    timestamps = [e["timestamp"] for e in events]
+    assert timestamps == sorted(timestamps)
+    assert all(e["ingestionTime"] >= e["timestamp"] for e in events)
+
+    # Per invocation: START, the function's three records, END, REPORT.
+    assert len(messages) == 12, messages
+    for i, (rid, n) in enumerate(((rid1, 1), (rid2, 2))):
+        start, hello, multi, bad, end, report = messages[6 * i: 6 * i + 6]
+        assert start == f"START RequestId: {rid} Version: $LATEST\n"
+        assert re.match(rf"^\d{{4}}-\d\d-\d\dT[\d:.]+Z\t{rid}\tINFO\thello from handler {n}\n$", hello), hello
+        # Node writes a multi-line record as one line with \r; the event has the newline back.
+        assert multi.endswith(f"\t{rid}\tINFO\tline one\nline two\n"), multi
+        assert f"\t{rid}\tERROR\tsomething bad" in bad, bad
+        assert end == f"END RequestId: {rid}\n"
+        m = REPORT.match(report)
+        assert m and m["rid"] == rid, report
+        # Init Duration on the cold start only.
+        assert bool(m["init"]) == (i == 0), report
+
+    # LogType=Tail shows the same log as the stream (with the runtime's \r kept).
+    assert logged["tail"].replace("\r", "\n") == "".join(messages[:6])
+
+    rc, out, err = aws("logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", "REPORT")
+    assert rc == 0, err
+    reports = out["events"]
+    assert [REPORT.match(e["message"])["rid"] for e in reports] == [rid1, rid2]
+    for e in reports:
+        assert e["logStreamName"] == stream["logStreamName"]
+        assert re.fullmatch(r"\d{56}", e["eventId"]), e
+        assert e["ingestionTime"] >= e["timestamp"]
+    assert out["searchedLogStreams"] == []  # AWS no longer reports searched streams
+    assert "Init Duration" in reports[0]["message"] and "Init Duration" not in reports[1]["message"]
+
+    # Text patterns: terms, quoted phrases, exclusions, alternatives (case-sensitive).
+    def matching(pattern):
+        rc, out, err = aws("logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", pattern)
+        assert rc == 0, err
+        return [e["message"] for e in out["events"]]
+
+    assert len(matching('"line one"')) == 2
+    assert matching("hello -handler") == []
+    assert len(matching("RequestId -REPORT -START")) == 2  # the END lines
+    assert len(matching("?START ?END")) == 4
+    assert matching("report") == []
+    assert matching('"hello from handler 2"') == [messages[7]]
+
+
+def test_get_log_events_pages_both_ways(lam, logs):
+    name = unique("logs-pages")
+    create_function(lam, name, {"index.mjs": LOGGING_SRC})
+    rid = invoke(lam, name, lines=30)["ResponseMetadata"]["RequestId"]
+    group = f"/aws/lambda/{name}"
+    stream = logs.describe_log_streams(logGroupName=group)["logStreams"][0]["logStreamName"]
+    everything = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
+    assert len(everything) == 36  # START, 3 records, 30 lines, END, REPORT
+    assert everything[0]["message"].startswith(f"START RequestId: {rid}")
+
+    # Forward from the head, 7 at a time, until the token comes back unchanged.
+    got, token, calls = [], None, 0
+    while True:
+        kw = {"nextToken": token} if token else {}
+        page = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True, limit=7, **kw)
+        calls += 1
+        got += page["events"]
+        assert page["nextBackwardToken"].startswith("b/") and page["nextForwardToken"].startswith("f/")
+        if page["nextForwardToken"] == token:
+            assert page["events"] == []
+            break
+        token = page["nextForwardToken"]
+    assert got == everything and calls == 7
+
+    # The default is the newest events; then backward, 10 at a time.
+    page = logs.get_log_events(logGroupName=group, logStreamName=stream, limit=10)
+    assert page["events"] == everything[-10:]
+    got = page["events"]
+    token = page["nextBackwardToken"]
+    while True:
+        page = logs.get_log_events(logGroupName=group, logStreamName=stream, limit=10, nextToken=token)
+        if page["nextBackwardToken"] == token:
+            assert page["events"] == []
+            break
+        got = page["events"] + got
+        token = page["nextBackwardToken"]
+    assert got == everything
+
+    # Time bounds: startTime included, endTime excluded.
+    t = everything[5]["timestamp"]
+    inside = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True,
+                                 startTime=t, endTime=t + 1)["events"]
+    assert inside and all(e["timestamp"] == t for e in inside)
+    assert inside == [e for e in everything if e["timestamp"] == t]
+
+    # FilterLogEvents pages with nextToken until it is absent; the CLI follows it by itself.
+    paginator = logs.get_paginator("filter_log_events")
+    pages = list(paginator.paginate(logGroupName=group, filterPattern='"line "',
+                                    PaginationConfig={"PageSize": 8}))
+    assert [len(p["events"]) for p in pages] == [8, 8, 8, 7]  # "line one" + 30 "line N"
+    assert "nextToken" not in pages[-1]
+    res = run_aws(logs.meta.endpoint_url, "logs", "filter-log-events", "--log-group-name", group,
+                  "--filter-pattern", '"line "', "--page-size", "8")
+    assert res.rc == 0, res.err
+    assert [e["eventId"] for e in res.out["events"]] == [e["eventId"] for p in pages for e in p["events"]]
+    # Newest first, when asked.
+    newest = logs.filter_log_events(logGroupName=group, startFromHead=False, limit=2)
+    assert [e["message"] for e in newest["events"]] == [everything[-1]["message"], everything[-2]["message"]]
+    rest = logs.filter_log_events(logGroupName=group, nextToken=newest["nextToken"], limit=1)
+    assert rest["events"][0]["message"] == everything[-3]["message"]
+
+
+def test_streams_per_environment_and_their_order(lam, logs, aws):
+    name = unique("logs-streams")
+    create_function(lam, name, {"index.mjs": LOGGING_SRC})
+    # Three concurrent invocations run in three environments: three streams.
+    threads = [threading.Thread(target=invoke, args=(lam, name), kwargs={"sleep": 400, "n": i}) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    group = f"/aws/lambda/{name}"
+    rc, out, err = aws("logs", "describe-log-streams", "--log-group-name", group, "--page-size", "1")
+    assert rc == 0, err
+    names = [s["logStreamName"] for s in out["logStreams"]]
+    assert len(names) == 3 and names == sorted(names), names
+    first = logs.describe_log_streams(logGroupName=group, limit=2)
+    assert [s["logStreamName"] for s in first["logStreams"]] == names[:2]
+    second = logs.describe_log_streams(logGroupName=group, limit=2, nextToken=first["nextToken"])
+    assert [s["logStreamName"] for s in second["logStreams"]] == names[2:] and "nextToken" not in second
+    by_time = logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True)["logStreams"]
+    last = [s["lastEventTimestamp"] for s in by_time]
+    assert last == sorted(last, reverse=True)
+    assert logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=names[1])["logStreams"][0][
+        "logStreamName"] == names[1]
+    # FilterLogEvents interleaves the streams by timestamp.
+    events = logs.filter_log_events(logGroupName=group)["events"]
+    assert {e["logStreamName"] for e in events} == set(names)
+    assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
+    only = logs.filter_log_events(logGroupName=group, logStreamNames=[names[0]], filterPattern="START")["events"]
+    assert len(only) == 1 and only[0]["logStreamName"] == names[0]
+
+
+def follow_rounds(logs, group, rounds, between):
+    """CLI v2's `aws logs tail GROUP --follow` (awscli/customizations/logs/tail.py,
+    FollowLogEventsGenerator): poll FilterLogEvents, follow nextToken, then poll again from
+    the newest timestamp seen, skipping event ids already shown at that timestamp."""
+    kwargs = {"logGroupName": group, "interleaved": True, "startTime": int(time.time() * 1000) - 600_000}
+    seen_at = {}
+    shown = []
+    for i in range(rounds):
+        while True:
+            response = logs.filter_log_events(**kwargs)
+            for event in response["events"]:
+                ids = seen_at.setdefault(event["timestamp"], set())
+                if event["eventId"] not in ids:
+                    ids.add(event["eventId"])
+                    shown.append(event)
+            if seen_at:
+                newest = max(seen_at)
+                seen_at = {newest: seen_at[newest]}
+            if "nextToken" in response:
+                kwargs["nextToken"] = response["nextToken"]
+            else:
+                if seen_at:
+                    kwargs["startTime"] = max(seen_at)
+                kwargs.pop("nextToken", None)
+                break
+        between(i)
+    return shown
+
+
+def test_tail_follow_shows_each_event_once(lam, logs):
+    name = unique("logs-tail")
+    create_function(lam, name, {"index.mjs": LOGGING_SRC})
+    rids = [invoke(lam, name, n=0)["ResponseMetadata"]["RequestId"]]
+
+    def between(i):
+        if i < 2:
+            rids.append(invoke(lam, name, n=i + 1)["ResponseMetadata"]["RequestId"])
+
+    shown = follow_rounds(logs, f"/aws/lambda/{name}", 3, between)
+    reports = [REPORT.match(e["message"])["rid"] for e in shown if e["message"].startswith("REPORT")]
+    assert reports == rids, [e["message"] for e in shown]
+    assert len({e["eventId"] for e in shown}) == len(shown) == 18
+
+
+def test_log_group_management_and_errors(logs, aws, server):
+    group = f"/test/{unique('grp')}"
+    logs.create_log_group(logGroupName=group)
+    with pytest.raises(ClientError) as e:
+        logs.create_log_group(logGroupName=group)
+    assert error_of(e) == ("ResourceAlreadyExistsException", 400)
+    assert e.value.response["Error"]["Message"] == "The specified log group already exists"
+
+    logs.put_retention_policy(logGroupName=group, retentionInDays=14)
+    [g] = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert g["retentionInDays"] == 14 and g["logGroupName"] == group
+    with pytest.raises(ClientError) as e:
+        logs.put_retention_policy(logGroupName=group, retentionInDays=2)
+    assert error_of(e) == ("InvalidParameterException", 400)
+    assert "Member must satisfy enum value set" in e.value.response["Error"]["Message"]
+    logs.delete_retention_policy(logGroupName=group)
+    [g] = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert "retentionInDays" not in g
+    assert logs.describe_log_streams(logGroupName=group)["logStreams"] == []
+
+    # Groups belong to a region.
+    other = boto3_in_region(server, "eu-west-1")
+    assert other.describe_log_groups(logGroupNamePrefix=group)["logGroups"] == []
+
+    logs.delete_log_group(logGroupName=group)
+    missing = "The specified log group does not exist."
+    for call in (lambda: logs.delete_log_group(logGroupName=group),
+                 lambda: logs.describe_log_streams(logGroupName=group),
+                 lambda: logs.filter_log_events(logGroupName=group),
+                 lambda: logs.get_log_events(logGroupName=group, logStreamName="s"),
+                 lambda: logs.put_retention_policy(logGroupName=group, retentionInDays=1)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == ("ResourceNotFoundException", 400)
+        assert e.value.response["Error"]["Message"] == missing
+
+    rc, out, err = aws("logs", "get-log-events", "--log-group-name", "/aws/lambda/no-such-function",
+                       "--log-stream-name", "x")
+    assert rc != 0
+    assert "ResourceNotFoundException" in err and missing in err, err
+
+    logs.create_log_group(logGroupName=group)
+    with pytest.raises(ClientError) as e:
+        logs.get_log_events(logGroupName=group, logStreamName="nope")
+    assert error_of(e) == ("ResourceNotFoundException", 400)
+    assert e.value.response["Error"]["Message"] == "The specified log stream does not exist."
+    with pytest.raises(ClientError) as e:
+        logs.filter_log_events(logGroupName=group, nextToken="not-a-token")
+    assert error_of(e) == ("InvalidParameterException", 400)
+    with pytest.raises(ClientError) as e:
+        logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", logStreamNamePrefix="a")
+    assert error_of(e) == ("InvalidParameterException", 400)
+    with pytest.raises(ClientError) as e:
+        logs.create_log_group(logGroupName="has spaces")
+    assert error_of(e) == ("InvalidParameterException", 400)
+    logs.delete_log_group(logGroupName=group)
+
+
+def boto3_in_region(server, region):
+    import boto3
+    from botocore.config import Config
+
+    from conftest import AKID, CLIENT_CONFIG, SECRET
+
+    session = boto3.session.Session(aws_access_key_id=AKID, aws_secret_access_key=SECRET, region_name=region)
+    return session.client("logs", endpoint_url=server.endpoint, config=CLIENT_CONFIG.merge(Config(region_name=region)))
+
+
+def test_logs_survive_a_restart(tmp_path):
+    data_dir = tmp_path / "data"
+    first = Server(data_dir, tmp_path / "first.log").start()
+    try:
+        lam = boto_client(first.endpoint, "lambda")
+        create_function(lam, "logged", {"index.mjs": LOGGING_SRC})
+        rid = invoke(lam, "logged", n=7)["ResponseMetadata"]["RequestId"]
+        stop_and_check(first)
+    finally:
+        first.kill()
+
+    second = Server(data_dir, tmp_path / "second.log").start()
+    try:
+        res = run_aws(second.endpoint, "logs", "filter-log-events", "--log-group-name", "/aws/lambda/logged")
+        assert res.rc == 0, res.err
+        messages = [e["message"] for e in res.out["events"]]
+        assert messages[0] == f"START RequestId: {rid} Version: $LATEST\n"
+        assert f"\t{rid}\tINFO\thello from handler 7\n" in messages[1]
+        assert REPORT.match(messages[-1])["rid"] == rid
+        # A new environment after the restart writes a new stream in the same group.
+        lam = boto_client(second.endpoint, "lambda")
+        invoke(lam, "logged", n=8)
+        res = run_aws(second.endpoint, "logs", "describe-log-streams", "--log-group-name", "/aws/lambda/logged")
+        assert res.rc == 0, res.err
+        assert len(res.out["logStreams"]) == 2
+        stop_and_check(second)
+    finally:
+        second.kill()
