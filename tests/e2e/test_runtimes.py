@@ -26,7 +26,20 @@ import pytest
 from conftest import REPO, ROLE, Server, boto_client, curl, error_of, run_aws, stop_and_check, unique, wait_active
 
 RUST_FIXTURE = REPO / "tests/fixtures/rust-hello"
-HOST_PYTHON = shutil.which("python3")
+def _world_reachable(path):
+    """Whether every directory above `path` lets other users through (sandboxed
+    functions run as their own users)."""
+    p = os.path.realpath(path)
+    while p != "/":
+        p = os.path.dirname(p)
+        if not os.stat(p).st_mode & 0o001:
+            return False
+    return True
+
+
+# The host's Python 3, preferring one sandbox users can reach (a pyenv under /root is not).
+HOST_PYTHON = next((p for p in ("/usr/bin/python3", shutil.which("python3")) if p and os.path.exists(p)
+                    and _world_reachable(p)), shutil.which("python3"))
 
 
 def host_python_version() -> str:

@@ -379,7 +379,7 @@ pub(crate) fn configuration(f: &Function) -> Value {
             doc["StateReasonCode"] = json!("Creating");
         }
         FunctionState::Failed => {
-            doc["StateReason"] = json!("The function could not be prepared.");
+            doc["StateReason"] = json!(f.state_reason.as_deref().unwrap_or("The function could not be prepared."));
             doc["StateReasonCode"] = json!("InternalError");
         }
         FunctionState::Active => {}
@@ -565,6 +565,7 @@ async fn create_function(c: &Arc<Control>, call: &Call) -> Result<Resp> {
         reserved_concurrency: None,
         version: portico_model::function::LATEST.to_string(),
         last_version: 0,
+        state_reason: None,
     };
     {
         let _w = c.write.lock().await;
@@ -589,8 +590,15 @@ async fn activate(c: &Control, arn: &str) {
         return;
     }
     let mut next = (*f).clone();
-    let ready = c.invoker.launchers().get(f.runtime).is_ok() && c.invoker.code().contains(&f.code.sha256_hex);
-    if ready {
+    let problem = match c.invoker.launchers().get(f.runtime) {
+        Err(e) => Some(e.0.clone()),
+        Ok(_) if !c.invoker.code().contains(&f.code.sha256_hex) => {
+            Some("The function's deployment package is missing from the data dir.".to_string())
+        }
+        Ok(_) => None,
+    };
+    next.state_reason = problem.clone();
+    if problem.is_none() {
         next.state = FunctionState::Active;
         next.last_update_status = LastUpdateStatus::Successful;
     } else {

@@ -254,6 +254,9 @@ pub struct Function {
     /// reused, even after a version is deleted).
     #[serde(default)]
     pub last_version: u32,
+    /// Why the function is `Failed` (`StateReason`), when it is.
+    #[serde(default)]
+    pub state_reason: Option<String>,
 }
 
 fn latest() -> String {

@@ -264,6 +264,16 @@ impl Users {
         }
         let real = program.canonicalize()?;
         let name = real.file_name().ok_or_else(|| io_other(format!("bad interpreter {}", real.display())))?;
+        // Only a self-contained binary (Node.js) runs correctly as a copy: an interpreter
+        // that loads its own prefix (a Python under /root/.pyenv) would silently pick up
+        // another installation's libraries.
+        if !name.to_string_lossy().starts_with("node") {
+            return Err(io_other(format!(
+                "interpreter {} is in a directory the sandbox users cannot search: install it under a \
+                 world-searchable prefix (/usr, /usr/local, /opt), e.g. --python-bin /usr/bin/python3",
+                program.display()
+            )));
+        }
         let dir = self.dir.join("bin").join(ids.programs.len().to_string());
         private_dir(&dir, 0o711)?;
         let dest = dir.join(name);
@@ -273,8 +283,6 @@ impl Users {
             fs::copy(&real, &dest)?;
             chmod(&dest, 0o755)?;
         }
-        // Right for a self-contained binary (Node.js); an interpreter that loads its own
-        // prefix (a Python under /root/.pyenv) finds the system's libraries instead, if any.
         tracing::warn!(
             "sandbox: interpreter {} is in a directory sandbox users cannot search; running a linked copy, {}. \
              Install interpreters under a world-searchable prefix (/usr, /usr/local, /opt) to run them as they are",
