@@ -7,7 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 use http_body_util::Full;
-use portico_model::api::{validate_api_name, validate_route_key, validate_stage_name, RouteSettings};
+use portico_model::api::{
+    validate_api_name, validate_route_key, validate_stage_name, AccessLogSettings, RouteSettings,
+};
 use portico_model::catalog::child_key;
 use portico_model::{
     Api, ApiBundle, Catalog, Change, CorsConfiguration, Deployment, FunctionArn, Integration, PolicyStatement, Record,
@@ -336,6 +338,16 @@ fn stage_doc(s: &Stage) -> Value {
     if let Some(v) = &s.description {
         d["description"] = json!(v);
     }
+    if let Some(a) = &s.access_log_settings {
+        let mut settings = json!({});
+        if let Some(v) = &a.destination_arn {
+            settings["destinationArn"] = json!(v);
+        }
+        if let Some(v) = &a.format {
+            settings["format"] = json!(v);
+        }
+        d["accessLogSettings"] = settings;
+    }
     d
 }
 
@@ -474,6 +486,7 @@ async fn create_api(c: &Control, call: &Call) -> Result<Resp> {
             created_date: t.clone(),
             last_updated_date: t,
             tags: BTreeMap::new(),
+            access_log_settings: None,
         };
         // As the console does (and the CLI shortcut, per the tutorial): let this API
         // invoke the function.
@@ -686,6 +699,24 @@ struct StageIn {
     default_route_settings: Option<SettingsIn>,
     route_settings: Option<BTreeMap<String, SettingsIn>>,
     tags: Option<BTreeMap<String, String>>,
+    access_log_settings: Option<AccessLogSettingsIn>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessLogSettingsIn {
+    destination_arn: Option<String>,
+    format: Option<String>,
+}
+
+impl AccessLogSettingsIn {
+    /// The stage's settings, checked as API Gateway checks them; none when both
+    /// members are absent (which turns access logging off).
+    fn into_model(self) -> Result<Option<AccessLogSettings>> {
+        let settings = AccessLogSettings { destination_arn: self.destination_arn, format: self.format };
+        settings.validate().map_err(|e| AwsError::bad_request(e.0))?;
+        Ok((settings != AccessLogSettings::default()).then_some(settings))
+    }
 }
 
 fn check_stage_variables(vars: &BTreeMap<String, String>) -> Result<()> {
@@ -712,6 +743,7 @@ async fn create_stage(c: &Control, call: &Call, id: &str) -> Result<Resp> {
     }
     let vars = input.stage_variables.unwrap_or_default();
     check_stage_variables(&vars)?;
+    let access_log_settings = input.access_log_settings.map(AccessLogSettingsIn::into_model).transpose()?.flatten();
     let t = now();
     let stage = Stage {
         api_id: id.to_string(),
@@ -730,6 +762,7 @@ async fn create_stage(c: &Control, call: &Call, id: &str) -> Result<Resp> {
         created_date: t.clone(),
         last_updated_date: t,
         tags: input.tags.unwrap_or_default(),
+        access_log_settings,
     };
     if let Some(d) = &stage.deployment_id {
         if !b.deployments.contains_key(d) {
@@ -827,6 +860,9 @@ async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str
             }
             if let Some(r) = input.route_settings {
                 s.route_settings = r.into_iter().map(|(k, v)| (k, v.into_model())).collect();
+            }
+            if let Some(a) = input.access_log_settings {
+                s.access_log_settings = a.into_model()?;
             }
             s.last_updated_date = now();
             let name = s.stage_name.clone();

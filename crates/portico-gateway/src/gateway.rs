@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -17,6 +17,7 @@ use portico_model::function::policy_allows;
 use portico_model::{ApiBundle, Catalog, Deployment, FunctionArn, Integration, Stage};
 use portico_runtime::Invoker;
 
+use crate::access_log::{self, AccessLogWriter, StageLog};
 use crate::payload::v2;
 use crate::route::RouteTable;
 use crate::throttle::Bucket;
@@ -103,6 +104,8 @@ struct CompiledApi {
     /// By stage name.
     throttles: HashMap<String, StageThrottles>,
     account: Arc<Bucket>,
+    /// By stage name: the stages with access logging.
+    access_logs: HashMap<String, Arc<StageLog>>,
 }
 
 /// Everything the data plane reads, built once per catalog revision.
@@ -120,6 +123,8 @@ pub struct Gateway {
     cfg: GatewayConfig,
     /// The account-level bucket of each `{region}/{account}`, shared by its APIs.
     accounts: std::sync::Mutex<HashMap<String, Arc<Bucket>>>,
+    /// Where stages' access log lines go; none keeps no access logs.
+    access_logs: Option<Arc<AccessLogWriter>>,
 }
 
 /// Settings of the data plane.
@@ -193,7 +198,14 @@ impl Gateway {
             invoker,
             cfg,
             accounts: std::sync::Mutex::new(HashMap::new()),
+            access_logs: None,
         }
+    }
+
+    /// Writes the access logs of stages with `AccessLogSettings` through `writer`.
+    pub fn with_access_logs(mut self, writer: Arc<AccessLogWriter>) -> Gateway {
+        self.access_logs = Some(writer);
+        self
     }
 
     fn account_bucket(&self, bundle: &ApiBundle) -> Arc<Bucket> {
@@ -233,22 +245,45 @@ impl Gateway {
         path: &str,
         client: Client,
     ) -> Resp {
+        let (started, started_at) = (Instant::now(), SystemTime::now());
         let rid = request_id();
-        let mut resp = self.serve(parts, body, api_id, path, client, &rid).await;
+        let mut log = access_log::Pending::default();
+        let mut resp = self.serve(&parts, body, api_id, path, client, &rid, &mut log).await;
         if let Ok(v) = HeaderValue::from_str(&rid) {
             resp.headers_mut().insert("apigw-requestid", v);
+        }
+        // Log: one access log line, when the stage keeps them.
+        if let (true, Some(writer)) = (log.is_on(), &self.access_logs) {
+            use hyper::body::Body as _;
+            let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+            let request = access_log::Request {
+                request_id: &rid,
+                method: parts.method.as_str(),
+                path,
+                protocol: protocol(parts.version),
+                source_ip: client.addr.ip(),
+                user_agent: header(http::header::USER_AGENT),
+                host: header(http::header::HOST),
+                started,
+                started_at,
+            };
+            log.finish(writer, &request, resp.status().as_u16(), resp.body().size_hint().exact());
         }
         resp
     }
 
+    // The request's own parts plus what `handle` learned of it; a struct around them
+    // would only rename them.
+    #[allow(clippy::too_many_arguments)]
     async fn serve(
         &self,
-        parts: http::request::Parts,
+        parts: &http::request::Parts,
         body: hyper::body::Incoming,
         api_id: &str,
         path: &str,
         client: Client,
         rid: &str,
+        log: &mut access_log::Pending,
     ) -> Resp {
         // Snapshot: one consistent view for the whole request.
         let snap = self.snapshot.load_full();
@@ -258,6 +293,7 @@ impl Gateway {
             return message(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#);
         }
         let Some((stage, route_path)) = resolve_stage(&api.bundle, path) else { return not_found() };
+        log.stage(api.access_logs.get(&stage.stage_name));
         // A stage serves its deployment: changes since then are not visible on it.
         let Some(deployment) = stage.deployment_id.as_ref().and_then(|d| api.deployments.get(d)) else {
             return not_found();
@@ -279,6 +315,7 @@ impl Gateway {
         // Route.
         let Some(matched) = deployment.routes.find(parts.method.as_str(), route_path) else { return not_found() };
         let target = matched.value;
+        log.route(&target.route_key);
         if !admit(&api.account, throttles.and_then(|t| t.bucket(Some(matched.route_key)))) {
             return too_many_requests();
         }
@@ -290,12 +327,15 @@ impl Gateway {
             Ok(r) => r,
             Err(why) => {
                 tracing::warn!(api = api_id, stage = %stage.stage_name, "integration URI: {why}");
+                log.integration_error(|| why);
                 return internal_error();
             }
         };
         let Some(resolved) = snap.catalog.invocation_target(&reference, rand::random::<f64>()) else {
             tracing::warn!(api = api_id, function = %reference.unqualified(), qualifier = ?reference.qualifier,
                 "the integration's function (or its version or alias) does not exist");
+            log.integration_refused(404);
+            log.integration_error(|| access_log::function_not_found(&reference));
             return internal_error();
         };
         let function = resolved.function;
@@ -312,6 +352,7 @@ impl Gateway {
             tracing::warn!(api = api_id, function = %resolved.invoked_arn, %source_arn,
                 "the resource policy of {} does not let API Gateway invoke it (aws lambda add-permission{})",
                 resolved.invoked_arn, if reference.qualifier.is_some() { " --qualifier ..." } else { "" });
+            log.integration_error(|| access_log::NO_PERMISSION.to_string());
             return internal_error();
         }
         // Body.
@@ -355,36 +396,49 @@ impl Gateway {
         // Invoke, within the integration's timeout.
         let timeout = Duration::from_millis(u64::from(integration.timeout_in_millis));
         let invoked: Arc<str> = Arc::from(resolved.invoked_arn.as_str());
+        let invocation: Arc<str> = Arc::from(portico_model::ids::uuid());
+        let invoked_at = Instant::now();
         let out = match tokio::time::timeout(
             timeout,
-            self.invoker.invoke(function, Bytes::from(event), invoked, Arc::from(portico_model::ids::uuid()), false),
+            self.invoker.invoke(function, Bytes::from(event), invoked, invocation.clone(), false),
         )
         .await
         {
             Err(_) => {
                 tracing::warn!(api = api_id, function = %function.name, "integration timed out after {} ms", integration.timeout_in_millis);
+                log.integration(invoked_at.elapsed(), None, &invocation);
+                log.integration_error(|| {
+                    format!("The integration timed out after {} ms", integration.timeout_in_millis)
+                });
                 return message(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"Service Unavailable"}"#);
             }
             Ok(Err(portico_runtime::InvokeError::Throttled(t))) => {
                 // API Gateway answers a throttled Lambda integration with a plain 500.
                 tracing::warn!(api = api_id, function = %function.name,
                     "the function is throttled ({}): answering 500", t.reason());
+                log.integration(invoked_at.elapsed(), Some(429), &invocation);
+                log.integration_error(|| "Rate Exceeded.".to_string());
                 return internal_error();
             }
             Ok(Err(e)) => {
                 tracing::error!(api = api_id, function = %function.name, "invoke failed: {e}");
+                log.integration(invoked_at.elapsed(), Some(500), &invocation);
+                log.integration_error(|| e.to_string());
                 return internal_error();
             }
             Ok(Ok(out)) => out,
         };
+        log.integration(invoked_at.elapsed(), Some(200), &invocation);
         if out.function_error {
             tracing::warn!(api = api_id, function = %function.name, error = %String::from_utf8_lossy(&out.payload),
                 "function returned an error: answering 500");
+            log.integration_error(|| access_log::function_error(&out.payload));
             return internal_error();
         }
         // Map the response.
         let mut resp = match format.response(&out.payload) {
             Ok(m) => {
+                log.integration_response(m.status.as_u16());
                 let mut r = Response::new(Full::new(m.body));
                 *r.status_mut() = m.status;
                 *r.headers_mut() = m.headers;
@@ -393,6 +447,7 @@ impl Gateway {
             Err(defect) => {
                 tracing::warn!(api = api_id, function = %function.name, request_id = rid,
                     "malformed Lambda proxy response, answering 502: {defect}");
+                log.integration_error(|| format!("Malformed Lambda proxy response: {defect}"));
                 return message(StatusCode::BAD_GATEWAY, r#"{"message":"Internal Server Error"}"#);
             }
         };
@@ -491,7 +546,15 @@ fn compile(bundle: Arc<ApiBundle>, previous: Option<&CompiledApi>, account: Arc<
             (id.clone(), compiled)
         })
         .collect();
-    CompiledApi { bundle, deployments, throttles, account }
+    // Access log formats are parsed here, once per stage, not per request.
+    let access_logs = bundle
+        .stages
+        .iter()
+        .filter_map(|(name, stage)| {
+            Some((name.clone(), Arc::new(StageLog::for_stage(&bundle.api.scope.account_id, stage)?)))
+        })
+        .collect();
+    CompiledApi { bundle, deployments, throttles, account, access_logs }
 }
 
 fn compile_deployment(deployment: Arc<Deployment>) -> CompiledDeployment {

@@ -145,6 +145,107 @@ pub struct Stage {
     pub last_updated_date: String,
     /// `Tags`.
     pub tags: BTreeMap<String, String>,
+    /// `AccessLogSettings`: none on stages stored before access logs existed.
+    #[serde(default)]
+    pub access_log_settings: Option<AccessLogSettings>,
+}
+
+/// `AccessLogSettings` of a stage: the log group access logs go to and the `Format`
+/// of each line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogSettings {
+    /// `DestinationArn`: `arn:aws:logs:{region}:{account}:log-group:{name}`, maybe ending in `:*`.
+    pub destination_arn: Option<String>,
+    /// `Format`: one line with `$context` variables in it.
+    pub format: Option<String>,
+}
+
+/// The prefix AWS puts before every complaint about an HTTP API's access log format.
+const FORMAT_ERRORS: &str = "The following errors are found in Access Log Format: ";
+
+impl AccessLogSettings {
+    /// The log group the settings name, with its account and region, and the format,
+    /// when both are set and the destination is a log group ARN.
+    pub fn target(&self) -> Option<(Scope, &str, &str)> {
+        let (scope, group) = parse_log_group_arn(self.destination_arn.as_deref()?)?;
+        Some((scope, group, self.format.as_deref()?))
+    }
+
+    /// Checks the settings as API Gateway does when a stage is created or updated.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let (Some(arn), Some(format)) = (&self.destination_arn, &self.format) else {
+            if self.destination_arn.is_none() && self.format.is_none() {
+                return Ok(());
+            }
+            return Err(Invalid("AccessLogSettings must set both DestinationArn and Format.".into()));
+        };
+        if parse_log_group_arn(arn).is_none() {
+            return Err(Invalid(format!(
+                "Invalid destination ARN {arn}: it must be the ARN of a CloudWatch Logs log group, \
+                 arn:aws:logs:{{region}}:{{account-id}}:log-group:{{log-group-name}}"
+            )));
+        }
+        if format.contains(['\n', '\r']) {
+            return Err(Invalid(format!("{FORMAT_ERRORS}Access Log format must be single line: '{format}'")));
+        }
+        if !context_variables(format).any(|(_, name)| name == "requestId" || name == "extendedRequestId") {
+            return Err(Invalid(format!(
+                "{FORMAT_ERRORS}Access Log format must include either $context.requestId or $context.extendedRequestId : '{format}'"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The account, region and name of a CloudWatch Logs log group ARN,
+/// `arn:{partition}:logs:{region}:{account}:log-group:{name}` with an optional `:*`.
+pub fn parse_log_group_arn(arn: &str) -> Option<(Scope, &str)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let (partition, service, region, account, resource) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let name = resource.strip_prefix("log-group:")?;
+    let name = name.strip_suffix(":*").unwrap_or(name);
+    let name_ok = !name.is_empty()
+        && name.len() <= 512
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/#".contains(&b));
+    let region_ok =
+        !region.is_empty() && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok = !partition.is_empty()
+        && service == "logs"
+        && region_ok
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && name_ok;
+    ok.then(|| (Scope { account_id: account.to_string(), region: region.to_string() }, name))
+}
+
+/// Each `$context.name` (or `${context.name}`) in an access log format: the byte range
+/// it covers and its name (`requestId`, `identity.sourceIp`...). A name is letters,
+/// digits, `_` and inner dots: a dot that ends it is the format's own text.
+pub fn context_variables(format: &str) -> impl Iterator<Item = (std::ops::Range<usize>, &str)> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while let Some(i) = format.get(at..)?.find('$') {
+            let start = at + i;
+            at = start + 1;
+            let after = &format[at..];
+            if let Some(braced) = after.strip_prefix("{context.") {
+                let Some(end) = braced.find('}') else { continue };
+                at = start + "${context.".len() + end + 1;
+                return Some((start..at, &braced[..end]));
+            }
+            let Some(plain) = after.strip_prefix("context.") else { continue };
+            let len = plain.bytes().take_while(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.').count();
+            let name = plain[..len].trim_end_matches('.');
+            if name.is_empty() {
+                continue;
+            }
+            at = start + "$context.".len() + name.len();
+            return Some((start..at, name));
+        }
+        None
+    })
 }
 
 /// A deployment: the routes, integrations and CORS configuration of an API frozen at
@@ -250,6 +351,48 @@ mod tests {
         for bad in ["", "GET", "FETCH /x", "GET hello", "GET /{a+}/b", "GET /a//b", "GET /{}", "GET /a{b}"] {
             assert!(validate_route_key(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn access_log_variables() {
+        let found: Vec<(std::ops::Range<usize>, &str)> =
+            context_variables("$context.requestId ${context.identity.sourceIp}-$context.status. $x $context. $")
+                .collect();
+        assert_eq!(found, vec![(0..18, "requestId"), (19..47, "identity.sourceIp"), (48..63, "status")]);
+    }
+
+    #[test]
+    fn access_log_settings() {
+        let s = |arn: &str, format: &str| AccessLogSettings {
+            destination_arn: Some(arn.into()),
+            format: Some(format.into()),
+        };
+        let arn = "arn:aws:logs:us-east-1:111122223333:log-group:/my/api-logs";
+        let settings = s(arn, "$context.requestId");
+        let (scope, group, _) = settings.target().expect("a log group");
+        assert_eq!(
+            (scope.account_id.as_str(), scope.region.as_str(), group),
+            ("111122223333", "us-east-1", "/my/api-logs")
+        );
+        assert_eq!(s(&format!("{arn}:*"), "x").target().map(|t| t.1), Some("/my/api-logs"));
+        assert!(s(arn, "$context.requestId").validate().is_ok());
+        assert!(s(arn, "${context.extendedRequestId} $context.status").validate().is_ok());
+        assert!(AccessLogSettings::default().validate().is_ok());
+        let err = s(arn, "$context.status").validate().expect_err("no request id");
+        assert_eq!(err.0, "The following errors are found in Access Log Format: Access Log format must include either $context.requestId or $context.extendedRequestId : '$context.status'");
+        assert!(s(arn, "$context.requestIdx").validate().is_err());
+        assert!(s(arn, "$context.requestId\n$context.status").validate().is_err());
+        for bad in [
+            "arn:aws:logs:us-east-1:1111:log-group:x",
+            "arn:aws:s3:::bucket",
+            "arn:aws:logs:us-east-1:111122223333:log-group:",
+            "arn:aws:logs:us-east-1:111122223333:log-group:a b",
+            "not an arn",
+        ] {
+            assert!(s(bad, "$context.requestId").validate().is_err(), "{bad}");
+        }
+        let half = AccessLogSettings { destination_arn: Some(arn.into()), format: None };
+        assert!(half.validate().is_err());
     }
 
     #[test]

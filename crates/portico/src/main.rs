@@ -215,10 +215,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
 
-    let gateway = Arc::new(portico_gateway::Gateway::new(
-        invoker.clone(),
-        portico_gateway::GatewayConfig { account_rate: args.api_throttle_rate, account_burst: args.api_throttle_burst },
-    ));
+    let access_logs = Arc::new(
+        portico_gateway::access_log::AccessLogWriter::start(
+            portico_control::logs::sink(logs.clone()),
+            Arc::new(StoreLogGroups(logs.clone())),
+        )
+        .context("starting the access log writer")?,
+    );
+    let gateway = Arc::new(
+        portico_gateway::Gateway::new(
+            invoker.clone(),
+            portico_gateway::GatewayConfig {
+                account_rate: args.api_throttle_rate,
+                account_burst: args.api_throttle_burst,
+            },
+        )
+        .with_access_logs(access_logs.clone()),
+    );
     let catalog = publish::start(store.clone(), invoker.clone(), gateway.clone()).await?;
     let events =
         SqliteEventQueue::open(&data_dir.join("state")).context("opening the asynchronous invocation queue")?;
@@ -245,10 +258,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     front::serve(listener, front, shutdown).await;
     tracing::info!("stopping: ending function environments");
     invoker.shutdown();
-    // Function output read so far reaches the disk before exit.
+    // Function output read so far, and access log lines, reach the disk before exit.
     let flushed = logs.clone();
-    let _ = tokio::task::spawn_blocking(move || flushed.sync(Duration::from_secs(5))).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        access_logs.sync(Duration::from_secs(2));
+        flushed.sync(Duration::from_secs(5))
+    })
+    .await;
     Ok(())
+}
+
+/// The log store's groups, which access logs are written to only when they exist.
+#[derive(Debug)]
+struct StoreLogGroups(Arc<portico_store::LogStore>);
+
+impl portico_gateway::access_log::LogGroups for StoreLogGroups {
+    fn exists(&self, scope: &portico_model::Scope, group: &str) -> bool {
+        // A failed read is not a missing group: the append reports its own errors.
+        !matches!(self.0.group(scope, group), Ok(None))
+    }
 }
 
 async fn shutdown_signal() {
