@@ -1,5 +1,5 @@
 # The two commands: `make run` starts Portico, `make test` runs every test.
-.PHONY: run test bench
+.PHONY: run test bench bench-gateway
 
 run:
 	bash scripts/run.sh $(ARGS)
@@ -7,6 +7,10 @@ run:
 test:
 	bash scripts/test.sh
 
-bench:
+bench: bench-gateway
 	bash bench/hello.sh
 	bash bench/environments.sh
+
+# The gateway's pure per-request work (route match, event, response map), criterion.
+bench-gateway:
+	cargo bench -p portico-bench-gateway --locked

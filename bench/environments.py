@@ -6,10 +6,14 @@
 - scale-out: 0 -> 50 concurrent environments of one function;
 - resident memory: Portico idle, and per idle Node.js environment.
 
+Every call is SigV4-signed with the administrator key the data dir's first start wrote
+(`<data-dir>/credentials`), so the Invoke figures include Portico's signature check.
+
 Usage: bench/environments.py PORTICO_BIN NODE22_BIN   (bench/environments.sh sets it up)
 """
 
 import concurrent.futures
+import configparser
 import http.client
 import io
 import json
@@ -28,7 +32,6 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
-CREDS = Credentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 ACCOUNT = "111122223333"
 SLEEPER = b"""
 export const handler = async (event) => {
@@ -41,14 +44,15 @@ export const handler = async (event) => {
 class Lambda:
     """SigV4-signed Lambda calls over one keep-alive connection (as an SDK would)."""
 
-    def __init__(self, port):
+    def __init__(self, port, creds):
         self.port = port
+        self.creds = creds
         self.conn = http.client.HTTPConnection("127.0.0.1", port)
 
     def call(self, method, path, body=b"", conn=None):
         url = f"http://127.0.0.1:{self.port}{path}"
         req = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": "application/json"})
-        SigV4Auth(CREDS, "lambda", "us-east-1").add_auth(req)
+        SigV4Auth(self.creds, "lambda", "us-east-1").add_auth(req)
         c = conn or self.conn
         c.request(method, path, body=body, headers=dict(req.headers.items()))
         r = c.getresponse()
@@ -115,7 +119,11 @@ def main():
     )
     line = proc.stdout.readline().decode()
     port = int(line.split("http://127.0.0.1:")[1].split()[0])
-    lam = Lambda(port)
+    # The administrator key written before the listening line.
+    profile = configparser.ConfigParser()
+    profile.read(os.path.join(data, "credentials"))
+    lam = Lambda(port, Credentials(profile["default"]["aws_access_key_id"],
+                                   profile["default"]["aws_secret_access_key"]))
     results = {}
     try:
         time.sleep(0.5)

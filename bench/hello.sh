@@ -32,7 +32,8 @@ PORTICO_NODEJS22_BIN="$node22" target/release/portico serve --listen 127.0.0.1:0
   --data-dir "$work/data" >"$work/portico.out" 2>"$work/portico.err" &
 pids+=($!)
 portico="$(wait_for_line "$work/portico.out")"
-api_id="$(.venv/bin/python bench/setup_seed.py "$portico")"
+# Signed with the administrator key the data dir's first start wrote.
+api_id="$(.venv/bin/python bench/setup_seed.py "$portico" "$work/data/credentials")"
 portico_url="$portico/execute-api/$api_id/hello?name=Dev"
 
 "$node22" bench/baseline/hello-server.mjs 0 >"$work/node.out" &

@@ -15,6 +15,8 @@ step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "unit and integration tests (Rust)"
 cargo test --workspace --locked
+step "fuzz targets, 10 s each (scripts/fuzz.sh; builds cargo-fuzz on a fresh machine)"
+bash scripts/fuzz.sh 10
 step "Node.js runtime client tests (Node 22, then the system Node)"
 "$node22" --test runtimes/nodejs/test/*.test.mjs
 if command -v node >/dev/null; then node --test runtimes/nodejs/test/*.test.mjs; fi

@@ -1,9 +1,12 @@
 """End-to-end fixtures: a live `portico serve`, the real AWS CLI (v1), boto3 and curl.
 
 Everything talks to Portico over its one public port. The clients are isolated from
-any user configuration: fake credentials, private (empty) AWS config files, a private
-HOME for the CLI, and AWS_EC2_METADATA_DISABLED=true so botocore never probes the
-instance-metadata address.
+any user configuration: private (empty) AWS config files, a private HOME for the CLI,
+and AWS_EC2_METADATA_DISABLED=true so botocore never probes the instance-metadata
+address. Every call is signed with a real key of the server it goes to: each Server
+reads the administrator key its data dir's first start wrote to `<data-dir>/credentials`
+and registers it under its endpoint; `run_aws`, `boto_client` and `signed_curl` sign
+with the key registered for the endpoint they call (or with `credentials=` given).
 
 Environment:
   PORTICO_BIN            the binary under test (default: target/debug/portico)
@@ -14,6 +17,9 @@ from __future__ import annotations
 
 import atexit
 import base64
+import configparser
+import contextlib
+import datetime
 import hashlib
 import io
 import json
@@ -38,6 +44,7 @@ REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-exec"
+# A well-formed key that no server knows (AWS's documentation example): for refusals.
 AKID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
@@ -50,11 +57,11 @@ atexit.register(shutil.rmtree, _CLIENT_HOME, True)
 for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
              "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL", "AWS_REGION"):
     os.environ.pop(_var, None)
-# What every AWS client in the suite sees: fake credentials, private config files,
-# no instance-metadata probing, no proxy for loopback.
+for _var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    os.environ.pop(_var, None)
+# What every AWS client in the suite sees: private config files, no instance-metadata
+# probing, no proxy for loopback. No credentials: each call is given its server's key.
 CLIENT_ENV = {
-    "AWS_ACCESS_KEY_ID": AKID,
-    "AWS_SECRET_ACCESS_KEY": SECRET,
     "AWS_DEFAULT_REGION": REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_CONFIG_FILE": str(_CLIENT_HOME / "aws-config"),
@@ -154,6 +161,80 @@ def curl(url: str, method: str | None = None, headers: dict[str, str] | None = N
                             body_file.read_bytes() if body_file.exists() else b"", pairs)
 
 
+# --- access keys and signing -------------------------------------------------------------
+
+# endpoint -> (access key id, secret): the key each running Server signs with.
+_KEYS: dict[str, tuple[str, str]] = {}
+
+
+def read_credentials(path: Path, profile: str = "default") -> tuple[str, str]:
+    """(access key id, secret) of a profile of an AWS shared-credentials file."""
+    cp = configparser.ConfigParser()
+    assert cp.read(path), f"{path} is missing"
+    return cp[profile]["aws_access_key_id"], cp[profile]["aws_secret_access_key"]
+
+
+def keys_create(data_dir: Path, account: str = ACCOUNT) -> tuple[str, str]:
+    """`portico keys create --data-dir DIR --account-id ACCOUNT`: a new key, as
+    (access key id, secret). Works while the server runs."""
+    p = subprocess.run([str(PORTICO_BIN), "keys", "create", "--data-dir", str(data_dir), "--account-id", account],
+                       capture_output=True, text=True, timeout=30,
+                       env={k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")})
+    assert p.returncode == 0, p.stderr
+    cp = configparser.ConfigParser()
+    cp.read_string(p.stdout)
+    return cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"]
+
+
+def credentials_for(endpoint: str) -> tuple[str, str]:
+    """The key the suite signs calls to `endpoint` with."""
+    assert endpoint in _KEYS, f"no key registered for {endpoint}: start it with Server(...).start()"
+    return _KEYS[endpoint]
+
+
+@contextlib.contextmanager
+def signing_time(at: datetime.datetime):
+    """Makes botocore sign as if it were `at` (UTC, naive) — for expired signatures."""
+    import botocore.auth
+
+    saved = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = lambda *a, **k: at
+    try:
+        yield
+    finally:
+        botocore.auth.get_current_datetime = saved
+
+
+def sign_headers(url: str, service: str, method: str = "GET", headers: dict[str, str] | None = None,
+                 data: bytes | str | None = None, credentials: tuple[str, str] | None = None,
+                 region: str = REGION) -> dict[str, str]:
+    """`headers` plus X-Amz-Date and a SigV4 Authorization, as botocore's SigV4Auth (the
+    CLI's signer) computes them for a raw request to `url`. The key defaults to the one
+    registered for the URL's server."""
+    from urllib.parse import urlsplit
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = data.encode() if isinstance(data, str) else (data or b"")
+    if credentials is None:
+        u = urlsplit(url)
+        credentials = credentials_for(f"{u.scheme}://{u.netloc}")
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    SigV4Auth(Credentials(*credentials), service, region).add_auth(req)
+    return dict(req.headers.items())
+
+
+def signed_curl(endpoint: str, path: str, service: str, method: str = "GET", headers: dict[str, str] | None = None,
+                data: bytes | str | None = None, credentials: tuple[str, str] | None = None,
+                region: str = REGION, timeout: float = 35) -> "CurlResponse":
+    """curl of `endpoint + path`, signed with the endpoint's key (or `credentials`)."""
+    url = endpoint + path
+    signed = sign_headers(url, service, method, headers, data, credentials or credentials_for(endpoint), region)
+    return curl(url, method=method, headers=signed, data=data, timeout=timeout)
+
+
 def processes_mentioning(text: str) -> list[tuple[int, str]]:
     """Live processes whose command line or working directory mentions `text`."""
     found = []
@@ -237,6 +318,9 @@ class Server:
         assert f"(data dir {self.data_dir})" in line, line
         self.endpoint = url
         self.port = int(url.rsplit(":", 1)[1])
+        # The administrator key the data dir's first start wrote (a restart keeps it).
+        self.credentials = read_credentials(self.data_dir / "credentials")
+        _KEYS[self.endpoint] = self.credentials
         # As root, functions run from a sandbox directory of this instance's own
         # (`sandbox: users: uids A-B (DIR)`), not from the data dir.
         m = re.search(r"sandbox: users: uids \d+-\d+ \(([^)]+)\)", self.log_path.read_text(errors="replace"))
@@ -319,15 +403,23 @@ class CliResult:
         return iter((self.rc, self.out, self.err))
 
 
-def run_aws(endpoint: str, *args, cwd: Path | None = None, timeout: float = 60) -> CliResult:
-    """Runs `.venv/bin/aws --endpoint-url URL ARGS --output json`. A single string
-    argument is split as the shell would (so tutorial commands can be pasted)."""
+def run_aws(endpoint: str, *args, cwd: Path | None = None, timeout: float = 60,
+            credentials: tuple[str, str] | None = None, env_extra: dict[str, str] | None = None) -> CliResult:
+    """Runs `.venv/bin/aws --endpoint-url URL ARGS --output json` with the endpoint's key
+    (or `credentials`) in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. A single string
+    argument is split as the shell would (so tutorial commands can be pasted).
+    `env_extra` adds variables last (e.g. AWS_SHARED_CREDENTIALS_FILE with
+    `credentials=()` to use a credentials file instead)."""
     if len(args) == 1 and isinstance(args[0], str):
         args = tuple(shlex.split(args[0]))
     if args and args[0] == "aws":
         args = args[1:]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(CLIENT_ENV, HOME=str(_CLIENT_HOME))
+    key = credentials_for(endpoint) if credentials is None else credentials
+    if key:
+        env.update(AWS_ACCESS_KEY_ID=key[0], AWS_SECRET_ACCESS_KEY=key[1])
+    env.update(env_extra or {})
     cmd = [str(AWS_BIN), "--endpoint-url", endpoint, *map(str, args), "--output", "json"]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
     out: object = p.stdout
@@ -355,10 +447,11 @@ CLIENT_CONFIG = Config(
 )
 
 
-def boto_client(endpoint: str, service: str):
-    return boto3.session.Session(
-        aws_access_key_id=AKID, aws_secret_access_key=SECRET, region_name=REGION
-    ).client(service, endpoint_url=endpoint, config=CLIENT_CONFIG)
+def boto_client(endpoint: str, service: str, credentials: tuple[str, str] | None = None, region: str = REGION):
+    """A boto3 client for `endpoint`, signing with its key (or `credentials`)."""
+    akid, secret = credentials or credentials_for(endpoint)
+    return boto3.session.Session(aws_access_key_id=akid, aws_secret_access_key=secret, region_name=region).client(
+        service, endpoint_url=endpoint, config=CLIENT_CONFIG.merge(Config(region_name=region)))
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Bad input gets AWS's error type and status, writes nothing, and the server keeps
-serving. Raw requests carry a SigV4-shaped Authorization header like a real client."""
+serving. Raw requests are SigV4-signed with the server's key, as a real client's are."""
 
 import json
 import os
@@ -7,15 +7,11 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import HELLO_SRC, ROLE, allow_api, create_function, curl, error_of, function_arn, make_zip, unique
+from conftest import (
+    HELLO_SRC, ROLE, allow_api, create_function, curl, error_of, function_arn, make_zip, signed_curl, unique,
+)
 
-AUTH = {
-    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/lambda/aws4_request, "
-                     "SignedHeaders=host, Signature=00",
-    "X-Amz-Date": "20260101T000000Z",
-    "Content-Type": "application/json",
-}
-APIGW_AUTH = {**AUTH, "Authorization": AUTH["Authorization"].replace("/lambda/", "/apigateway/")}
+JSON = {"Content-Type": "application/json"}
 
 
 def error_type(r):
@@ -42,8 +38,8 @@ def files_named(root, fragment):
 
 
 def test_malformed_json_create_function(server):
-    r = curl(f"{server.endpoint}/2015-03-31/functions", method="POST", headers=AUTH,
-             data='{"FunctionName": "broken", "Runtime": ')
+    r = signed_curl(server.endpoint, "/2015-03-31/functions", "lambda", method="POST", headers=JSON,
+                    data='{"FunctionName": "broken", "Runtime": ')
     assert r.status == 400, (r.status, r.text)
     assert error_type(r) == "InvalidRequestContentException", r.headers
     body = r.json()
@@ -52,7 +48,7 @@ def test_malformed_json_create_function(server):
 
 
 def test_malformed_json_create_api(server):
-    r = curl(f"{server.endpoint}/v2/apis", method="POST", headers=APIGW_AUTH, data="{not json")
+    r = signed_curl(server.endpoint, "/v2/apis", "apigateway", method="POST", headers=JSON, data="{not json")
     assert r.status == 400, (r.status, r.text)
     assert error_type(r) == "BadRequestException", r.headers
     assert "message" in r.json()
@@ -124,7 +120,7 @@ def test_unknown_function(lam):
 
 
 def test_unknown_function_raw_error_shape(server):
-    r = curl(f"{server.endpoint}/2015-03-31/functions/does-not-exist", headers=AUTH)
+    r = signed_curl(server.endpoint, "/2015-03-31/functions/does-not-exist", "lambda")
     assert r.status == 404
     assert error_type(r) == "ResourceNotFoundException"
     assert r.headers.get("x-amzn-requestid")
@@ -134,10 +130,10 @@ def test_unknown_function_raw_error_shape(server):
 def test_error_body_members_follow_the_service_model(server):
     # botocore's lambda model: ResourceNotFoundException has members Type and *Message*;
     # InvalidParameterValueException (like most others) has Type and *message*.
-    r = curl(f"{server.endpoint}/2015-03-31/functions/does-not-exist", headers=AUTH)
+    r = signed_curl(server.endpoint, "/2015-03-31/functions/does-not-exist", "lambda")
     assert error_type(r) == "ResourceNotFoundException"
     assert set(r.json()) == {"Type", "Message"}, r.json()
-    r = curl(f"{server.endpoint}/2015-03-31/functions", method="POST", headers=AUTH, data=json.dumps({
+    r = signed_curl(server.endpoint, "/2015-03-31/functions", "lambda", method="POST", headers=JSON, data=json.dumps({
         "FunctionName": unique("badzip"), "Runtime": "nodejs22.x", "Role": ROLE, "Handler": "index.handler",
         "Code": {"ZipFile": "bm90IGEgemlw"}}))
     assert error_type(r) == "InvalidParameterValueException"

@@ -330,13 +330,7 @@ def test_log_group_management_and_errors(logs, aws, server):
 
 
 def boto3_in_region(server, region):
-    import boto3
-    from botocore.config import Config
-
-    from conftest import AKID, CLIENT_CONFIG, SECRET
-
-    session = boto3.session.Session(aws_access_key_id=AKID, aws_secret_access_key=SECRET, region_name=region)
-    return session.client("logs", endpoint_url=server.endpoint, config=CLIENT_CONFIG.merge(Config(region_name=region)))
+    return boto_client(server.endpoint, "logs", region=region)
 
 
 def test_logs_survive_a_restart(tmp_path):

@@ -1,5 +1,5 @@
 //! API Gateway v2's REST-JSON API (`/v2/apis...`) for HTTP APIs: APIs, routes,
-//! integrations and stages. Members are camelCase on the wire.
+//! integrations, authorizers, stages and deployments. Members are camelCase on the wire.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,7 +8,8 @@ use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use portico_model::api::{
-    validate_api_name, validate_route_key, validate_stage_name, AccessLogSettings, RouteSettings,
+    validate_api_name, validate_route_key, validate_stage_name, AccessLogSettings, Authorizer, IdentitySource,
+    RouteSettings,
 };
 use portico_model::catalog::child_key;
 use portico_model::{
@@ -29,6 +30,7 @@ enum Child {
     Integration,
     Stage,
     Deployment,
+    Authorizer,
 }
 
 /// The API Gateway v2 operations Portico serves, parsed from `(method, path)`.
@@ -46,9 +48,9 @@ enum Action<'a> {
     DeleteApi(&'a str),
     /// `DELETE /v2/apis/{apiId}/cors`.
     DeleteCors(&'a str),
-    /// `POST /v2/apis/{apiId}/{routes|integrations|stages|deployments}`.
+    /// `POST /v2/apis/{apiId}/{routes|integrations|stages|deployments|authorizers}`.
     Create(&'a str, Child),
-    /// `GET /v2/apis/{apiId}/{routes|integrations|stages|deployments}`.
+    /// `GET /v2/apis/{apiId}/{routes|integrations|stages|deployments|authorizers}`.
     List(&'a str, Child),
     /// `GET /v2/apis/{apiId}/{kind}/{id}`.
     Get(&'a str, Child, &'a str),
@@ -64,6 +66,7 @@ fn child(s: &str) -> Option<Child> {
         "integrations" => Some(Child::Integration),
         "stages" => Some(Child::Stage),
         "deployments" => Some(Child::Deployment),
+        "authorizers" => Some(Child::Authorizer),
         _ => None,
     }
 }
@@ -111,6 +114,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
             changes.extend(b.integrations.keys().map(|i| Change::Delete(RecordKind::Integration, child_key(id, i))));
             changes.extend(b.stages.keys().map(|s| Change::Delete(RecordKind::Stage, child_key(id, s))));
             changes.extend(b.deployments.keys().map(|d| Change::Delete(RecordKind::Deployment, child_key(id, d))));
+            changes.extend(b.authorizers.keys().map(|a| Change::Delete(RecordKind::Authorizer, child_key(id, a))));
             c.commit(changes).await?;
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
@@ -126,6 +130,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
         Action::Create(id, Child::Integration) => create_integration(c, call, id).await,
         Action::Create(id, Child::Stage) => create_stage(c, call, id).await,
         Action::Create(id, Child::Deployment) => create_deployment(c, call, id).await,
+        Action::Create(id, Child::Authorizer) => create_authorizer(c, call, id).await,
         Action::List(id, kind) => {
             let b = bundle(c, call, id)?;
             let docs: Vec<(String, Value)> = match kind {
@@ -133,6 +138,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
                 Child::Integration => b.integrations.iter().map(|(k, i)| (k.clone(), integration_doc(i))).collect(),
                 Child::Stage => b.stages.iter().map(|(k, s)| (k.clone(), stage_doc(s))).collect(),
                 Child::Deployment => b.deployments.iter().map(|(k, d)| (k.clone(), deployment_doc(d))).collect(),
+                Child::Authorizer => b.authorizers.iter().map(|(k, a)| (k.clone(), authorizer_doc(a))).collect(),
             };
             page(call, docs)
         }
@@ -143,6 +149,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
                 Child::Integration => b.integrations.get(sub).map(integration_doc),
                 Child::Stage => b.stages.get(sub).map(stage_doc),
                 Child::Deployment => b.deployments.get(sub).map(|d| deployment_doc(d)),
+                Child::Authorizer => b.authorizers.get(sub).map(authorizer_doc),
             };
             doc.map(|d| json_response(StatusCode::OK, &d)).ok_or_else(|| missing(kind, sub))
         }
@@ -155,6 +162,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
                 Child::Integration => (b.integrations.contains_key(sub), RecordKind::Integration),
                 Child::Stage => (b.stages.contains_key(sub), RecordKind::Stage),
                 Child::Deployment => (b.deployments.contains_key(sub), RecordKind::Deployment),
+                Child::Authorizer => (b.authorizers.contains_key(sub), RecordKind::Authorizer),
             };
             if !exists {
                 return Err(missing(kind, sub));
@@ -164,6 +172,14 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
                     return Err(AwsError::bad_request(format!(
                         "Deployment {sub} is in use by stage {}: deploy another deployment to the stage or delete the stage first.",
                         s.stage_name
+                    )));
+                }
+            }
+            if let Child::Authorizer = kind {
+                if let Some(r) = b.routes.values().find(|r| r.authorizer_id.as_deref() == Some(sub)) {
+                    return Err(AwsError::conflict(format!(
+                        "Cannot delete authorizer {sub}: route {} still uses it. Update or delete the route first.",
+                        r.route_key
                     )));
                 }
             }
@@ -187,6 +203,7 @@ fn missing(kind: Child, id: &str) -> AwsError {
         Child::Integration => AwsError::not_found(format!("Invalid Integration identifier specified {id}")),
         Child::Stage => AwsError::not_found(format!("Invalid stage identifier specified {id}")),
         Child::Deployment => AwsError::not_found(format!("Invalid Deployment identifier specified {id}")),
+        Child::Authorizer => AwsError::not_found(format!("Invalid Authorizer identifier specified {id}")),
     }
 }
 
@@ -565,13 +582,40 @@ fn check_target(b: &ApiBundle, target: &str) -> Result<()> {
     }
 }
 
-fn check_authorization(t: &str) -> Result<()> {
-    match t {
-        "NONE" => Ok(()),
-        "JWT" | "CUSTOM" | "AWS_IAM" => {
-            Err(AwsError::bad_request(format!("AuthorizationType {t} is not supported by this Portico yet: use NONE.")))
+/// Checks a route's authorization as API Gateway does: `JWT` needs a JWT authorizer of
+/// the API, `CUSTOM` a `REQUEST` one; scopes go with JWT only. Returns the authorizer id
+/// the route keeps (none without an authorizer).
+fn check_authorization(
+    b: &ApiBundle,
+    kind: &str,
+    authorizer_id: Option<String>,
+    scopes: &[String],
+) -> Result<Option<String>> {
+    let needs = match kind {
+        "NONE" => None,
+        "JWT" => Some("JWT"),
+        "CUSTOM" => Some("REQUEST"),
+        "AWS_IAM" => {
+            return Err(AwsError::bad_request(
+                "AuthorizationType AWS_IAM is not supported by this Portico yet: use NONE, JWT or CUSTOM.",
+            ))
         }
-        other => Err(AwsError::bad_request(format!("Invalid authorization type {other}."))),
+        other => return Err(AwsError::bad_request(format!("Invalid authorization type {other}."))),
+    };
+    if !scopes.is_empty() && kind != "JWT" {
+        return Err(AwsError::bad_request(
+            "AuthorizationScopes are supported only for routes with AuthorizationType JWT.",
+        ));
+    }
+    if scopes.len() > 10 {
+        return Err(AwsError::bad_request("A route can have at most 10 authorization scopes."));
+    }
+    let Some(needs) = needs else { return Ok(None) };
+    match authorizer_id.as_deref().and_then(|a| b.authorizers.get(a)) {
+        Some(a) if a.authorizer_type == needs => Ok(authorizer_id),
+        _ => Err(AwsError::bad_request(format!(
+            "Invalid authorizer ID specified. Setting the authorization type to {kind} requires a valid {needs} authorizer."
+        ))),
     }
 }
 
@@ -588,15 +632,16 @@ async fn create_route(c: &Control, call: &Call, id: &str) -> Result<Resp> {
         check_target(&b, t)?;
     }
     let authorization_type = input.authorization_type.unwrap_or_else(|| "NONE".into());
-    check_authorization(&authorization_type)?;
+    let authorization_scopes = input.authorization_scopes.unwrap_or_default();
+    let authorizer_id = check_authorization(&b, &authorization_type, input.authorizer_id, &authorization_scopes)?;
     let route = Route {
         api_id: id.to_string(),
         route_id: portico_model::ids::sub_resource_id(),
         route_key,
         target: input.target,
         authorization_type,
-        authorizer_id: input.authorizer_id,
-        authorization_scopes: input.authorization_scopes.unwrap_or_default(),
+        authorizer_id,
+        authorization_scopes,
         api_key_required: input.api_key_required.unwrap_or(false),
         operation_name: input.operation_name,
     };
@@ -792,9 +837,25 @@ async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str
                 check_target(&b, &t)?;
                 r.target = Some(t);
             }
-            if let Some(a) = input.authorization_type {
-                check_authorization(&a)?;
-                r.authorization_type = a;
+            if input.authorization_type.is_some()
+                || input.authorizer_id.is_some()
+                || input.authorization_scopes.is_some()
+            {
+                let kind = input.authorization_type.unwrap_or_else(|| r.authorization_type.clone());
+                // A route that changes its authorization type keeps neither its authorizer
+                // nor its scopes, unless given again.
+                let same = kind == r.authorization_type;
+                let authorizer = input.authorizer_id.or_else(|| if same { r.authorizer_id.clone() } else { None });
+                let scopes = input.authorization_scopes.unwrap_or_else(|| {
+                    if same {
+                        r.authorization_scopes.clone()
+                    } else {
+                        Vec::new()
+                    }
+                });
+                r.authorizer_id = check_authorization(&b, &kind, authorizer, &scopes)?;
+                r.authorization_type = kind;
+                r.authorization_scopes = scopes;
             }
             if let Some(o) = input.operation_name {
                 r.operation_name = Some(o);
@@ -869,6 +930,22 @@ async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str
             commit_api(c, id, vec![Change::Put(Record::Stage(s))]).await?;
             Ok(json_response(StatusCode::OK, &stage_doc(&current_stage(c, call, id, &name)?)))
         }
+        Child::Authorizer => {
+            let input: AuthorizerIn = json::parse(Service::ApiGateway, &call.body)?;
+            let current = b.authorizers.get(sub).cloned().ok_or_else(|| missing(kind, sub))?;
+            let a = input.apply(current)?;
+            if let Some(r) = b.routes.values().find(|r| {
+                r.authorizer_id.as_deref() == Some(sub)
+                    && (r.authorization_type == "JWT") != (a.authorizer_type == "JWT")
+            }) {
+                return Err(AwsError::bad_request(format!(
+                    "Cannot change the type of authorizer {sub}: route {} uses it as a {} authorizer.",
+                    r.route_key, r.authorization_type
+                )));
+            }
+            commit_api(c, id, vec![Change::Put(Record::Authorizer(a.clone()))]).await?;
+            Ok(json_response(StatusCode::OK, &authorizer_doc(&a)))
+        }
         Child::Deployment => {
             let input: DeploymentIn = json::parse(Service::ApiGateway, &call.body)?;
             let mut d = (**b.deployments.get(sub).ok_or_else(|| missing(kind, sub))?).clone();
@@ -890,7 +967,7 @@ async fn commit_api(c: &Control, api_id: &str, mut changes: Vec<Change>) -> Resu
 
 /// Whether `d` holds what the API serves now.
 fn is_current(b: &ApiBundle, d: &Deployment) -> bool {
-    d.routes == b.routes && d.integrations == b.integrations && d.cors == b.api.cors
+    d.routes == b.routes && d.integrations == b.integrations && d.cors == b.api.cors && d.authorizers == b.authorizers
 }
 
 /// A deployment of what `b` holds now.
@@ -904,6 +981,7 @@ fn snapshot(b: &ApiBundle, description: Option<String>, auto_deployed: bool) -> 
         routes: b.routes.clone(),
         integrations: b.integrations.clone(),
         cors: b.api.cors.clone(),
+        authorizers: b.authorizers.clone(),
     }
 }
 
@@ -992,4 +1070,230 @@ async fn create_deployment(c: &Control, call: &Call, id: &str) -> Result<Resp> {
     changes.push(Change::Put(Record::Deployment(deployment)));
     c.commit(changes).await?;
     Ok(json_response(StatusCode::CREATED, &doc))
+}
+
+/// GetAuthorizer's document: the members that are set.
+fn authorizer_doc(a: &Authorizer) -> Value {
+    let mut d = json!({
+        "authorizerId": a.authorizer_id,
+        "authorizerType": a.authorizer_type,
+        "identitySource": a.identity_source,
+        "name": a.name,
+    });
+    if let Some(j) = &a.jwt_configuration {
+        let mut jwt = json!({ "audience": j.audience });
+        if let Some(i) = &j.issuer {
+            jwt["issuer"] = json!(i);
+        }
+        d["jwtConfiguration"] = jwt;
+    }
+    for (k, v) in [
+        ("authorizerUri", &a.authorizer_uri),
+        ("authorizerPayloadFormatVersion", &a.authorizer_payload_format_version),
+        ("authorizerCredentialsArn", &a.authorizer_credentials_arn),
+        ("identityValidationExpression", &a.identity_validation_expression),
+    ] {
+        if let Some(v) = v {
+            d[k] = json!(v);
+        }
+    }
+    if let Some(t) = a.authorizer_result_ttl_in_seconds {
+        d["authorizerResultTtlInSeconds"] = json!(t);
+    }
+    if let Some(e) = a.enable_simple_responses {
+        d["enableSimpleResponses"] = json!(e);
+    }
+    d
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JwtConfigurationIn {
+    audience: Option<Vec<String>>,
+    issuer: Option<String>,
+}
+
+/// The members of CreateAuthorizer and UpdateAuthorizer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizerIn {
+    name: Option<String>,
+    authorizer_type: Option<String>,
+    identity_source: Option<Vec<String>>,
+    jwt_configuration: Option<JwtConfigurationIn>,
+    authorizer_uri: Option<String>,
+    authorizer_payload_format_version: Option<String>,
+    authorizer_result_ttl_in_seconds: Option<i64>,
+    enable_simple_responses: Option<bool>,
+    authorizer_credentials_arn: Option<String>,
+    identity_validation_expression: Option<String>,
+}
+
+impl AuthorizerIn {
+    /// `current` with these members applied, checked as a whole.
+    fn apply(self, mut a: Authorizer) -> Result<Authorizer> {
+        if let Some(n) = self.name {
+            a.name = n;
+        }
+        if let Some(t) = self.authorizer_type {
+            a.authorizer_type = t;
+        }
+        if let Some(s) = self.identity_source {
+            a.identity_source = s;
+        }
+        if let Some(j) = self.jwt_configuration {
+            let mut config = a.jwt_configuration.take().unwrap_or_default();
+            if let Some(aud) = j.audience {
+                config.audience = aud;
+            }
+            if let Some(iss) = j.issuer {
+                config.issuer = Some(iss);
+            }
+            a.jwt_configuration = Some(config);
+        }
+        if let Some(u) = self.authorizer_uri {
+            a.authorizer_uri = Some(u);
+        }
+        if let Some(v) = self.authorizer_payload_format_version {
+            a.authorizer_payload_format_version = Some(v);
+        }
+        if let Some(t) = self.authorizer_result_ttl_in_seconds {
+            let ttl = u32::try_from(t).ok().filter(|t| *t <= 3600).ok_or_else(|| {
+                AwsError::bad_request("AuthorizerResultTtlInSeconds must be between 0 and 3600 seconds.")
+            })?;
+            a.authorizer_result_ttl_in_seconds = Some(ttl);
+        }
+        if let Some(e) = self.enable_simple_responses {
+            a.enable_simple_responses = Some(e);
+        }
+        if let Some(c) = self.authorizer_credentials_arn {
+            a.authorizer_credentials_arn = Some(c);
+        }
+        if let Some(v) = self.identity_validation_expression {
+            a.identity_validation_expression = Some(v);
+        }
+        check_authorizer(&a)?;
+        Ok(a)
+    }
+}
+
+/// Checks an authorizer as API Gateway does for HTTP APIs.
+fn check_authorizer(a: &Authorizer) -> Result<()> {
+    if a.name.is_empty() || a.name.chars().count() > 128 {
+        return Err(AwsError::bad_request("Authorizer name must be between 1 and 128 characters in length."));
+    }
+    for s in &a.identity_source {
+        if IdentitySource::parse(s).is_none() {
+            return Err(AwsError::bad_request(format!(
+                "Invalid identity source {s}: use $request.header.<name>, $request.querystring.<name>, $context.<name> or $stageVariables.<name>."
+            )));
+        }
+    }
+    match a.authorizer_type.as_str() {
+        "JWT" => {
+            let issuer = a.jwt_configuration.as_ref().and_then(|j| j.issuer.as_deref());
+            let Some(issuer) = issuer.filter(|i| !i.is_empty()) else {
+                return Err(AwsError::bad_request("JwtConfiguration with an Issuer is required for JWT authorizers."));
+            };
+            if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+                return Err(AwsError::bad_request(format!("Invalid issuer {issuer}: it must be an http(s) URL.")));
+            }
+            if a.jwt_configuration.as_ref().is_some_and(|j| j.audience.len() > 50) {
+                return Err(AwsError::bad_request("A JWT authorizer can have at most 50 audiences."));
+            }
+            let one_header_or_query = matches!(
+                a.identity_source.as_slice(),
+                [s] if matches!(IdentitySource::parse(s), Some(IdentitySource::Header(_) | IdentitySource::QueryString(_)))
+            );
+            if !one_header_or_query {
+                return Err(AwsError::bad_request(
+                    "A JWT authorizer needs exactly one identity source, $request.header.<name> or $request.querystring.<name>.",
+                ));
+            }
+            if a.authorizer_uri.is_some() {
+                return Err(AwsError::bad_request("AuthorizerUri is supported only for REQUEST authorizers."));
+            }
+        }
+        "REQUEST" => {
+            let uri = a
+                .authorizer_uri
+                .as_deref()
+                .ok_or_else(|| AwsError::bad_request("AuthorizerUri is required for REQUEST authorizers."))?;
+            if FunctionArn::from_integration_uri(uri).is_none() {
+                return Err(AwsError::bad_request(format!(
+                    "Invalid authorizer URI {uri}: it must be a Lambda function ARN or arn:aws:apigateway:{{region}}:lambda:path/2015-03-31/functions/{{arn}}/invocations."
+                )));
+            }
+            match a.authorizer_payload_format_version.as_deref() {
+                Some("1.0" | "2.0") => {}
+                Some(other) => {
+                    return Err(AwsError::bad_request(format!(
+                        "Invalid authorizer payload format version {other}: must be 1.0 or 2.0."
+                    )))
+                }
+                None => {
+                    return Err(AwsError::bad_request(
+                        "AuthorizerPayloadFormatVersion is required for REQUEST authorizers of HTTP APIs.",
+                    ))
+                }
+            }
+            if a.enable_simple_responses == Some(true) && a.authorizer_payload_format_version.as_deref() != Some("2.0")
+            {
+                return Err(AwsError::bad_request(
+                    "EnableSimpleResponses is supported only with payload format version 2.0.",
+                ));
+            }
+            if a.authorizer_result_ttl_in_seconds.unwrap_or(0) > 0 && a.identity_source.is_empty() {
+                return Err(AwsError::bad_request(
+                    "Identity sources are required when AuthorizerResultTtlInSeconds is greater than 0 (caching is keyed by them).",
+                ));
+            }
+            if a.jwt_configuration.is_some() {
+                return Err(AwsError::bad_request("JwtConfiguration is supported only for JWT authorizers."));
+            }
+        }
+        other => {
+            return Err(AwsError::bad_request(format!("Invalid authorizer type {other}: must be JWT or REQUEST.")))
+        }
+    }
+    Ok(())
+}
+
+/// CreateAuthorizer.
+async fn create_authorizer(c: &Control, call: &Call, id: &str) -> Result<Resp> {
+    let mut input: AuthorizerIn = json::parse(Service::ApiGateway, &call.body)?;
+    let _w = c.write.lock().await;
+    let b = bundle(c, call, id)?;
+    if b.authorizers.len() >= 10 {
+        return Err(AwsError::bad_request("An API can have at most 10 authorizers."));
+    }
+    match input.authorizer_type.as_deref() {
+        None => return Err(AwsError::bad_request("AuthorizerType is required.")),
+        // What the console fills in.
+        Some("JWT") if input.identity_source.as_ref().is_none_or(Vec::is_empty) => {
+            input.identity_source = Some(vec!["$request.header.Authorization".into()]);
+        }
+        Some(_) => {}
+    }
+    let blank = Authorizer {
+        api_id: id.to_string(),
+        authorizer_id: portico_model::ids::sub_resource_id(),
+        name: String::new(),
+        authorizer_type: String::new(),
+        identity_source: Vec::new(),
+        jwt_configuration: None,
+        authorizer_uri: None,
+        authorizer_payload_format_version: None,
+        authorizer_result_ttl_in_seconds: None,
+        enable_simple_responses: None,
+        authorizer_credentials_arn: None,
+        identity_validation_expression: None,
+    };
+    let mut a = input.apply(blank)?;
+    if a.authorizer_type == "REQUEST" {
+        a.authorizer_result_ttl_in_seconds.get_or_insert(0);
+        a.enable_simple_responses.get_or_insert(false);
+    }
+    commit_api(c, id, vec![Change::Put(Record::Authorizer(a.clone()))]).await?;
+    Ok(json_response(StatusCode::CREATED, &authorizer_doc(&a)))
 }

@@ -4,6 +4,9 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
+/// The message of a missing signature in STS and the JSON services.
+const MISSING_TOKEN: &str = "Request is missing Authentication Token";
+
 /// Which service's error shape to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -101,6 +104,42 @@ impl AwsError {
                 AwsError::new(StatusCode::NOT_FOUND, "UnknownOperationException", m)
             }
         }
+    }
+
+    /// A refused signature in `service`'s terms. Lambda and API Gateway answer 403
+    /// `MissingAuthenticationTokenException` / `IncompleteSignatureException` /
+    /// `UnrecognizedClientException` / `InvalidSignatureException`; STS (query protocol)
+    /// 403 `MissingAuthenticationToken`, 400 `IncompleteSignature`, 403
+    /// `InvalidClientTokenId`, 403 `SignatureDoesNotMatch`; CloudWatch Logs (JSON 1.1)
+    /// the `...Exception` codes with status 400, as AWS's JSON services do.
+    pub fn auth(service: Service, e: &portico_auth::AuthError) -> AwsError {
+        use portico_auth::AuthError as A;
+        let forbidden = StatusCode::FORBIDDEN;
+        let bad = StatusCode::BAD_REQUEST;
+        let (status, code, message) = match (service, e) {
+            (_, A::Lookup(_)) => return AwsError::service(e.message()),
+            (Service::Lambda | Service::ApiGateway, A::Missing) => {
+                (forbidden, "MissingAuthenticationTokenException", e.message())
+            }
+            (Service::Sts, A::Missing) => (forbidden, "MissingAuthenticationToken", MISSING_TOKEN.to_string()),
+            (Service::Logs, A::Missing) => (bad, "MissingAuthenticationTokenException", MISSING_TOKEN.to_string()),
+            (Service::Lambda | Service::ApiGateway, A::Incomplete(_)) => {
+                (forbidden, "IncompleteSignatureException", e.message())
+            }
+            (Service::Sts, A::Incomplete(_)) => (bad, "IncompleteSignature", e.message()),
+            (Service::Logs, A::Incomplete(_)) => (bad, "IncompleteSignatureException", e.message()),
+            (Service::Lambda | Service::ApiGateway, A::UnrecognizedClient) => {
+                (forbidden, "UnrecognizedClientException", e.message())
+            }
+            (Service::Sts, A::UnrecognizedClient) => (forbidden, "InvalidClientTokenId", e.message()),
+            (Service::Logs, A::UnrecognizedClient) => (bad, "UnrecognizedClientException", e.message()),
+            (Service::Lambda | Service::ApiGateway, A::InvalidSignature(_) | A::Expired(_)) => {
+                (forbidden, "InvalidSignatureException", e.message())
+            }
+            (Service::Sts, A::InvalidSignature(_) | A::Expired(_)) => (forbidden, "SignatureDoesNotMatch", e.message()),
+            (Service::Logs, A::InvalidSignature(_) | A::Expired(_)) => (bad, "InvalidSignatureException", e.message()),
+        };
+        AwsError::new(status, code, message)
     }
 
     /// Renders the error in `service`'s wire shape.

@@ -5,11 +5,13 @@
 //! `(method, path)` that yields a typed action; executing it reads the catalog,
 //! validates, commits changes to the store, and waits until the local catalog holds
 //! the commit (read-your-writes). Errors are [`AwsError`]s, rendered in one place.
+//! Before any of it, [`auth`] verifies the call's SigV4 signature and names its account.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod apigw;
 pub mod async_invoke;
+pub mod auth;
 pub mod error;
 mod json;
 mod lambda;
@@ -27,14 +29,19 @@ use portico_runtime::Invoker;
 use portico_store::Store;
 use tokio::sync::{watch, Mutex};
 
+pub use auth::Authentication;
 pub use error::{AwsError, Result, Service};
 
 /// Settings of the control plane.
 #[derive(Debug, Clone)]
 pub struct ControlConfig {
-    /// Account of callers (until keys map to accounts).
+    /// How callers are authenticated: SigV4 against the data dir's keys, whose account
+    /// becomes the caller's, or (insecure) not at all.
+    pub authentication: Authentication,
+    /// The account of every caller when credentials are not verified
+    /// ([`Authentication::AcceptAny`]).
     pub account_id: String,
-    /// Region used when a request carries no SigV4 scope.
+    /// Region of an unsigned call when credentials are not verified.
     pub default_region: String,
     /// Port the public listener is bound to, for `ApiEndpoint`.
     pub public_port: u16,
@@ -58,7 +65,10 @@ pub struct Control {
 /// A parsed control-plane request.
 #[derive(Debug)]
 pub(crate) struct Call {
+    /// The caller's account and region: every resource the call sees is in this scope.
     pub scope: Scope,
+    /// Who signed the call.
+    pub caller: auth::Caller,
     pub method: Method,
     /// Percent-decoded path segments after the service prefix.
     pub segments: Vec<String>,
@@ -107,18 +117,6 @@ fn is_lambda_path(path: &str) -> bool {
         && b[1..3] == *b"20"
 }
 
-/// The region a SigV4-signed request is scoped to (`Credential=AKID/date/REGION/...`).
-fn signed_region(headers: &HeaderMap, query: &[(String, String)]) -> Option<String> {
-    let credential = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.split("Credential=").nth(1))
-        .map(|c| c.split([',', ' ']).next().unwrap_or(c).to_string())
-        .or_else(|| query.iter().find(|(k, _)| k == "X-Amz-Credential").map(|(_, v)| v.clone()))?;
-    let region = credential.split('/').nth(2)?;
-    (!region.is_empty()).then(|| region.to_string())
-}
-
 impl Control {
     /// A control plane over `store`, reading `catalog`, invoking through `invoker`.
     pub fn new(
@@ -132,6 +130,8 @@ impl Control {
     }
 
     /// Handles one request for `service`. `path` and `query` are the raw URI parts.
+    /// The caller is authenticated first ([`auth`]): its key's account and its signature's
+    /// region are the scope of everything the call reads or writes.
     pub async fn handle(
         self: &Arc<Self>,
         service: Service,
@@ -142,6 +142,11 @@ impl Control {
         body: Bytes,
     ) -> Response<Full<Bytes>> {
         let request_id = portico_model::ids::uuid();
+        // Nothing is read before the caller is known.
+        let caller = match auth::authenticate(&self.cfg, service, &method, path, query, &headers, &body) {
+            Ok(c) => c,
+            Err(e) => return e.render(service, &request_id),
+        };
         let query: Vec<(String, String)> =
             query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         let prefix_len = match service {
@@ -155,9 +160,9 @@ impl Control {
             .split('/')
             .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
             .collect();
-        let region = signed_region(&headers, &query).unwrap_or_else(|| self.cfg.default_region.clone());
         let call = Call {
-            scope: Scope { account_id: self.cfg.account_id.clone(), region },
+            scope: Scope { account_id: caller.account_id.clone(), region: caller.region.clone() },
+            caller,
             method,
             segments,
             query,

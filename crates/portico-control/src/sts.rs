@@ -5,6 +5,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
+use crate::error::xml_escape;
 use crate::{AwsError, Call, Control, Result};
 
 pub(crate) fn handle(_control: &Control, call: &Call) -> Result<Response<Full<Bytes>>> {
@@ -13,8 +14,12 @@ pub(crate) fn handle(_control: &Control, call: &Call) -> Result<Response<Full<By
     match action {
         Some("GetCallerIdentity") => {
             let account = &call.scope.account_id;
+            // Every Portico key has its account's full rights (there are no IAM users or
+            // policies): it is that account's root. UserId is the key id, so callers can
+            // tell keys apart (AWS's root answers its account id there).
+            let user_id = xml_escape(call.caller.access_key_id.as_deref().unwrap_or(account));
             let xml = format!(
-                "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <GetCallerIdentityResult>\n    <Arn>arn:aws:iam::{account}:root</Arn>\n    <UserId>{account}</UserId>\n    <Account>{account}</Account>\n  </GetCallerIdentityResult>\n  <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</GetCallerIdentityResponse>\n",
+                "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <GetCallerIdentityResult>\n    <Arn>arn:aws:iam::{account}:root</Arn>\n    <UserId>{user_id}</UserId>\n    <Account>{account}</Account>\n  </GetCallerIdentityResult>\n  <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</GetCallerIdentityResponse>\n",
                 call.request_id
             );
             let mut r = Response::new(Full::new(Bytes::from(xml)));

@@ -18,6 +18,7 @@ use portico_model::{ApiBundle, Catalog, Deployment, FunctionArn, Integration, St
 use portico_runtime::Invoker;
 
 use crate::access_log::{self, AccessLogWriter, StageLog};
+use crate::authorizer::{self, Authorizers, RouteAuth};
 use crate::payload::v2;
 use crate::route::RouteTable;
 use crate::throttle::Bucket;
@@ -28,6 +29,15 @@ type Resp = Response<Full<Bytes>>;
 /// Largest request body API Gateway accepts (10 MB).
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
+/// HTTP APIs' quota on the request line and header values together (10 240 bytes).
+const MAX_HEAD: usize = 10 * 1024;
+
+/// The size the head quota counts: the request line, then each header's name and value.
+fn head_size(parts: &http::request::Parts) -> usize {
+    let line = parts.method.as_str().len() + parts.uri.path_and_query().map_or(1, |p| p.as_str().len()) + 10;
+    parts.headers.iter().fold(line, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
+}
+
 /// What a route leads to, resolved when the snapshot is built.
 #[derive(Debug)]
 struct Target {
@@ -35,6 +45,8 @@ struct Target {
     integration: Option<Integration>,
     /// The integration's function, as its URI names it (maybe qualified).
     function: Option<FunctionRef>,
+    /// The route's authorizer; none for `AuthorizationType` `NONE`.
+    auth: Option<RouteAuth>,
 }
 
 /// How an integration names its function.
@@ -125,6 +137,8 @@ pub struct Gateway {
     accounts: std::sync::Mutex<HashMap<String, Arc<Bucket>>>,
     /// Where stages' access log lines go; none keeps no access logs.
     access_logs: Option<Arc<AccessLogWriter>>,
+    /// JWT issuers' keys and Lambda authorizers' cached answers.
+    authorizers: Authorizers,
 }
 
 /// Settings of the data plane.
@@ -195,6 +209,7 @@ impl Gateway {
     pub fn new(invoker: Arc<Invoker>, cfg: GatewayConfig) -> Gateway {
         Gateway {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            authorizers: Authorizers::new(invoker.clone()),
             invoker,
             cfg,
             accounts: std::sync::Mutex::new(HashMap::new()),
@@ -285,6 +300,13 @@ impl Gateway {
         rid: &str,
         log: &mut access_log::Pending,
     ) -> Resp {
+        if head_size(parts) > MAX_HEAD {
+            // API Gateway documents the quota but not its answer; 431 says what is wrong.
+            return message(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                r#"{"message":"Request Header Fields Too Large: the request line and headers exceed 10240 bytes"}"#,
+            );
+        }
         // Snapshot: one consistent view for the whole request.
         let snap = self.snapshot.load_full();
         // Resolve the API and stage.
@@ -319,6 +341,50 @@ impl Gateway {
         if !admit(&api.account, throttles.and_then(|t| t.bucket(Some(matched.route_key)))) {
             return too_many_requests();
         }
+        let scope = &api.bundle.api.scope;
+        let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        let domain_name = host.split(':').next().unwrap_or(host);
+        let domain_prefix = domain_name.split('.').next().unwrap_or(api_id);
+        let source_ip = client.addr.ip().to_string();
+        let now = chrono::Utc::now();
+        let view = |body| v2::RequestView {
+            method: parts.method.as_str(),
+            raw_path: path,
+            raw_query: parts.uri.query().unwrap_or(""),
+            headers: &parts.headers,
+            body,
+            source_ip: &source_ip,
+            protocol: protocol(parts.version),
+        };
+        let ctx = v2::EventContext {
+            account_id: &scope.account_id,
+            api_id,
+            domain_name,
+            domain_prefix,
+            request_id: rid,
+            route_key: &target.route_key,
+            stage: &stage.stage_name,
+            time_epoch_ms: now.timestamp_millis(),
+            path_parameters: &matched.path_parameters,
+            stage_variables: &stage.stage_variables,
+        };
+        // Authorize: the route's JWT or Lambda authorizer, before anything of the integration.
+        let authorization = match &target.auth {
+            None => None,
+            Some(auth) => {
+                let req = authorizer::Request {
+                    view: &view(&[]),
+                    ctx: &ctx,
+                    region: &scope.region,
+                    route_path,
+                    catalog: &snap.catalog,
+                };
+                match self.authorizers.authorize(auth, &req).await {
+                    Ok(a) => Some(a),
+                    Err(refused) => return refused,
+                }
+            }
+        };
         let (Some(integration), Some(function_ref)) = (&target.integration, &target.function) else {
             tracing::warn!(api = api_id, route = %target.route_key, "route has no Lambda integration");
             return internal_error();
@@ -339,7 +405,6 @@ impl Gateway {
             return internal_error();
         };
         let function = resolved.function;
-        let scope = &api.bundle.api.scope;
         let source_arn = format!(
             "arn:aws:execute-api:{}:{}:{}/{}/{}",
             scope.region,
@@ -365,34 +430,7 @@ impl Gateway {
             tracing::warn!(api = api_id, version = %integration.payload_format_version, "unknown payload format");
             return internal_error();
         };
-        let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        let domain_name = host.split(':').next().unwrap_or(host);
-        let domain_prefix = domain_name.split('.').next().unwrap_or(api_id);
-        let source_ip = client.addr.ip().to_string();
-        let now = chrono::Utc::now();
-        let event = format.event(
-            &v2::RequestView {
-                method: parts.method.as_str(),
-                raw_path: path,
-                raw_query: parts.uri.query().unwrap_or(""),
-                headers: &parts.headers,
-                body: &body,
-                source_ip: &source_ip,
-                protocol: protocol(parts.version),
-            },
-            &v2::EventContext {
-                account_id: &scope.account_id,
-                api_id,
-                domain_name,
-                domain_prefix,
-                request_id: rid,
-                route_key: &target.route_key,
-                stage: &stage.stage_name,
-                time_epoch_ms: now.timestamp_millis(),
-                path_parameters: &matched.path_parameters,
-                stage_variables: &stage.stage_variables,
-            },
-        );
+        let event = format.event_with(&view(&body), &ctx, authorization.as_ref());
         // Invoke, within the integration's timeout.
         let timeout = Duration::from_millis(u64::from(integration.timeout_in_millis));
         let invoked: Arc<str> = Arc::from(resolved.invoked_arn.as_str());
@@ -561,7 +599,8 @@ fn compile_deployment(deployment: Arc<Deployment>) -> CompiledDeployment {
     let routes = RouteTable::build(deployment.routes.values().map(|r| {
         let integration = r.integration_id().and_then(|id| deployment.integrations.get(id)).cloned();
         let function = integration.as_ref().and_then(|i| i.integration_uri.as_deref()).and_then(FunctionRef::parse);
-        (r.route_key.clone(), Target { route_key: r.route_key.clone(), integration, function })
+        let auth = authorizer::compile(r, &deployment.authorizers);
+        (r.route_key.clone(), Target { route_key: r.route_key.clone(), integration, function, auth })
     }));
     CompiledDeployment { deployment, routes }
 }

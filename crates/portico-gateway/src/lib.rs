@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod access_log;
+pub mod authorizer;
 pub mod cors;
 pub mod gateway;
 pub mod payload;

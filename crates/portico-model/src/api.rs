@@ -109,6 +109,74 @@ pub struct Integration {
     pub credentials_arn: Option<String>,
 }
 
+/// An authorizer of an HTTP API: a JWT authorizer (`AuthorizerType` `JWT`) or a Lambda
+/// authorizer (`REQUEST`). Routes name it by `AuthorizerId`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Authorizer {
+    /// The API it belongs to.
+    pub api_id: String,
+    /// `AuthorizerId`.
+    pub authorizer_id: String,
+    /// `Name`.
+    pub name: String,
+    /// `AuthorizerType`: `JWT` or `REQUEST`.
+    pub authorizer_type: String,
+    /// `IdentitySource`: selection expressions (`$request.header.Authorization`...).
+    pub identity_source: Vec<String>,
+    /// `JwtConfiguration` (JWT authorizers).
+    pub jwt_configuration: Option<JwtConfiguration>,
+    /// `AuthorizerUri`: the Lambda function (REQUEST authorizers), as an ARN or the
+    /// apigateway `.../functions/{arn}/invocations` form.
+    pub authorizer_uri: Option<String>,
+    /// `AuthorizerPayloadFormatVersion`: `1.0` or `2.0` (REQUEST authorizers).
+    pub authorizer_payload_format_version: Option<String>,
+    /// `AuthorizerResultTtlInSeconds`: 0 (no caching) to 3600 (REQUEST authorizers).
+    pub authorizer_result_ttl_in_seconds: Option<u32>,
+    /// `EnableSimpleResponses` (REQUEST authorizers, payload 2.0).
+    pub enable_simple_responses: Option<bool>,
+    /// `AuthorizerCredentialsArn`.
+    pub authorizer_credentials_arn: Option<String>,
+    /// `IdentityValidationExpression` (not used by HTTP APIs; kept as given).
+    pub identity_validation_expression: Option<String>,
+}
+
+/// `JwtConfiguration` of a JWT authorizer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwtConfiguration {
+    /// `Audience`: a token's `aud` (or, without one, its `client_id`) must be one of them.
+    pub audience: Vec<String>,
+    /// `Issuer`: the token's `iss`, and where its keys are found.
+    pub issuer: Option<String>,
+}
+
+/// Where an authorizer finds a part of the caller's identity: one `IdentitySource`
+/// selection expression of an HTTP API ("Working with AWS Lambda authorizers for HTTP
+/// APIs", Identity sources).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// `$request.header.{name}`: a header (names are case-insensitive).
+    Header(String),
+    /// `$request.querystring.{name}`: a query string parameter (case-sensitive).
+    QueryString(String),
+    /// `$context.{name}`: a context variable (`requestId`, `routeKey`...).
+    Context(String),
+    /// `$stageVariables.{name}`: a stage variable.
+    StageVariable(String),
+}
+
+impl IdentitySource {
+    /// Parses a selection expression; `None` when it is none of the four kinds or names
+    /// nothing.
+    pub fn parse(expr: &str) -> Option<IdentitySource> {
+        let named = |prefix: &str| expr.strip_prefix(prefix).filter(|n| !n.is_empty()).map(str::to_string);
+        named("$request.header.")
+            .map(IdentitySource::Header)
+            .or_else(|| named("$request.querystring.").map(IdentitySource::QueryString))
+            .or_else(|| named("$context.").map(IdentitySource::Context))
+            .or_else(|| named("$stageVariables.").map(IdentitySource::StageVariable))
+    }
+}
+
 /// Throttling and metrics settings of a stage or a route.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RouteSettings {
@@ -248,7 +316,7 @@ pub fn context_variables(format: &str) -> impl Iterator<Item = (std::ops::Range<
     })
 }
 
-/// A deployment: the routes, integrations and CORS configuration of an API frozen at
+/// A deployment: the routes, integrations, authorizers and CORS configuration of an API frozen at
 /// one moment. A stage serves the deployment it points at, so changes to the API are
 /// invisible on a stage until it is deployed again (or at once, with `AutoDeploy`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -269,6 +337,10 @@ pub struct Deployment {
     pub integrations: BTreeMap<String, Integration>,
     /// `CorsConfiguration`, as it was.
     pub cors: Option<CorsConfiguration>,
+    /// Authorizers by authorizer id, as they were (the routes name them); none in
+    /// deployments stored before authorizers existed.
+    #[serde(default)]
+    pub authorizers: BTreeMap<String, Authorizer>,
 }
 
 /// The HTTP methods a route key may name.
@@ -393,6 +465,23 @@ mod tests {
         }
         let half = AccessLogSettings { destination_arn: Some(arn.into()), format: None };
         assert!(half.validate().is_err());
+    }
+
+    #[test]
+    fn identity_sources() {
+        assert_eq!(
+            IdentitySource::parse("$request.header.Authorization"),
+            Some(IdentitySource::Header("Authorization".into()))
+        );
+        assert_eq!(
+            IdentitySource::parse("$request.querystring.token"),
+            Some(IdentitySource::QueryString("token".into()))
+        );
+        assert_eq!(IdentitySource::parse("$context.routeKey"), Some(IdentitySource::Context("routeKey".into())));
+        assert_eq!(IdentitySource::parse("$stageVariables.v"), Some(IdentitySource::StageVariable("v".into())));
+        for bad in ["", "Authorization", "$request.header.", "$request.body.x", "route.request.header.Auth"] {
+            assert_eq!(IdentitySource::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

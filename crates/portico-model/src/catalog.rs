@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::Authorizer;
 use crate::arn::{FunctionArn, Qualifier};
 use crate::function::PolicyStatement;
 use crate::{Alias, Api, Deployment, Function, Integration, Route, Scope, Stage};
@@ -31,6 +32,8 @@ pub enum Record {
     Version(Function),
     /// An alias of a function.
     Alias(Alias),
+    /// An authorizer of an API.
+    Authorizer(Authorizer),
 }
 
 /// The kinds of [`Record`].
@@ -52,6 +55,8 @@ pub enum RecordKind {
     Version,
     /// [`Record::Alias`].
     Alias,
+    /// [`Record::Authorizer`].
+    Authorizer,
 }
 
 impl RecordKind {
@@ -66,6 +71,7 @@ impl RecordKind {
             RecordKind::Deployment => "deployment",
             RecordKind::Version => "version",
             RecordKind::Alias => "alias",
+            RecordKind::Authorizer => "authorizer",
         }
     }
 }
@@ -82,6 +88,7 @@ impl Record {
             Record::Deployment(_) => RecordKind::Deployment,
             Record::Version(_) => RecordKind::Version,
             Record::Alias(_) => RecordKind::Alias,
+            Record::Authorizer(_) => RecordKind::Authorizer,
         }
     }
 
@@ -96,6 +103,7 @@ impl Record {
             Record::Deployment(d) => child_key(&d.api_id, &d.deployment_id),
             Record::Version(v) => v.version_arn(),
             Record::Alias(a) => a.arn(),
+            Record::Authorizer(a) => child_key(&a.api_id, &a.authorizer_id),
         }
     }
 }
@@ -128,6 +136,8 @@ pub struct ApiBundle {
     pub stages: BTreeMap<String, Stage>,
     /// Deployments by id (shared: a deployment never changes once made).
     pub deployments: BTreeMap<String, Arc<Deployment>>,
+    /// Authorizers by authorizer id.
+    pub authorizers: BTreeMap<String, Authorizer>,
 }
 
 /// Every resource at one store revision. Cheap to clone: values are shared `Arc`s.
@@ -186,6 +196,7 @@ impl Catalog {
                                 integrations: BTreeMap::new(),
                                 stages: BTreeMap::new(),
                                 deployments: BTreeMap::new(),
+                                authorizers: BTreeMap::new(),
                             }),
                         );
                     }
@@ -208,6 +219,11 @@ impl Catalog {
                 Change::Put(Record::Deployment(d)) => {
                     if let Some(b) = next.apis.get_mut(&d.api_id) {
                         Arc::make_mut(b).deployments.insert(d.deployment_id.clone(), Arc::new(d));
+                    }
+                }
+                Change::Put(Record::Authorizer(a)) => {
+                    if let Some(b) = next.apis.get_mut(&a.api_id) {
+                        Arc::make_mut(b).authorizers.insert(a.authorizer_id.clone(), a);
                     }
                 }
                 Change::Put(Record::Version(v)) => {
@@ -237,6 +253,7 @@ impl Catalog {
                             RecordKind::Integration => b.integrations.remove(id).map(|_| ()),
                             RecordKind::Stage => b.stages.remove(id).map(|_| ()),
                             RecordKind::Deployment => b.deployments.remove(id).map(|_| ()),
+                            RecordKind::Authorizer => b.authorizers.remove(id).map(|_| ()),
                             RecordKind::Function | RecordKind::Api | RecordKind::Version | RecordKind::Alias => None,
                         };
                     }

@@ -3,7 +3,11 @@
 //!
 //! Extraction refuses anything that could write outside the tree (absolute paths, `..`,
 //! symlinks pointing out) and counts the bytes actually written, so a zip bomb that
-//! lies about its sizes is stopped at AWS's unzipped limit.
+//! lies about its sizes is stopped at AWS's unzipped limit. Symlinks are checked by
+//! their text alone, which is sound only if nothing is resolved through another link:
+//! so no entry is written through (or over) a symlink extracted before it, and a
+//! link's target may climb with `..` only before its first name (`../lib/a.js`, not
+//! `lib/../..`), since a name may itself be a link to elsewhere in the tree.
 //!
 //! A finished tree is read-only: files `0444` (`0555` when executable), directories
 //! `0555`, owned by Portico's user. Functions running as other users (see `sandbox.rs`)
@@ -142,20 +146,45 @@ fn safe_relative(name: &str) -> Result<PathBuf, CodeError> {
 }
 
 /// Resolves a symlink target relative to the link's directory and checks it stays inside.
+/// `..` may only lead the target: after a name it would climb out of wherever that name
+/// points, which the text alone does not tell (`a -> ../..` then `b -> a/../../..`).
 fn safe_link_target(link_rel: &Path, target: &str) -> Result<(), CodeError> {
+    let unsafe_path = || CodeError::UnsafePath(format!("{} -> {target}", link_rel.display()));
     if target.starts_with('/') {
-        return Err(CodeError::UnsafePath(format!("{} -> {target}", link_rel.display())));
+        return Err(unsafe_path());
     }
     let mut depth = i64::try_from(link_rel.components().count()).unwrap_or(i64::MAX) - 1;
+    let mut named = false;
     for c in Path::new(target).components() {
         match c {
-            Component::Normal(_) => depth += 1,
+            Component::Normal(_) => {
+                depth += 1;
+                named = true;
+            }
+            Component::ParentDir if named => return Err(unsafe_path()),
             Component::ParentDir => depth -= 1,
             Component::CurDir => {}
             Component::RootDir | Component::Prefix(_) => depth = -1,
         }
         if depth < 0 {
-            return Err(CodeError::UnsafePath(format!("{} -> {target}", link_rel.display())));
+            return Err(unsafe_path());
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an entry whose path goes through, or ends at, a symlink extracted before it:
+/// writing there would follow the link (`l -> .`, `l/up -> ..`, then `l/up/x` lands
+/// outside the tree).
+fn no_link_on_path(dest: &Path, rel: &Path, name: &str) -> Result<(), CodeError> {
+    let mut at = dest.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        match fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(CodeError::UnsafePath(name.to_string())),
+            Ok(_) => {}
+            // Nothing here yet, so nothing below it either.
+            Err(_) => break,
         }
     }
     Ok(())
@@ -177,6 +206,7 @@ fn extract(zip: &[u8], dest: &Path) -> Result<(), CodeError> {
         if rel.as_os_str().is_empty() {
             continue;
         }
+        no_link_on_path(dest, &rel, &name)?;
         let out = dest.join(&rel);
         if entry.is_dir() {
             fs::create_dir_all(&out).map_err(ioerr(&out))?;
@@ -269,7 +299,53 @@ mod tests {
     #[test]
     fn link_targets() {
         assert!(safe_link_target(Path::new("a/link"), "../b").is_ok());
+        assert!(safe_link_target(Path::new("a/b/link"), "../../lib/./x.js").is_ok());
         assert!(safe_link_target(Path::new("link"), "../b").is_err());
         assert!(safe_link_target(Path::new("link"), "/etc/passwd").is_err());
+        // `..` after a name: `a` may be a link itself.
+        assert!(safe_link_target(Path::new("p/q/b"), "a/../../..").is_err());
+        assert!(safe_link_target(Path::new("p/q/b"), "a/..").is_err());
+    }
+
+    /// A zip entry that is a symlink (Unix mode `0o120777`) with this target.
+    fn add_link(w: &mut zip::ZipWriter<io::Cursor<Vec<u8>>>, name: &str, target: &str) {
+        w.add_symlink(name, target, SimpleFileOptions::default()).expect("symlink entry");
+    }
+
+    #[test]
+    fn refuses_symlink_escapes() {
+        // The seeds fuzz/seeds/zip_extract/symlink-*.zip of the zip_extract fuzz target.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = CodeCache::new(dir.path().join("code"));
+        // Each link is inside by its text, but `up` is made through `l`, which is the
+        // tree itself: `l/up/escaped.txt` would land in the cache root.
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        add_link(&mut w, "l", ".");
+        add_link(&mut w, "l/up", "..");
+        w.start_file("l/up/escaped.txt", SimpleFileOptions::default()).expect("start");
+        w.write_all(b"outside").expect("write");
+        let chain = w.finish().expect("finish").into_inner();
+        assert!(matches!(cache.install("a", &chain), Err(CodeError::UnsafePath(_))));
+        assert!(!dir.path().join("code/escaped.txt").exists());
+        // `a` is the tree's root, so `a/../../..` is three levels above it.
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        add_link(&mut w, "p/q/a", "../..");
+        add_link(&mut w, "p/q/b", "a/../../..");
+        let dotdot = w.finish().expect("finish").into_inner();
+        assert!(matches!(cache.install("b", &dotdot), Err(CodeError::UnsafePath(_))));
+        // Links inside the tree work; an entry through one is refused all the same.
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        w.start_file("lib/a.js", SimpleFileOptions::default()).expect("start");
+        add_link(&mut w, "node_modules/.bin/a", "../../lib/a.js");
+        let ok = w.finish().expect("finish").into_inner();
+        let tree = cache.install("c", &ok).expect("links inside the tree");
+        assert!(fs::symlink_metadata(tree.join("node_modules/.bin/a")).expect("link").file_type().is_symlink());
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        w.add_directory("lib", SimpleFileOptions::default()).expect("dir");
+        add_link(&mut w, "x", "lib");
+        w.start_file("x/a.js", SimpleFileOptions::default()).expect("start");
+        let over = w.finish().expect("finish").into_inner();
+        assert!(matches!(cache.install("d", &over), Err(CodeError::UnsafePath(_))));
+        assert!(!cache.contains("a") && !cache.contains("b") && !cache.contains("d"));
     }
 }

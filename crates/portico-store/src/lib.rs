@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod keys;
 pub mod logs;
 pub mod queue;
 mod sqlite;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use portico_model::{Change, Record};
 
+pub use keys::{AccessKey, KeyInfo, KeyStore};
 pub use logs::{LogConfig, LogStore};
 pub use queue::{EventQueue, QueuedEvent, SqliteEventQueue};
 pub use sqlite::SqliteStore;

@@ -6,7 +6,7 @@ mod front;
 mod publish;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portico_runtime::launch::{Interpreters, Launchers};
 use portico_runtime::{Invoker, RuntimeConfig};
-use portico_store::{SqliteEventQueue, SqliteStore, Store};
+use portico_store::{AccessKey, KeyStore, SqliteEventQueue, SqliteStore, Store};
 
 #[derive(Debug, Parser)]
 #[command(name = "portico", version, about = "AWS Lambda and API Gateway HTTP APIs on your own machine")]
@@ -26,7 +26,46 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: Lambda, API Gateway v2 and STS APIs plus every HTTP API, on one port.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Manage the access keys that sign control-plane calls (works while the server runs).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create an access key for an account and print it as a shared-credentials profile.
+    Create(KeysCreateArgs),
+    /// List the access keys: ids, accounts and creation times (never secrets).
+    List(DataDirArg),
+    /// Delete an access key: calls signed with it are refused from now on.
+    Delete(KeysDeleteArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DataDirArg {
+    /// The server's data dir [default: $XDG_DATA_HOME/portico or ~/.local/share/portico].
+    #[arg(long, env = "PORTICO_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct KeysCreateArgs {
+    #[command(flatten)]
+    dir: DataDirArg,
+    /// The 12-digit account the key acts for: it sees and changes that account's resources only.
+    #[arg(long, env = "PORTICO_ACCOUNT_ID", default_value = "000000000000")]
+    account_id: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct KeysDeleteArgs {
+    #[command(flatten)]
+    dir: DataDirArg,
+    /// The access key id (`AKIA...`).
+    access_key_id: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,9 +79,14 @@ struct ServeArgs {
     /// Region used for requests that carry no SigV4 scope.
     #[arg(long, env = "PORTICO_REGION", default_value = "us-east-1")]
     region: String,
-    /// Account that owns the resources callers create.
+    /// Account of the administrator key created on a data dir's first start (and of
+    /// every caller under --insecure-accept-any-credentials).
     #[arg(long, env = "PORTICO_ACCOUNT_ID", default_value = "000000000000")]
     account_id: String,
+    /// Accept every control-plane call, signed or not, as --account-id. For throwaway
+    /// local use only: anyone who reaches the port can then run code on this host.
+    #[arg(long, env = "PORTICO_INSECURE_ACCEPT_ANY_CREDENTIALS")]
+    insecure_accept_any_credentials: bool,
     /// Node.js 22 binary for nodejs22.x [default: a `node22` or `node` v22 on PATH].
     #[arg(long, env = "PORTICO_NODEJS22_BIN")]
     nodejs22_bin: Option<PathBuf>,
@@ -116,8 +160,102 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(args)),
+        Command::Serve(args) => {
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(*args))
+        }
+        Command::Keys { command } => keys(command),
     }
+}
+
+fn validate_account(account_id: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit()),
+        "--account-id must be 12 digits, got {account_id:?}"
+    );
+    Ok(())
+}
+
+fn resolve_data_dir(d: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match d {
+        Some(d) => Ok(d.clone()),
+        None => default_data_dir(),
+    }
+}
+
+/// The access keys of a data dir (`<data-dir>/state/keys.db`), created when absent.
+fn open_keys(data_dir: &Path) -> anyhow::Result<KeyStore> {
+    create_private_dir(data_dir)?;
+    KeyStore::open(&data_dir.join("state"))
+        .with_context(|| format!("opening the access keys in {}", data_dir.display()))
+}
+
+/// `portico keys ...`: one short-lived handle on the same file the server reads, so the
+/// server sees a new key, or misses a deleted one, on its next request.
+fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create(args) => {
+            validate_account(&args.account_id)?;
+            let store = open_keys(&resolve_data_dir(&args.dir.data_dir)?)?;
+            let key = store.create(&args.account_id)?;
+            eprintln!("Created access key {} for account {}.", key.access_key_id, key.account_id);
+            print!("{}", key.credentials_profile("default"));
+        }
+        KeysCommand::List(dir) => {
+            let store = open_keys(&resolve_data_dir(&dir.data_dir)?)?;
+            println!("{:<22}{:<15}CREATED", "ACCESS KEY ID", "ACCOUNT");
+            for k in store.list()? {
+                let created = chrono::DateTime::from_timestamp_millis(k.created_ms)
+                    .map(portico_model::time::iso8601)
+                    .unwrap_or_default();
+                println!("{:<22}{:<15}{created}", k.access_key_id, k.account_id);
+            }
+        }
+        KeysCommand::Delete(args) => {
+            let store = open_keys(&resolve_data_dir(&args.dir.data_dir)?)?;
+            anyhow::ensure!(store.delete(&args.access_key_id)?, "no access key {:?}", args.access_key_id);
+            eprintln!("Deleted access key {}.", args.access_key_id);
+        }
+    }
+    Ok(())
+}
+
+/// On a data dir's first start (no key yet), creates the administrator key for
+/// `account_id` and writes it to `<data-dir>/credentials` (AWS shared-credentials
+/// format, profile `default`, mode 0600). Returns the key when it made one.
+fn first_start_key(keys: &KeyStore, data_dir: &Path, account_id: &str) -> anyhow::Result<Option<AccessKey>> {
+    if !keys.is_empty()? {
+        return Ok(None);
+    }
+    let key = keys.create(account_id)?;
+    let text = format!(
+        "# Portico administrator access key for account {account_id}, made by the data dir's first start.\n\
+         # Use: export AWS_SHARED_CREDENTIALS_FILE={}\n{}",
+        credentials_path(data_dir).display(),
+        key.credentials_profile("default")
+    );
+    write_private_file(&credentials_path(data_dir), text.as_bytes())?;
+    Ok(Some(key))
+}
+
+fn credentials_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("credentials")
+}
+
+/// Writes `path` (mode 0600 from its creation) through a temporary file and a rename.
+fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn validate(args: &ServeArgs) -> anyhow::Result<()> {
@@ -126,11 +264,7 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
         "--async-retry-delay must be between 0 and 86400 seconds, got {}",
         args.async_retry_delay
     );
-    anyhow::ensure!(
-        args.account_id.len() == 12 && args.account_id.bytes().all(|b| b.is_ascii_digit()),
-        "--account-id must be 12 digits, got {:?}",
-        args.account_id
-    );
+    validate_account(&args.account_id)?;
     anyhow::ensure!(
         !args.region.is_empty()
             && args.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
@@ -141,8 +275,13 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // Created 0700 (never readable by others, even for a moment), and narrowed if it existed.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("restricting {}", dir.display()))?;
     Ok(())
@@ -155,6 +294,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => default_data_dir()?,
     };
     create_private_dir(&data_dir)?;
+    let keys = Arc::new(open_keys(&data_dir)?);
+    let new_key = first_start_key(&keys, &data_dir, &args.account_id)?;
+    let authentication = if args.insecure_accept_any_credentials {
+        tracing::warn!(
+            "INSECURE: --insecure-accept-any-credentials: control-plane calls are not authenticated; \
+             anyone who reaches {} acts as account {} and can run code on this host",
+            args.listen,
+            args.account_id
+        );
+        portico_control::Authentication::AcceptAny
+    } else {
+        portico_control::Authentication::Verify(keys.clone())
+    };
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&data_dir.join("state"))
             .with_context(|| format!("opening the store in {}", data_dir.display()))?,
@@ -244,6 +396,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs_f64(args.async_retry_delay),
         ),
         portico_control::ControlConfig {
+            authentication,
             account_id: args.account_id.clone(),
             default_region: args.region.clone(),
             public_port: local.port(),
@@ -254,6 +407,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let front = Arc::new(front::Front { control, gateway });
 
     println!("Portico listening on http://{local} (data dir {})", data_dir.display());
+    print_access_hints(&args, &data_dir, local, new_key.as_ref());
     let shutdown = shutdown_signal();
     front::serve(listener, front, shutdown).await;
     tracing::info!("stopping: ending function environments");
@@ -266,6 +420,40 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await;
     Ok(())
+}
+
+/// How to call this server, printed after the listening line: the key made on a first
+/// start (its id, never its secret: stdout often ends up in a log), the credentials file,
+/// and a loud warning when nothing is verified.
+fn print_access_hints(args: &ServeArgs, data_dir: &Path, local: SocketAddr, new_key: Option<&AccessKey>) {
+    let credentials = credentials_path(data_dir);
+    if let Some(key) = new_key {
+        println!(
+            "Created the administrator access key {} for account {} in {} (profile default, mode 0600).",
+            key.access_key_id,
+            key.account_id,
+            credentials.display()
+        );
+    }
+    if credentials.exists() {
+        println!(
+            "Use it: export AWS_SHARED_CREDENTIALS_FILE={} AWS_DEFAULT_REGION={} AWS_ENDPOINT_URL=http://{local}",
+            credentials.display(),
+            args.region
+        );
+    }
+    println!(
+        "More keys, for this or other accounts: portico keys create --data-dir {} --account-id ID",
+        data_dir.display()
+    );
+    if args.insecure_accept_any_credentials {
+        let reach = if local.ip().is_loopback() { "this host" } else { "the network" };
+        println!(
+            "WARNING: --insecure-accept-any-credentials: signatures are NOT checked. Anyone on {reach} who reaches \
+             http://{local} acts as account {} and can run code here. Use it only for throwaway local work.",
+            args.account_id
+        );
+    }
 }
 
 /// The log store's groups, which access logs are written to only when they exist.

@@ -73,9 +73,20 @@ impl Format {
 
     /// Builds this format's event for a request, as JSON.
     pub fn event(self, req: &RequestView<'_>, ctx: &EventContext<'_>) -> Vec<u8> {
+        self.event_with(req, ctx, None)
+    }
+
+    /// Builds this format's event for a request that the route's authorizer let
+    /// through: what it found goes in `requestContext.authorizer`.
+    pub fn event_with(
+        self,
+        req: &RequestView<'_>,
+        ctx: &EventContext<'_>,
+        authorization: Option<&Authorization>,
+    ) -> Vec<u8> {
         match self {
-            Format::V1 => v1::event(req, ctx),
-            Format::V2 => v2::event(req, ctx),
+            Format::V1 => v1::event_with(req, ctx, authorization),
+            Format::V2 => v2::event_with(req, ctx, authorization),
         }
     }
 
@@ -130,6 +141,29 @@ pub struct EventContext<'a> {
     pub path_parameters: &'a [(&'a str, String)],
     /// The stage's variables.
     pub stage_variables: &'a BTreeMap<String, String>,
+}
+
+/// What a route's authorizer established about the caller: `requestContext.authorizer`
+/// of the integration's event ("Working with AWS Lambda proxy integrations for HTTP
+/// APIs"). Format 2.0 writes `{"jwt": {"claims", "scopes"}}` or `{"lambda": context}`;
+/// format 1.0 writes `{"claims", "scopes"}`, or the Lambda authorizer's context members
+/// themselves (plus `principalId`), as REST APIs do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Authorization {
+    /// A JWT authorizer let the request through.
+    Jwt {
+        /// The token's claims, each value as text (API Gateway passes them as strings).
+        claims: BTreeMap<String, String>,
+        /// The token's scopes when the route requires scopes, else `None` (`null`).
+        scopes: Option<Vec<String>>,
+    },
+    /// A Lambda authorizer let the request through.
+    Lambda {
+        /// The `context` it returned, as it returned it; `None` (`null`) without one.
+        context: Option<serde_json::Map<String, Value>>,
+        /// The `principalId` of an IAM-policy answer.
+        principal_id: Option<String>,
+    },
 }
 
 /// A header value as text; header values are meant to be ASCII, anything else is

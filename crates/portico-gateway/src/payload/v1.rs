@@ -42,11 +42,17 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::{event_capacity, is_forwarded, is_object, kind, lossy, structured, Array, Body, Forwarded, PathParameters};
-pub use super::{BadResponse, EventContext, MappedResponse, RequestView};
+pub use super::{Authorization, BadResponse, EventContext, MappedResponse, RequestView};
 use super::{Query, Structured, Time};
 
 /// Builds the payload format 1.0 event for a request, as JSON.
 pub fn event(req: &RequestView<'_>, ctx: &EventContext<'_>) -> Vec<u8> {
+    event_with(req, ctx, None)
+}
+
+/// Builds the payload format 1.0 event for a request, with what the route's
+/// authorizer found in `requestContext.authorizer`.
+pub fn event_with(req: &RequestView<'_>, ctx: &EventContext<'_>, authorization: Option<&Authorization>) -> Vec<u8> {
     let body = Body::of(req);
     let query = (!req.raw_query.is_empty()).then(|| Query::parse(req.raw_query)).filter(|q| !q.is_empty());
     let user_agent = req.headers.get(USER_AGENT).map_or(Cow::Borrowed(""), |v| lossy(v));
@@ -65,6 +71,7 @@ pub fn event(req: &RequestView<'_>, ctx: &EventContext<'_>) -> Vec<u8> {
         request_context: RequestContext {
             account_id: ctx.account_id,
             api_id: ctx.api_id,
+            authorizer: authorization.map(AuthorizerV1),
             domain_name: ctx.domain_name,
             domain_prefix: ctx.domain_prefix,
             extended_request_id: ctx.request_id,
@@ -129,6 +136,8 @@ struct Event<'a> {
 struct RequestContext<'a> {
     account_id: &'a str,
     api_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<AuthorizerV1<'a>>,
     domain_name: &'a str,
     domain_prefix: &'a str,
     extended_request_id: &'a str,
@@ -142,6 +151,32 @@ struct RequestContext<'a> {
     resource_id: &'a str,
     resource_path: &'a str,
     stage: &'a str,
+}
+
+/// `requestContext.authorizer`: a JWT authorizer's `{"claims", "scopes"}` (AWS's 1.0
+/// example), or a Lambda authorizer's context members with its `principalId`, as REST
+/// APIs pass them.
+struct AuthorizerV1<'a>(&'a Authorization);
+
+impl Serialize for AuthorizerV1<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        match self.0 {
+            Authorization::Jwt { claims, scopes } => {
+                map.serialize_entry("claims", claims)?;
+                map.serialize_entry("scopes", scopes)?;
+            }
+            Authorization::Lambda { context, principal_id } => {
+                for (k, v) in context.iter().flatten() {
+                    map.serialize_entry(k, v)?;
+                }
+                if let Some(p) = principal_id {
+                    map.serialize_entry("principalId", p)?;
+                }
+            }
+        }
+        map.end()
+    }
 }
 
 /// `requestContext.identity`; each `()` is written as `null`.

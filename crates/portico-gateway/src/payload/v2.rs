@@ -39,11 +39,17 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use super::{event_capacity, is_forwarded, is_object, lossy, structured, Body, Forwarded, Joined, PathParameters};
-pub use super::{BadResponse, EventContext, MappedResponse, RequestView};
+pub use super::{Authorization, BadResponse, EventContext, MappedResponse, RequestView};
 use super::{Query, Structured, Time};
 
 /// Builds the payload format 2.0 event for a request, as JSON.
 pub fn event(req: &RequestView<'_>, ctx: &EventContext<'_>) -> Vec<u8> {
+    event_with(req, ctx, None)
+}
+
+/// Builds the payload format 2.0 event for a request, with what the route's
+/// authorizer found in `requestContext.authorizer`.
+pub fn event_with(req: &RequestView<'_>, ctx: &EventContext<'_>, authorization: Option<&Authorization>) -> Vec<u8> {
     let body = Body::of(req);
     let query = (!req.raw_query.is_empty()).then(|| Query::parse(req.raw_query)).filter(|q| !q.is_empty());
     let user_agent = req.headers.get(USER_AGENT).map_or(Cow::Borrowed(""), |v| lossy(v));
@@ -58,6 +64,7 @@ pub fn event(req: &RequestView<'_>, ctx: &EventContext<'_>) -> Vec<u8> {
         request_context: RequestContext {
             account_id: ctx.account_id,
             api_id: ctx.api_id,
+            authorizer: authorization.map(AuthorizerV2),
             domain_name: ctx.domain_name,
             domain_prefix: ctx.domain_prefix,
             http: Http {
@@ -119,6 +126,8 @@ fn no_path_parameters(p: &PathParameters<'_>) -> bool {
 struct RequestContext<'a> {
     account_id: &'a str,
     api_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<AuthorizerV2<'a>>,
     domain_name: &'a str,
     domain_prefix: &'a str,
     http: Http<'a>,
@@ -127,6 +136,26 @@ struct RequestContext<'a> {
     stage: &'a str,
     time: Time,
     time_epoch: i64,
+}
+
+/// `requestContext.authorizer`: `{"jwt": {"claims": {...}, "scopes": [...] | null}}` or
+/// `{"lambda": {...} | null}`.
+struct AuthorizerV2<'a>(&'a Authorization);
+
+impl Serialize for AuthorizerV2<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Jwt<'a> {
+            claims: &'a BTreeMap<String, String>,
+            scopes: &'a Option<Vec<String>>,
+        }
+        let mut map = s.serialize_map(Some(1))?;
+        match self.0 {
+            Authorization::Jwt { claims, scopes } => map.serialize_entry("jwt", &Jwt { claims, scopes })?,
+            Authorization::Lambda { context, .. } => map.serialize_entry("lambda", context)?,
+        }
+        map.end()
+    }
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,97 @@
+//! The control plane's edge check: who is calling, for which account and region.
+//!
+//! Every call is SigV4-verified ([`portico_auth::verify`]) against the access keys in the
+//! data dir before anything else reads it; the key's account becomes the call's scope
+//! and the credential scope's region its region. A refusal is rendered in the service's
+//! own error shape (see [`AwsError::auth`]) and changes nothing. With
+//! `--insecure-accept-any-credentials` ([`Authentication::AcceptAny`]) nothing is
+//! verified: every caller is the configured account, in the region its signature names.
+//!
+//! Logs name the refusal's kind and the access key id, never a secret or a signature.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use portico_auth::{AuthError, Key, LookupError, Options, RequestParts};
+use portico_store::KeyStore;
+
+use crate::{AwsError, ControlConfig, Service};
+
+/// How callers are authenticated.
+#[derive(Debug, Clone)]
+pub enum Authentication {
+    /// Verify every call's SigV4 signature against these keys (the default).
+    Verify(Arc<KeyStore>),
+    /// Accept every call, signed or not, as [`ControlConfig::account_id`]
+    /// (`--insecure-accept-any-credentials`: throwaway local use only).
+    AcceptAny,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    /// The account whose resources the call sees.
+    pub account_id: String,
+    /// The region it addresses.
+    pub region: String,
+    /// The access key it signed with (absent for an unsigned call under `AcceptAny`).
+    pub access_key_id: Option<String>,
+}
+
+/// The SigV4 service name a service's clients sign for, and the clock window AWS
+/// gives it: Lambda's and API Gateway's errors say "- 5 min.", STS's "- 15 min.";
+/// CloudWatch Logs is taken to be 15 minutes like the other JSON 1.1 services.
+fn signing(service: Service) -> Options {
+    match service {
+        Service::Lambda => Options::new("lambda"),
+        Service::ApiGateway => Options::new("apigateway"),
+        Service::Sts => Options::new("sts").with_max_skew(Duration::from_secs(900)),
+        Service::Logs => Options::new("logs").with_max_skew(Duration::from_secs(900)),
+    }
+}
+
+/// Authenticates one call (see the module doc).
+pub(crate) fn authenticate(
+    cfg: &ControlConfig,
+    service: Service,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Caller, AwsError> {
+    let keys = match &cfg.authentication {
+        Authentication::AcceptAny => {
+            let signature = portico_auth::parse(headers, query).ok();
+            return Ok(Caller {
+                account_id: cfg.account_id.clone(),
+                region: signature
+                    .as_ref()
+                    .map(|s| s.credential.region.clone())
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| cfg.default_region.clone()),
+                access_key_id: signature.map(|s| s.credential.access_key_id),
+            });
+        }
+        Authentication::Verify(keys) => keys,
+    };
+    let lookup = |akid: &str| {
+        keys.lookup(akid)
+            .map(|k| k.map(|k| Key { secret_access_key: k.secret_access_key, account_id: k.account_id }))
+            .map_err(|e| LookupError(e.to_string()))
+    };
+    let parts = RequestParts { method, path, query, headers };
+    match portico_auth::verify(parts, body, lookup, SystemTime::now(), &signing(service)) {
+        Ok(v) => Ok(Caller { account_id: v.account_id, region: v.region, access_key_id: Some(v.access_key_id) }),
+        Err(e) => {
+            let key = portico_auth::parse(headers, query).ok().map(|s| s.credential.access_key_id);
+            match &e {
+                AuthError::Lookup(m) => tracing::error!("access keys could not be read: {m}"),
+                _ => tracing::debug!(?service, kind = e.kind(), key = key.as_deref().unwrap_or("-"), "refused a call"),
+            }
+            Err(AwsError::auth(service, &e))
+        }
+    }
+}
