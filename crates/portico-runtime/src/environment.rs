@@ -233,7 +233,7 @@ impl Environment {
         let deadline_ms =
             chrono::Utc::now().timestamp_millis() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
         // START follows whatever the process wrote before (init output, late lines).
-        self.logs.platform(vec![format!("START RequestId: {request_id} Version: {}\n", self.function.version)]).await;
+        self.logs.platform_placed(vec![format!("START RequestId: {request_id} Version: {}\n", self.function.version)]).await;
         if tail {
             self.logs.start_capture();
         }
@@ -243,8 +243,9 @@ impl Environment {
         let init_done = self.slot.initialised();
         let duration = self.last_used - init_done.map_or(started, |t| t.max(started));
         let report = self.report_line(&request_id, duration);
-        // END and REPORT follow everything the function wrote for this invocation.
-        self.logs.platform(vec![format!("END RequestId: {request_id}\n"), report.clone()]).await;
+        // END and REPORT follow everything the function wrote for this invocation; the
+        // caller does not wait for them to be stored.
+        self.logs.platform(vec![format!("END RequestId: {request_id}\n"), report.clone()]);
         let log = if tail {
             let output = self.logs.finish_capture().await;
             Some(log_tail(&request_id, &self.function.version, &output, &report))

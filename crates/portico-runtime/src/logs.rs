@@ -59,7 +59,8 @@ pub struct LogTarget {
 #[derive(Debug)]
 struct Flush {
     platform: Vec<String>,
-    done: oneshot::Sender<()>,
+    /// Told once the lines are handed to the sink, when someone waits for that.
+    done: Option<oneshot::Sender<()>>,
 }
 
 /// The reading end of an environment's output, owned by a background task.
@@ -99,7 +100,7 @@ impl LogPipe {
         let fd: std::os::fd::OwnedFd = reader.into();
         let rx = pipe::Receiver::from_owned_fd(fd)?;
         let shared = Arc::new(Mutex::new(Capture::default()));
-        let (flush, flush_rx) = mpsc::channel(4);
+        let (flush, flush_rx) = mpsc::channel(64);
         let kept = target.is_some();
         let reader = Reader { shared: shared.clone(), function, target, line: Vec::new(), pending: Vec::new() };
         tokio::spawn(reader.run(rx, flush_rx));
@@ -127,17 +128,42 @@ impl LogPipe {
     }
 
     /// Appends platform lines (`START`, `END`, `REPORT`; each ending in `\n`) to the
-    /// stream after everything the process has written so far. Returns once they are
-    /// handed to the sink. Does nothing when no sink keeps events.
-    pub async fn platform(&self, lines: Vec<String>) {
+    /// stream after everything the process has written so far. Does not wait: the
+    /// reader orders them with the pipe's output, off the invocation's path. Does
+    /// nothing when no sink keeps events.
+    pub fn platform(&self, lines: Vec<String>) {
+        if !self.kept {
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(flush)) =
+            self.flush.try_send(Flush { platform: lines, done: None })
+        {
+            // The reader is far behind: hand the lines over without blocking this task.
+            let tx = self.flush.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(flush).await;
+            });
+        }
+    }
+
+    /// Like [`LogPipe::platform`], but returns only once the lines are placed: what the
+    /// process writes afterwards comes after them (`START`, before an event is handed
+    /// to the runtime).
+    pub async fn platform_placed(&self, lines: Vec<String>) {
         if self.kept {
             self.run_flush(lines).await;
         }
     }
 
+    /// Waits until everything the process wrote so far, and every platform line
+    /// already given, is handed to the sink.
+    pub async fn settled(&self) {
+        self.run_flush(Vec::new()).await;
+    }
+
     async fn run_flush(&self, platform: Vec<String>) {
         let (done, rx) = oneshot::channel();
-        if self.flush.send(Flush { platform, done }).await.is_ok() {
+        if self.flush.send(Flush { platform, done: Some(done) }).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -159,16 +185,9 @@ impl Reader {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             tokio::select! {
-                ready = rx.readable() => {
-                    if ready.is_err() { break; }
-                    match rx.try_read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => self.absorb(&buf[..n]),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => break,
-                    }
-                    self.emit();
-                }
+                // Flushes first: an invocation waiting on one should not wait for a
+                // chatty process's output to be read line by line.
+                biased;
                 Some(flush) = flushes.recv() => {
                     // Empty the pipe without waiting: everything written before the
                     // runtime posted its answer is already there. The read goes to the
@@ -184,6 +203,16 @@ impl Reader {
                         }
                     }
                     self.finish(flush);
+                }
+                ready = rx.readable() => {
+                    if ready.is_err() { break; }
+                    match rx.try_read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => self.absorb(&buf[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => break,
+                    }
+                    self.emit();
                 }
             }
         }
@@ -234,7 +263,9 @@ impl Reader {
             self.pending.extend(flush.platform.into_iter().map(|message| LogEvent { timestamp_ms: ts, message }));
         }
         self.emit();
-        let _ = flush.done.send(());
+        if let Some(done) = flush.done {
+            let _ = done.send(());
+        }
     }
 
     fn emit(&mut self) {
@@ -280,10 +311,10 @@ mod tests {
             stream: "s".into(),
         };
         let pipe = LogPipe::spawn(reader, Arc::from("f"), Some(target)).expect("spawn");
-        pipe.platform(vec!["START\n".into()]).await;
+        pipe.platform_placed(vec!["START\n".into()]).await;
         pipe.start_capture();
         io::Write::write_all(&mut writer, b"one\ntwo\rlines\npartial").expect("write");
-        pipe.platform(vec!["END\n".into(), "REPORT\n".into()]).await;
+        pipe.platform(vec!["END\n".into(), "REPORT\n".into()]);
         let tail = pipe.finish_capture().await;
         assert_eq!(tail, b"one\ntwo\rlines\npartial");
         drop(writer);
@@ -307,7 +338,8 @@ mod tests {
         drop(writer);
         // Let the reader see EOF.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        pipe.platform(vec!["END\n".into()]).await;
+        pipe.platform(vec!["END\n".into()]);
+        pipe.settled().await;
         let got: Vec<String> = sink.0.lock().expect("lock").iter().map(|(_, _, m)| m.clone()).collect();
         assert_eq!(got, ["last words\n", "END\n"]);
     }
