@@ -354,7 +354,6 @@ def test_authorizer_validation(apigw, lam, echo, issuer):
         lambda: apigw.create_route(ApiId=api_id, RouteKey="GET /a", Target=target, AuthorizationType="CUSTOM",
                                    AuthorizerId=jwt),
         lambda: apigw.create_route(ApiId=api_id, RouteKey="GET /a", Target=target, AuthorizationScopes=["x"]),
-        lambda: apigw.create_route(ApiId=api_id, RouteKey="GET /a", Target=target, AuthorizationType="AWS_IAM"),
         lambda: apigw.create_authorizer(ApiId=api_id, AuthorizerType="JWT", Name="n", IdentitySource=["x"],
                                         JwtConfiguration={"Issuer": issuer.url}),
         lambda: apigw.create_authorizer(ApiId=api_id, AuthorizerType="JWT", Name="n",

@@ -14,6 +14,11 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove
 /// The same, keeping `/` (the path's separators).
 const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED.remove(b'/');
 
+/// SigV4's `UriEncode` of a query component: every byte but the unreserved ones escaped.
+pub(crate) fn encode(b: &[u8]) -> String {
+    percent_encode(b, UNRESERVED).to_string()
+}
+
 /// Percent-decodes (`+` stays `+`; a malformed escape stays as it is).
 pub(crate) fn decode(s: &str) -> Vec<u8> {
     percent_decode_str(s).collect()

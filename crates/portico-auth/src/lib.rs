@@ -126,6 +126,13 @@ impl std::fmt::Debug for Key {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookupError(pub String);
 
+/// Where keys are found: the key store, as a crate that must not know the store sees
+/// it (the gateway's `AWS_IAM` routes; the binary implements it over its `KeyStore`).
+pub trait KeyLookup: Send + Sync + std::fmt::Debug {
+    /// The key with this id: `Ok(None)` when there is none.
+    fn lookup(&self, access_key_id: &str) -> Result<Option<Key>, LookupError>;
+}
+
 /// What a verification expects of the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -284,6 +291,28 @@ where
         signed_at: sig.signed_at,
         form: sig.form,
     })
+}
+
+/// What can be checked of a request before its body is read: that it carries a
+/// well-formed signature ([`AuthError::Missing`], [`AuthError::Incomplete`]) scoped to
+/// `opts.service` ([`AuthError::InvalidSignature`]), no session token, and a key that
+/// exists ([`AuthError::UnrecognizedClient`]). A listener calls it on the request head
+/// so that a large upload from an unsigned or unknown caller is refused without being
+/// buffered; [`verify`] then checks the signature itself over the whole body.
+pub fn precheck<F>(req: RequestParts<'_>, lookup: F, opts: &Options) -> Result<(), AuthError>
+where
+    F: FnOnce(&str) -> Result<Option<Key>, LookupError>,
+{
+    let sig = parse(req.headers, req.query)?;
+    check_scope(&sig, opts)?;
+    if has_security_token(req) {
+        return Err(AuthError::UnrecognizedClient);
+    }
+    match lookup(&sig.credential.access_key_id) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(AuthError::UnrecognizedClient),
+        Err(e) => Err(AuthError::Lookup(e.0)),
+    }
 }
 
 /// The scope must name the expected service, a plausible region, the SigV4 terminator,
@@ -463,6 +492,31 @@ impl Signer<'_> {
             self.access_key_id,
             names.join(";")
         )
+    }
+
+    /// Presigns a request as botocore's `SigV4QueryAuth` does and returns the query
+    /// string to send instead of `req.query`: the request's own parameters, then
+    /// `X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`,
+    /// `X-Amz-SignedHeaders` and `X-Amz-Signature`. The request must carry `Host` and
+    /// every header named in `signed_headers`; the body's hash is signed (Portico
+    /// refuses `UNSIGNED-PAYLOAD`).
+    pub fn presigned_query(&self, req: RequestParts<'_>, body: &[u8], expires: u64, signed_headers: &[&str]) -> String {
+        let date = self.timestamp.get(..8).unwrap_or_default();
+        let names: Vec<String> = signed_headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let scope = format!("{date}/{}/{}/{TERMINATOR}", self.region, self.service);
+        let credential = format!("{}/{scope}", self.access_key_id);
+        let mut query = req.query.filter(|q| !q.is_empty()).map(|q| format!("{q}&")).unwrap_or_default();
+        query.push_str(&format!(
+            "X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={}&X-Amz-Date={}&X-Amz-Expires={expires}&X-Amz-SignedHeaders={}",
+            canonical::encode(credential.as_bytes()),
+            canonical::encode(self.timestamp.as_bytes()),
+            canonical::encode(names.join(";").as_bytes()),
+        ));
+        let parts = RequestParts { query: Some(&query), ..req };
+        let canonical = canonical_request(parts, &names, &hex(&Sha256::digest(body)), Form::Query);
+        let to_sign = string_to_sign(self.timestamp, &scope, &canonical);
+        let sig = hex(&signature_bytes(self.secret, date, self.region, self.service, &to_sign));
+        format!("{query}&X-Amz-Signature={sig}")
     }
 }
 

@@ -519,3 +519,50 @@ fn garbage_never_panics() {
         let _ = canonical_uri(&path);
     }
 }
+
+#[test]
+fn presigned_query_round_trips() {
+    let mut req =
+        Req::new(Method::POST, "/dev/pets/a%20b", Some("x=1&y=%2F"), &[("host", "abc.execute-api.localhost")], b"{}");
+    let signer = Signer {
+        access_key_id: AKID,
+        secret: SECRET,
+        region: "us-east-1",
+        service: "execute-api",
+        timestamp: "20260102T030405Z",
+    };
+    let query = signer.presigned_query(req.parts(), b"{}", 60, &["host"]);
+    assert!(
+        query.starts_with("x=1&y=%2F&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20260102%2F"),
+        "{query}"
+    );
+    req.query = Some(query.clone());
+    let caller = req.verify("execute-api").expect("verifies");
+    assert_eq!(caller.form, Form::Query);
+    // Its lifetime is its own: 60 s, not the 5-minute window.
+    assert!(matches!(req.verify_at("execute-api", at(SIGNED_AT + 61)), Err(AuthError::Expired(_))));
+    req.query = Some(query.replace("x=1", "x=2"));
+    assert_eq!(req.verify("execute-api"), Err(AuthError::InvalidSignature(MISMATCH_MESSAGE.into())));
+}
+
+#[test]
+fn precheck_needs_no_body() {
+    let check = |req: &Req, service: &str| precheck(req.parts(), lookup, &Options::new(service));
+    // The signature is not checked (the body is not there yet): only its form, scope and key.
+    assert_eq!(check(&invoke(), "lambda"), Ok(()));
+    assert_eq!(check(&presigned_list(), "lambda"), Ok(()));
+    assert!(matches!(check(&invoke(), "sts"), Err(AuthError::InvalidSignature(_))));
+    let unsigned = Req::new(Method::GET, "/", None, &[HOST], b"");
+    assert_eq!(check(&unsigned, "lambda"), Err(AuthError::Missing));
+    let mut garbled = invoke();
+    garbled.set("authorization", "AWS4-HMAC-SHA256 Credential=x");
+    assert!(matches!(check(&garbled, "lambda"), Err(AuthError::Incomplete(_))));
+    assert_eq!(precheck(invoke().parts(), |_| Ok(None), &Options::new("lambda")), Err(AuthError::UnrecognizedClient));
+    assert_eq!(
+        precheck(invoke().parts(), |_| Err(LookupError("disk".into())), &Options::new("lambda")),
+        Err(AuthError::Lookup("disk".into()))
+    );
+    let mut token = invoke();
+    token.set("x-amz-security-token", "t");
+    assert!(check(&token, "lambda").is_err());
+}

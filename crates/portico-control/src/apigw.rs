@@ -583,8 +583,9 @@ fn check_target(b: &ApiBundle, target: &str) -> Result<()> {
 }
 
 /// Checks a route's authorization as API Gateway does: `JWT` needs a JWT authorizer of
-/// the API, `CUSTOM` a `REQUEST` one; scopes go with JWT only. Returns the authorizer id
-/// the route keeps (none without an authorizer).
+/// the API, `CUSTOM` a `REQUEST` one; `AWS_IAM` (SigV4-signed callers) and `NONE` need
+/// none; scopes go with JWT only. Returns the authorizer id the route keeps (none without
+/// an authorizer).
 fn check_authorization(
     b: &ApiBundle,
     kind: &str,
@@ -592,14 +593,9 @@ fn check_authorization(
     scopes: &[String],
 ) -> Result<Option<String>> {
     let needs = match kind {
-        "NONE" => None,
+        "NONE" | "AWS_IAM" => None,
         "JWT" => Some("JWT"),
         "CUSTOM" => Some("REQUEST"),
-        "AWS_IAM" => {
-            return Err(AwsError::bad_request(
-                "AuthorizationType AWS_IAM is not supported by this Portico yet: use NONE, JWT or CUSTOM.",
-            ))
-        }
         other => return Err(AwsError::bad_request(format!("Invalid authorization type {other}."))),
     };
     if !scopes.is_empty() && kind != "JWT" {

@@ -52,6 +52,40 @@ fn signing(service: Service) -> Options {
     }
 }
 
+/// Refuses a call from its head alone, before its body is read (so a large upload from
+/// an unsigned or unknown caller is never buffered): no signature, a malformed one, one
+/// scoped to another service, a session token, or a key that does not exist
+/// ([`portico_auth::precheck`]). What passes is verified in full by [`authenticate`].
+pub(crate) fn precheck(
+    cfg: &ControlConfig,
+    service: Service,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(), AwsError> {
+    let Authentication::Verify(keys) = &cfg.authentication else { return Ok(()) };
+    let parts = RequestParts { method, path, query, headers };
+    portico_auth::precheck(parts, |akid| lookup(keys, akid), &signing(service))
+        .map_err(|e| refused(service, headers, query, &e))
+}
+
+fn lookup(keys: &KeyStore, akid: &str) -> Result<Option<Key>, LookupError> {
+    keys.lookup(akid)
+        .map(|k| k.map(|k| Key { secret_access_key: k.secret_access_key, account_id: k.account_id }))
+        .map_err(|e| LookupError(e.to_string()))
+}
+
+/// Logs a refusal (its kind and key id, never a signature) and renders it.
+fn refused(service: Service, headers: &HeaderMap, query: Option<&str>, e: &AuthError) -> AwsError {
+    let key = portico_auth::parse(headers, query).ok().map(|s| s.credential.access_key_id);
+    match e {
+        AuthError::Lookup(m) => tracing::error!("access keys could not be read: {m}"),
+        _ => tracing::debug!(?service, kind = e.kind(), key = key.as_deref().unwrap_or("-"), "refused a call"),
+    }
+    AwsError::auth(service, e)
+}
+
 /// Authenticates one call (see the module doc).
 pub(crate) fn authenticate(
     cfg: &ControlConfig,
@@ -77,21 +111,9 @@ pub(crate) fn authenticate(
         }
         Authentication::Verify(keys) => keys,
     };
-    let lookup = |akid: &str| {
-        keys.lookup(akid)
-            .map(|k| k.map(|k| Key { secret_access_key: k.secret_access_key, account_id: k.account_id }))
-            .map_err(|e| LookupError(e.to_string()))
-    };
     let parts = RequestParts { method, path, query, headers };
-    match portico_auth::verify(parts, body, lookup, SystemTime::now(), &signing(service)) {
+    match portico_auth::verify(parts, body, |akid| lookup(keys, akid), SystemTime::now(), &signing(service)) {
         Ok(v) => Ok(Caller { account_id: v.account_id, region: v.region, access_key_id: Some(v.access_key_id) }),
-        Err(e) => {
-            let key = portico_auth::parse(headers, query).ok().map(|s| s.credential.access_key_id);
-            match &e {
-                AuthError::Lookup(m) => tracing::error!("access keys could not be read: {m}"),
-                _ => tracing::debug!(?service, kind = e.kind(), key = key.as_deref().unwrap_or("-"), "refused a call"),
-            }
-            Err(AwsError::auth(service, &e))
-        }
+        Err(e) => Err(refused(service, headers, query, &e)),
     }
 }

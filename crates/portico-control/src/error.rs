@@ -73,6 +73,10 @@ impl AwsError {
     pub fn too_large(m: impl Into<String>) -> AwsError {
         AwsError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException", m)
     }
+    /// 408 `RequestTimeoutException`: the client did not send its request body in time.
+    pub fn request_timeout(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::REQUEST_TIMEOUT, "RequestTimeoutException", m)
+    }
     /// 429 `TooManyRequestsException` with Lambda's `Reason`.
     pub fn too_many_requests(m: impl Into<String>, reason: &str) -> AwsError {
         let mut e = AwsError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", m);

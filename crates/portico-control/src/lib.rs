@@ -129,6 +129,16 @@ impl Control {
         Arc::new(Control { store, catalog, invoker, cfg, events, write: Mutex::new(()) })
     }
 
+    /// The answer to a call that can be refused from its head alone, before its body is
+    /// read: unsigned, malformed, or signed with an unknown key (see [`auth`]). `None`
+    /// when the head passes; [`Control::handle`] still verifies the whole signature.
+    pub fn refuse_early(&self, service: Service, parts: &http::request::Parts) -> Option<Response<Full<Bytes>>> {
+        let (path, query) = (parts.uri.path(), parts.uri.query());
+        auth::precheck(&self.cfg, service, &parts.method, path, query, &parts.headers)
+            .err()
+            .map(|e| e.render(service, &portico_model::ids::uuid()))
+    }
+
     /// Handles one request for `service`. `path` and `query` are the raw URI parts.
     /// The caller is authenticated first ([`auth`]): its key's account and its signature's
     /// region are the scope of everything the call reads or writes.

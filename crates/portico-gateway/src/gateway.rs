@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use portico_model::api::RouteSettings;
 use portico_model::function::policy_allows;
 use portico_model::{ApiBundle, Catalog, Deployment, FunctionArn, Integration, Stage};
@@ -197,6 +197,38 @@ fn internal_error() -> Resp {
     message(StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal Server Error"}"#)
 }
 
+/// The request body: still to be read, or read already (an `AWS_IAM` route reads it
+/// before the signature check, which covers it).
+enum RequestBody<B> {
+    Unread(B),
+    Read(Bytes),
+}
+
+impl<B> RequestBody<B>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// The whole body, at most 10 MB: 413 past it, 408 when the client stopped sending
+    /// it (the listener's pace limits) or went away.
+    async fn read(self) -> Result<Bytes, Resp> {
+        let body = match self {
+            RequestBody::Read(b) => return Ok(b),
+            RequestBody::Unread(body) => body,
+        };
+        match Limited::new(body, MAX_BODY).collect().await {
+            Ok(b) => Ok(b.to_bytes()),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                Err(message(StatusCode::PAYLOAD_TOO_LARGE, r#"{"message":"Request Entity Too Large"}"#))
+            }
+            Err(e) => {
+                tracing::debug!("request body not received: {e}");
+                Err(message(StatusCode::REQUEST_TIMEOUT, r#"{"message":"Request Timeout"}"#))
+            }
+        }
+    }
+}
+
 /// A request id in the shape of `apigw-requestid` (e.g. `JYxQ8gHAoAMEbkQ=`).
 fn request_id() -> String {
     use base64::Engine;
@@ -220,6 +252,13 @@ impl Gateway {
     /// Writes the access logs of stages with `AccessLogSettings` through `writer`.
     pub fn with_access_logs(mut self, writer: Arc<AccessLogWriter>) -> Gateway {
         self.access_logs = Some(writer);
+        self
+    }
+
+    /// Checks the signatures of requests to `AWS_IAM` routes against `keys`; without
+    /// them, such routes answer 500.
+    pub fn with_keys(mut self, keys: Arc<dyn portico_auth::KeyLookup>) -> Gateway {
+        self.authorizers.set_keys(keys);
         self
     }
 
@@ -251,15 +290,20 @@ impl Gateway {
     }
 
     /// Handles one data-plane request for `api_id`; `path` is the request path with
-    /// any `/execute-api/{apiId}` prefix removed.
-    pub async fn handle(
+    /// any `/execute-api/{apiId}` prefix removed. `body` is read only when the request
+    /// gets that far (at most 10 MB).
+    pub async fn handle<B>(
         &self,
         parts: http::request::Parts,
-        body: hyper::body::Incoming,
+        body: B,
         api_id: &str,
         path: &str,
         client: Client,
-    ) -> Resp {
+    ) -> Resp
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let (started, started_at) = (Instant::now(), SystemTime::now());
         let rid = request_id();
         let mut log = access_log::Pending::default();
@@ -290,16 +334,21 @@ impl Gateway {
     // The request's own parts plus what `handle` learned of it; a struct around them
     // would only rename them.
     #[allow(clippy::too_many_arguments)]
-    async fn serve(
+    async fn serve<B>(
         &self,
         parts: &http::request::Parts,
-        body: hyper::body::Incoming,
+        body: B,
         api_id: &str,
         path: &str,
         client: Client,
         rid: &str,
         log: &mut access_log::Pending,
-    ) -> Resp {
+    ) -> Resp
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut body = RequestBody::Unread(body);
         if head_size(parts) > MAX_HEAD {
             // API Gateway documents the quota but not its answer; 431 says what is wrong.
             return message(
@@ -368,9 +417,23 @@ impl Gateway {
             path_parameters: &matched.path_parameters,
             stage_variables: &stage.stage_variables,
         };
-        // Authorize: the route's JWT or Lambda authorizer, before anything of the integration.
+        // Authorize: the route's JWT, Lambda or IAM authorizer, before anything of the integration.
         let authorization = match &target.auth {
             None => None,
+            Some(RouteAuth::Iam) => {
+                // The signature covers the body: read it first (the 10 MB limit holds).
+                let bytes = match body.read().await {
+                    Ok(b) => b,
+                    Err(refused) => return refused,
+                };
+                let verified =
+                    authorizer::iam::authorize(self.authorizers.keys(), parts, &bytes, scope, SystemTime::now());
+                body = RequestBody::Read(bytes);
+                match verified {
+                    Ok(a) => Some(a),
+                    Err(refused) => return refused.response(),
+                }
+            }
             Some(auth) => {
                 let req = authorizer::Request {
                     view: &view(&[]),
@@ -421,9 +484,9 @@ impl Gateway {
             return internal_error();
         }
         // Body.
-        let body = match Limited::new(body, MAX_BODY).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, r#"{"message":"Request Entity Too Large"}"#),
+        let body = match body.read().await {
+            Ok(b) => b,
+            Err(refused) => return refused,
         };
         // Build the event, in the integration's payload format (the control plane admits 1.0 and 2.0).
         let Some(format) = payload::Format::from_version(&integration.payload_format_version) else {

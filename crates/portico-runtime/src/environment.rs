@@ -233,7 +233,9 @@ impl Environment {
         let deadline_ms =
             chrono::Utc::now().timestamp_millis() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
         // START follows whatever the process wrote before (init output, late lines).
-        self.logs.platform_placed(vec![format!("START RequestId: {request_id} Version: {}\n", self.function.version)]).await;
+        self.logs
+            .platform_placed(vec![format!("START RequestId: {request_id} Version: {}\n", self.function.version)])
+            .await;
         if tail {
             self.logs.start_capture();
         }

@@ -135,8 +135,7 @@ impl LogPipe {
         if !self.kept {
             return;
         }
-        if let Err(mpsc::error::TrySendError::Full(flush)) =
-            self.flush.try_send(Flush { platform: lines, done: None })
+        if let Err(mpsc::error::TrySendError::Full(flush)) = self.flush.try_send(Flush { platform: lines, done: None })
         {
             // The reader is far behind: hand the lines over without blocking this task.
             let tx = self.flush.clone();
@@ -156,7 +155,8 @@ impl LogPipe {
     }
 
     /// Waits until everything the process wrote so far, and every platform line
-    /// already given, is handed to the sink.
+    /// already given, is handed to the sink (only tests wait for it).
+    #[cfg(test)]
     pub async fn settled(&self) {
         self.run_flush(Vec::new()).await;
     }

@@ -142,6 +142,14 @@ struct ServeArgs {
     /// First uid (and gid) handed to environments; each instance claims a block of 10000.
     #[arg(long, env = "PORTICO_SANDBOX_UID_BASE", default_value_t = 200_000)]
     sandbox_uid_base: u32,
+    /// Seconds a client may take to send a request's line and headers (an idle
+    /// keep-alive connection is closed after as long), or pause while sending its body.
+    #[arg(long, env = "PORTICO_CLIENT_TIMEOUT", default_value_t = 30.0)]
+    client_timeout: f64,
+    /// Connections served at once; past it new ones wait until one ends.
+    #[arg(long, env = "PORTICO_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -266,6 +274,11 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
     );
     validate_account(&args.account_id)?;
     anyhow::ensure!(
+        args.client_timeout.is_finite() && (0.1..=3600.0).contains(&args.client_timeout),
+        "--client-timeout must be between 0.1 and 3600 seconds, got {}",
+        args.client_timeout
+    );
+    anyhow::ensure!(
         !args.region.is_empty()
             && args.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
         "--region must look like us-east-1, got {:?}",
@@ -382,7 +395,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 account_burst: args.api_throttle_burst,
             },
         )
-        .with_access_logs(access_logs.clone()),
+        .with_access_logs(access_logs.clone())
+        .with_keys(Arc::new(StoreKeys(keys.clone()))),
     );
     let catalog = publish::start(store.clone(), invoker.clone(), gateway.clone()).await?;
     let events =
@@ -404,7 +418,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     portico_control::async_invoke::start(control.clone());
-    let front = Arc::new(front::Front { control, gateway });
+    let limits = front::Limits {
+        client_timeout: Duration::from_secs_f64(args.client_timeout),
+        max_connections: connection_cap(args.max_connections),
+    };
+    let front = Arc::new(front::Front { control, gateway, limits });
 
     println!("Portico listening on http://{local} (data dir {})", data_dir.display());
     print_access_hints(&args, &data_dir, local, new_key.as_ref());
@@ -453,6 +471,47 @@ fn print_access_hints(args: &ServeArgs, data_dir: &Path, local: SocketAddr, new_
              http://{local} acts as account {} and can run code here. Use it only for throwaway local work.",
             args.account_id
         );
+    }
+}
+
+/// How many connections to serve at once: `--max-connections`, within the open-file
+/// limit. The soft limit is raised towards the hard one to fit them (1 024 is a common
+/// default); what cannot fit lowers the cap, with a warning, keeping 1 024 descriptors
+/// for the store, logs and function environments.
+fn connection_cap(wanted: u32) -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    const RESERVED: u64 = 1024;
+    let wanted = u64::from(wanted);
+    let limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    let mut available = soft;
+    if soft < wanted + RESERVED {
+        let raised = limit.maximum.map_or(wanted + RESERVED, |hard| hard.min(wanted + RESERVED));
+        if raised > soft
+            && setrlimit(Resource::Nofile, Rlimit { current: Some(raised), maximum: limit.maximum }).is_ok()
+        {
+            available = raised;
+        }
+    }
+    let cap = wanted.min(available.saturating_sub(RESERVED).max(64));
+    if cap < wanted {
+        tracing::warn!(
+            "--max-connections {wanted} does not fit the open-file limit ({available}): serving at most {cap} connections"
+        );
+    }
+    usize::try_from(cap).unwrap_or(usize::MAX)
+}
+
+/// Portico's access keys, as the gateway's `AWS_IAM` routes look them up.
+#[derive(Debug)]
+struct StoreKeys(Arc<KeyStore>);
+
+impl portico_auth::KeyLookup for StoreKeys {
+    fn lookup(&self, access_key_id: &str) -> Result<Option<portico_auth::Key>, portico_auth::LookupError> {
+        self.0
+            .lookup(access_key_id)
+            .map(|k| k.map(|k| portico_auth::Key { secret_access_key: k.secret_access_key, account_id: k.account_id }))
+            .map_err(|e| portico_auth::LookupError(e.to_string()))
     }
 }
 

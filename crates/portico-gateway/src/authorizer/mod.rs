@@ -14,6 +14,9 @@
 //!   is invoked through the same [`Invoker`] as integrations, after its resource policy
 //!   lets API Gateway invoke it for the authorizer's ARN; answers are cached by identity
 //!   source values for `authorizerResultTtlInSeconds`.
+//! - [`iam`]: `AuthorizationType` `AWS_IAM`. The request's SigV4 signature (service
+//!   `execute-api`) is checked against Portico's access keys through a [`KeyLookup`];
+//!   the gateway reads the body first, since the signature covers it.
 //!
 //! Refusals are answered here, in API Gateway's words: 401 `{"message":"Unauthorized"}`
 //! (with `www-authenticate` for JWT), 403 `{"message":"Forbidden"}`, and 500
@@ -30,12 +33,14 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use percent_encoding::percent_decode_str;
+use portico_auth::KeyLookup;
 use portico_model::api::{Authorizer, IdentitySource};
 use portico_model::{Catalog, Route};
 use portico_runtime::Invoker;
 
 use crate::payload::{Authorization, EventContext, RequestView};
 
+pub mod iam;
 pub mod jwt;
 pub mod lambda;
 
@@ -49,6 +54,9 @@ pub enum RouteAuth {
     Jwt(jwt::Route),
     /// A Lambda (`REQUEST`) authorizer.
     Lambda(lambda::Route),
+    /// `AWS_IAM`: a SigV4 signature by a key of the API's account ([`iam::authorize`],
+    /// which needs the body: the gateway runs it, not [`Authorizers::authorize`]).
+    Iam,
     /// The route asks for an authorizer its deployment cannot provide (a missing one, or
     /// an authorization type Portico does not check): every request gets a 500, never
     /// the integration.
@@ -58,8 +66,10 @@ pub enum RouteAuth {
 /// What a route's authorization needs, or `None` for `AuthorizationType` `NONE`.
 pub fn compile(route: &Route, authorizers: &BTreeMap<String, Authorizer>) -> Option<RouteAuth> {
     let kind = route.authorization_type.as_str();
-    if kind == "NONE" {
-        return None;
+    match kind {
+        "NONE" => return None,
+        "AWS_IAM" => return Some(RouteAuth::Iam),
+        _ => {}
     }
     let authorizer = route.authorizer_id.as_ref().and_then(|id| authorizers.get(id));
     Some(match (kind, authorizer) {
@@ -180,12 +190,24 @@ pub struct Authorizers {
     jwks: jwt::Jwks,
     /// Lambda authorizers' answers, by identity.
     results: lambda::ResultCache,
+    /// Portico's access keys, for `AWS_IAM` routes; none refuses them all with a 500.
+    keys: Option<Arc<dyn KeyLookup>>,
 }
 
 impl Authorizers {
     /// Authorizers that invoke Lambda authorizers through `invoker`.
     pub fn new(invoker: Arc<Invoker>) -> Authorizers {
-        Authorizers { invoker, jwks: jwt::Jwks::new(), results: lambda::ResultCache::default() }
+        Authorizers { invoker, jwks: jwt::Jwks::new(), results: lambda::ResultCache::default(), keys: None }
+    }
+
+    /// Checks `AWS_IAM` routes' signatures against `keys`.
+    pub fn set_keys(&mut self, keys: Arc<dyn KeyLookup>) {
+        self.keys = Some(keys);
+    }
+
+    /// The access keys `AWS_IAM` routes are checked against.
+    pub fn keys(&self) -> Option<&dyn KeyLookup> {
+        self.keys.as_deref()
     }
 
     /// Runs `route`'s authorizer for `req`: what to tell the integration, or the answer
@@ -194,6 +216,15 @@ impl Authorizers {
         match route {
             RouteAuth::Jwt(r) => jwt::authorize(&self.jwks, r, req).await,
             RouteAuth::Lambda(r) => lambda::authorize(&self.results, &self.invoker, r, req).await,
+            RouteAuth::Iam => {
+                // The gateway verifies these itself, with the body; reaching here is a bug.
+                tracing::error!(
+                    api = req.ctx.api_id,
+                    route = req.ctx.route_key,
+                    "AWS_IAM route authorized without its body"
+                );
+                Err(internal_error())
+            }
             RouteAuth::Broken(why) => {
                 tracing::warn!(api = req.ctx.api_id, route = req.ctx.route_key, "{why}: answering 500");
                 Err(internal_error())
@@ -346,6 +377,41 @@ mod tests {
         assert!(parsed.request_context.authorizer.fields.contains_key("claims"));
         let raw: Value = serde_json::from_slice(&event(Format::V1, &lambda)).expect("json");
         assert_eq!(raw["requestContext"]["authorizer"], json!({"user": "u1", "n": 2, "list": [1], "principalId": "p"}));
+
+        let iam = Authorization::Iam {
+            access_key: "AKIAIOSFODNN7EXAMPLE".into(),
+            account_id: "111122223333".into(),
+            user_arn: "arn:aws:iam::111122223333:root".into(),
+        };
+        let v2 = event(Format::V2, &iam);
+        let parsed: ApiGatewayV2httpRequest = serde_json::from_slice(&v2).expect("a 2.0 event");
+        let described = parsed.request_context.authorizer.and_then(|a| a.iam).expect("iam");
+        assert_eq!(described.access_key.as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(described.user_arn.as_deref(), Some("arn:aws:iam::111122223333:root"));
+        let raw: Value = serde_json::from_slice(&v2).expect("json");
+        assert_eq!(
+            raw["requestContext"]["authorizer"],
+            json!({"iam": {
+                "accessKey": "AKIAIOSFODNN7EXAMPLE",
+                "accountId": "111122223333",
+                "callerId": "AKIAIOSFODNN7EXAMPLE",
+                "cognitoIdentity": null,
+                "principalOrgId": null,
+                "userArn": "arn:aws:iam::111122223333:root",
+                "userId": "AKIAIOSFODNN7EXAMPLE",
+            }})
+        );
+        // 1.0: the caller is in `identity`, and there is no `authorizer` member.
+        let v1 = event(Format::V1, &iam);
+        let parsed: ApiGatewayProxyRequest = serde_json::from_slice(&v1).expect("a 1.0 event");
+        let identity = parsed.request_context.identity;
+        assert_eq!(identity.access_key.as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(identity.account_id.as_deref(), Some("111122223333"));
+        assert_eq!(identity.caller.as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(identity.user.as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(identity.user_arn.as_deref(), Some("arn:aws:iam::111122223333:root"));
+        let raw: Value = serde_json::from_slice(&v1).expect("json");
+        assert!(raw["requestContext"].get("authorizer").is_none());
 
         // Without an authorizer there is no `authorizer` member at all.
         let mut plain = Vec::new();

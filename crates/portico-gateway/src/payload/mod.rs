@@ -145,9 +145,10 @@ pub struct EventContext<'a> {
 
 /// What a route's authorizer established about the caller: `requestContext.authorizer`
 /// of the integration's event ("Working with AWS Lambda proxy integrations for HTTP
-/// APIs"). Format 2.0 writes `{"jwt": {"claims", "scopes"}}` or `{"lambda": context}`;
-/// format 1.0 writes `{"claims", "scopes"}`, or the Lambda authorizer's context members
-/// themselves (plus `principalId`), as REST APIs do.
+/// APIs"). Format 2.0 writes `{"jwt": {"claims", "scopes"}}`, `{"lambda": context}` or
+/// `{"iam": {...}}`; format 1.0 writes `{"claims", "scopes"}`, or the Lambda authorizer's
+/// context members themselves (plus `principalId`), as REST APIs do, and an IAM caller in
+/// `requestContext.identity` (no `authorizer` member).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Authorization {
     /// A JWT authorizer let the request through.
@@ -163,6 +164,16 @@ pub enum Authorization {
         context: Option<serde_json::Map<String, Value>>,
         /// The `principalId` of an IAM-policy answer.
         principal_id: Option<String>,
+    },
+    /// An `AWS_IAM` route verified the request's SigV4 signature. The key is its
+    /// account's root: `callerId` and `userId` are the access key id.
+    Iam {
+        /// The access key id the request was signed with.
+        access_key: String,
+        /// The key's account.
+        account_id: String,
+        /// `arn:aws:iam::{account}:root`.
+        user_arn: String,
     },
 }
 

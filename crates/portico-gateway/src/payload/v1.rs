@@ -22,9 +22,10 @@
 //! - `requestContext.extendedRequestId` is the request id; `requestTime` is
 //!   `dd/MMM/yyyy:HH:mm:ss +0000`, `requestTimeEpoch` milliseconds.
 //! - `requestContext.identity` has `sourceIp`, `userAgent` (`""` without one) and the
-//!   caller members AWS sends as `null` when there is no IAM or Cognito caller. There is
-//!   no `authorizer` member without an authorizer (real events have none; AWS's
-//!   documentation example shows one with null claims).
+//!   caller members AWS sends as `null` when there is no IAM or Cognito caller; an
+//!   `AWS_IAM` route fills `accessKey`, `accountId`, `caller`, `user` and `userArn`, as
+//!   REST APIs do. There is no `authorizer` member without a JWT or Lambda authorizer
+//!   (real events have none; AWS's documentation example shows one with null claims).
 //!
 //! Response rules ("Lambda function response for format 1.0"): the answer must be a
 //! JSON object with a `statusCode`; there is no inference as in 2.0. `headers` and
@@ -57,6 +58,13 @@ pub fn event_with(req: &RequestView<'_>, ctx: &EventContext<'_>, authorization: 
     let query = (!req.raw_query.is_empty()).then(|| Query::parse(req.raw_query)).filter(|q| !q.is_empty());
     let user_agent = req.headers.get(USER_AGENT).map_or(Cow::Borrowed(""), |v| lossy(v));
     let headers = Headers { map: req.headers, forwarded: Forwarded::of(req) };
+    // An IAM caller is described in `identity`, not in `authorizer`.
+    let (iam, authorization) = match authorization {
+        Some(Authorization::Iam { access_key, account_id, user_arn }) => {
+            (Some((access_key.as_str(), account_id.as_str(), user_arn.as_str())), None)
+        }
+        other => (None, other),
+    };
     // `GET /pets/{id}` → `/pets/{id}`; `$default` has no path of its own.
     let resource = ctx.route_key.split_once(' ').map_or(ctx.route_key, |(_, path)| path);
     let event = Event {
@@ -77,9 +85,9 @@ pub fn event_with(req: &RequestView<'_>, ctx: &EventContext<'_>, authorization: 
             extended_request_id: ctx.request_id,
             http_method: req.method,
             identity: Identity {
-                access_key: (),
-                account_id: (),
-                caller: (),
+                access_key: iam.map(|i| i.0),
+                account_id: iam.map(|i| i.1),
+                caller: iam.map(|i| i.0),
                 cognito_amr: (),
                 cognito_authentication_provider: (),
                 cognito_authentication_type: (),
@@ -87,9 +95,9 @@ pub fn event_with(req: &RequestView<'_>, ctx: &EventContext<'_>, authorization: 
                 cognito_identity_pool_id: (),
                 principal_org_id: (),
                 source_ip: req.source_ip,
-                user: (),
+                user: iam.map(|i| i.0),
                 user_agent,
-                user_arn: (),
+                user_arn: iam.map(|i| i.2),
             },
             path: req.raw_path,
             protocol: req.protocol,
@@ -174,18 +182,20 @@ impl Serialize for AuthorizerV1<'_> {
                     map.serialize_entry("principalId", p)?;
                 }
             }
+            // Written in `identity` instead (`event_with` never puts it here).
+            Authorization::Iam { .. } => {}
         }
         map.end()
     }
 }
 
-/// `requestContext.identity`; each `()` is written as `null`.
+/// `requestContext.identity`; each `()` (and `None`) is written as `null`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Identity<'a> {
-    access_key: (),
-    account_id: (),
-    caller: (),
+    access_key: Option<&'a str>,
+    account_id: Option<&'a str>,
+    caller: Option<&'a str>,
     cognito_amr: (),
     cognito_authentication_provider: (),
     cognito_authentication_type: (),
@@ -193,9 +203,9 @@ struct Identity<'a> {
     cognito_identity_pool_id: (),
     principal_org_id: (),
     source_ip: &'a str,
-    user: (),
+    user: Option<&'a str>,
     user_agent: Cow<'a, str>,
-    user_arn: (),
+    user_arn: Option<&'a str>,
 }
 
 /// The request's headers as API Gateway passes them on: the client's, less the

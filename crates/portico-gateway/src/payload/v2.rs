@@ -138,8 +138,8 @@ struct RequestContext<'a> {
     time_epoch: i64,
 }
 
-/// `requestContext.authorizer`: `{"jwt": {"claims": {...}, "scopes": [...] | null}}` or
-/// `{"lambda": {...} | null}`.
+/// `requestContext.authorizer`: `{"jwt": {"claims": {...}, "scopes": [...] | null}}`,
+/// `{"lambda": {...} | null}` or `{"iam": {...}}` (members in the order of AWS's example).
 struct AuthorizerV2<'a>(&'a Authorization);
 
 impl Serialize for AuthorizerV2<'_> {
@@ -149,10 +149,33 @@ impl Serialize for AuthorizerV2<'_> {
             claims: &'a BTreeMap<String, String>,
             scopes: &'a Option<Vec<String>>,
         }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Iam<'a> {
+            access_key: &'a str,
+            account_id: &'a str,
+            caller_id: &'a str,
+            cognito_identity: (),
+            principal_org_id: (),
+            user_arn: &'a str,
+            user_id: &'a str,
+        }
         let mut map = s.serialize_map(Some(1))?;
         match self.0 {
             Authorization::Jwt { claims, scopes } => map.serialize_entry("jwt", &Jwt { claims, scopes })?,
             Authorization::Lambda { context, .. } => map.serialize_entry("lambda", context)?,
+            Authorization::Iam { access_key, account_id, user_arn } => map.serialize_entry(
+                "iam",
+                &Iam {
+                    access_key,
+                    account_id,
+                    caller_id: access_key,
+                    cognito_identity: (),
+                    principal_org_id: (),
+                    user_arn,
+                    user_id: access_key,
+                },
+            )?,
         }
         map.end()
     }
