@@ -7,7 +7,7 @@
 // Standard library only; this file is embedded into the Portico binary.
 
 import fs from 'node:fs';
-import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -208,7 +208,13 @@ function logError(label, err) {
 }
 
 // ---------------------------------------------------------------------------
-// Runtime API client: one keep-alive connection, as AWS's client.
+// Runtime API client: a minimal HTTP/1.1 client over one persistent socket.
+//
+// Why not node:http: its ClientRequest/IncomingMessage objects, header handling and
+// agent bookkeeping cost a few hundred microseconds per invocation, several times
+// what the rest of a warm invocation costs. The Runtime API needs very little of
+// HTTP: requests we write ourselves, and responses from one known server that carry
+// a status, a few headers and a body delimited by Content-Length (or chunked).
 
 const API = env.AWS_LAMBDA_RUNTIME_API;
 if (!API) {
@@ -219,58 +225,343 @@ const colon = API.lastIndexOf(':');
 const API_HOST = (colon > 0 ? API.slice(0, colon) : API).replace(/^\[(.*)\]$/, '$1');
 const API_PORT = colon > 0 ? Number(API.slice(colon + 1)) : 80;
 const PREFIX = '/2018-06-01/runtime';
+const NEXT_PATH = `${PREFIX}/invocation/next`;
 const ERROR_TYPE_HEADER = 'Lambda-Runtime-Function-Error-Type';
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
-const NEXT = { host: API_HOST, port: API_PORT, path: `${PREFIX}/invocation/next`, method: 'GET', agent };
+// A response head larger than this is not the Runtime API's (Node's own default limit).
+const MAX_HEAD_BYTES = 16 * 1024;
+// Header values Node's http would refuse: control characters other than tab, and DEL.
+const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function protocolError(message) {
+  const e = new Error(`Runtime API response: ${message}`);
+  e.code = 'HPE_INVALID_RESPONSE';
+  return e;
+}
 
 /**
- * One request; resolves with `{status, headers, body}`. A kept-alive socket that the
- * server closed before answering is retried once, on a fresh connection.
+ * Incremental parser of one HTTP/1.1 response. `push` is fed the socket's chunks and
+ * returns true once the response is complete; bytes past its end are left in `rest`.
  */
-function call(options, body, retried) {
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const req = http.request(options, (res) => {
-      answered = true;
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-        resolve({ status: res.statusCode, headers: res.headers, body: buf });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', (e) => {
-      if (answered) return; // e.g. the server answered 413 and stopped reading
-      if (!retried && req.reusedSocket && e.code === 'ECONNRESET') {
-        call(options, body, true).then(resolve, reject);
-      } else {
-        reject(e);
+class ResponseParser {
+  constructor() {
+    this.state = 'head';
+    this.status = 0;
+    this.headers = {};
+    /** Unconsumed bytes of a line-oriented part (head, chunk-size line, trailers). */
+    this.pending = null;
+    this.chunks = [];
+    this.bodyLength = 0;
+    /** Bytes still expected in the current body part (Content-Length or chunk). */
+    this.remaining = 0;
+    this.chunked = false;
+    this.rest = null;
+  }
+
+  get body() {
+    const c = this.chunks;
+    return c.length === 1 ? c[0] : Buffer.concat(c, this.bodyLength);
+  }
+
+  push(chunk) {
+    let data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = null;
+    for (;;) {
+      switch (this.state) {
+        case 'head': {
+          const end = data.indexOf('\r\n\r\n');
+          if (end < 0) return this.wait(data, MAX_HEAD_BYTES);
+          this.parseHead(data.toString('latin1', 0, end));
+          data = data.subarray(end + 4);
+          break;
+        }
+        case 'body': {
+          const n = Math.min(this.remaining, data.length);
+          if (n > 0) {
+            this.chunks.push(n === data.length ? data : data.subarray(0, n));
+            this.bodyLength += n;
+            this.remaining -= n;
+            data = data.subarray(n);
+          }
+          if (this.remaining > 0) return false;
+          this.state = this.chunked ? 'chunk-end' : 'done';
+          break;
+        }
+        case 'until-close':
+          // No length: the body ends when the server closes the connection (`end`).
+          if (data.length > 0) {
+            this.chunks.push(data);
+            this.bodyLength += data.length;
+          }
+          return false;
+        case 'chunk-size':
+        case 'chunk-end':
+        case 'trailers': {
+          const eol = data.indexOf('\r\n');
+          if (eol < 0) return this.wait(data, 4096);
+          const line = data.toString('latin1', 0, eol);
+          data = data.subarray(eol + 2);
+          this.chunkLine(line);
+          break;
+        }
+        case 'done':
+          this.rest = data.length > 0 ? data : null;
+          return true;
       }
-    });
-    req.end(body);
-  });
+    }
+  }
+
+  /** Keeps a partial line for the next chunk; a line that never ends is an error. */
+  wait(data, limit) {
+    if (data.length > limit) throw protocolError('header or chunk line too long');
+    this.pending = data;
+    return false;
+  }
+
+  parseHead(head) {
+    const lines = head.split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]);
+    if (!m) throw protocolError(`bad status line ${JSON.stringify(lines[0].slice(0, 100))}`);
+    const status = Number(m[1]);
+    if (status >= 100 && status < 200) {
+      // An interim response (100 Continue): the real one follows.
+      return;
+    }
+    this.status = status;
+    const headers = this.headers;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i];
+      const c = line.indexOf(':');
+      if (c <= 0) throw protocolError('bad header line');
+      const name = line.slice(0, c).trim().toLowerCase();
+      const value = line.slice(c + 1).trim();
+      // Repeated headers are joined, as node:http joins most of them.
+      headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+    }
+    const te = headers['transfer-encoding'];
+    if (te !== undefined && /(?:^|,)\s*chunked\s*$/i.test(te)) {
+      this.chunked = true;
+      this.state = 'chunk-size';
+    } else if (headers['content-length'] !== undefined) {
+      const length = headers['content-length'];
+      if (!/^\d+$/.test(length)) throw protocolError(`bad Content-Length ${JSON.stringify(length)}`);
+      this.remaining = Number(length);
+      this.state = 'body';
+    } else if (status === 204 || status === 304) {
+      this.state = 'done';
+    } else {
+      this.state = 'until-close';
+    }
+  }
+
+  chunkLine(line) {
+    if (this.state === 'chunk-size') {
+      const m = /^([0-9a-fA-F]+)[ \t]*(?:;.*)?$/.exec(line);
+      if (!m) throw protocolError('bad chunk size');
+      this.remaining = parseInt(m[1], 16);
+      this.state = this.remaining === 0 ? 'trailers' : 'body';
+    } else if (this.state === 'chunk-end') {
+      if (line !== '') throw protocolError('chunk not followed by CRLF');
+      this.state = 'chunk-size';
+    } else if (line === '') {
+      this.state = 'done'; // trailers (ignored) end with an empty line
+    }
+  }
+
+  /** The server closed the connection: complete when the body ran until the close. */
+  end() {
+    if (this.state !== 'until-close') return false;
+    this.state = 'done';
+    return true;
+  }
 }
+
+/**
+ * One persistent HTTP/1.1 connection to the Runtime API, used one request at a time
+ * (more are queued). `request` resolves with `{status, headers, body}`; headers are
+ * keyed by lower-case name, body is a Buffer.
+ */
+class RuntimeApiConnection {
+  constructor(host, port, hostHeader) {
+    this.host = host;
+    this.port = port;
+    this.hostLine = `\r\nHost: ${hostHeader}\r\n`;
+    this.socket = null;
+    /** The socket has carried a whole exchange: the server may close it when idle. */
+    this.reused = false;
+    /** The request being answered: `{bytes, resolve, reject, retried}`. */
+    this.active = null;
+    this.parser = null;
+    /** Something of the active request's response arrived on this socket. */
+    this.received = false;
+    this.queue = [];
+  }
+
+  request(method, path, headers, body) {
+    return new Promise((resolve, reject) => {
+      const req = { bytes: this.encode(method, path, headers, body), resolve, reject, retried: false };
+      if (this.active === null) this.start(req);
+      else this.queue.push(req);
+    });
+  }
+
+  /** The request's bytes: one string when possible, so one socket write sends it. */
+  encode(method, path, headers, body) {
+    let head = method + ' ' + path + ' HTTP/1.1' + this.hostLine;
+    if (headers !== undefined) {
+      for (const name in headers) {
+        const value = String(headers[name]);
+        if (INVALID_HEADER_VALUE.test(value)) {
+          const e = new TypeError(`Invalid character in header content ["${name}"]`);
+          e.code = 'ERR_INVALID_CHAR';
+          throw e;
+        }
+        head += name + ': ' + value + '\r\n';
+      }
+    }
+    if (body === undefined) return head + '\r\n';
+    head += 'Content-Length: ' + Buffer.byteLength(body) + '\r\n\r\n';
+    // Header bytes are latin1, as node:http writes them; a string body is UTF-8.
+    if (typeof body === 'string' && !NON_ASCII.test(head)) return head + body;
+    return [Buffer.from(head, 'latin1'), typeof body === 'string' ? Buffer.from(body) : body];
+  }
+
+  start(req) {
+    this.active = req;
+    this.parser = new ResponseParser();
+    this.received = false;
+    let socket = this.socket;
+    if (socket === null) socket = this.connect();
+    // While a request waits (GET /next long-polls) the socket keeps the process alive;
+    // idle between requests it must not, or `beforeExit` would never fire.
+    socket.ref();
+    const { bytes } = req;
+    if (typeof bytes === 'string') {
+      socket.write(bytes);
+    } else {
+      socket.cork();
+      socket.write(bytes[0]);
+      socket.write(bytes[1]);
+      socket.uncork();
+    }
+  }
+
+  connect() {
+    // No Nagle delay: each request goes out in one write, and waiting for an ACK of
+    // the previous segment would only add latency.
+    const socket = net.connect({ port: this.port, host: this.host, noDelay: true });
+    this.socket = socket;
+    this.reused = false;
+    let error = null;
+    // Handlers ignore a socket that was replaced: its late events concern nobody.
+    socket.on('data', (chunk) => {
+      if (socket === this.socket) this.onData(chunk);
+    });
+    socket.on('error', (e) => {
+      error = e;
+    });
+    socket.on('close', () => {
+      if (socket === this.socket) this.onClose(error);
+    });
+    return socket;
+  }
+
+  onData(chunk) {
+    const req = this.active;
+    if (req === null) {
+      // Nothing was asked: the stream is out of step; start over on a new socket.
+      this.drop();
+      return;
+    }
+    this.received = true;
+    let complete;
+    try {
+      complete = this.parser.push(chunk);
+    } catch (e) {
+      this.drop();
+      this.finish(req, e);
+      return;
+    }
+    if (!complete) return;
+    const p = this.parser;
+    this.reused = true;
+    // The server answered before reading the whole request (413 on an oversized
+    // body), asked to close, or sent more than one response: the connection is done.
+    if (
+      p.rest !== null ||
+      this.socket.writableLength > 0 ||
+      /(?:^|,)\s*close\s*(?:,|$)/i.test(p.headers.connection ?? '')
+    ) {
+      this.drop();
+    }
+    this.finish(req, null, { status: p.status, headers: p.headers, body: p.body });
+  }
+
+  onClose(error) {
+    this.socket = null;
+    const req = this.active;
+    if (req === null) return; // closed while idle: the next request reconnects
+    if (this.parser.end()) {
+      this.finish(req, null, { status: this.parser.status, headers: this.parser.headers, body: this.parser.body });
+      return;
+    }
+    // A kept-alive socket the server closed just as we reused it: nothing of the
+    // answer arrived, so the request was not served; send it once more, afresh.
+    if (!this.received && this.reused && !req.retried) {
+      req.retried = true;
+      this.start(req);
+      return;
+    }
+    if (error === null) {
+      error = new Error('socket hang up');
+      error.code = 'ECONNRESET';
+    }
+    this.finish(req, error);
+  }
+
+  /** Settles the active request and starts the next one queued. */
+  finish(req, error, response) {
+    this.active = null;
+    this.parser = null;
+    const next = this.queue.shift();
+    if (next !== undefined) this.start(next);
+    else this.socket?.unref();
+    if (error) req.reject(error);
+    else req.resolve(response);
+  }
+
+  /** Forgets the current socket; its close event will be ignored. */
+  drop() {
+    const socket = this.socket;
+    this.socket = null;
+    socket?.destroy();
+  }
+
+  close() {
+    this.drop();
+  }
+}
+
+const api = new RuntimeApiConnection(API_HOST, API_PORT, API);
 
 // Header values must be visible ASCII; the JSON body always carries the full type.
 function headerSafe(s) {
   return /^[\x20-\x7e]*$/.test(s) ? s : s.replace(/[^\x20-\x7e]/g, '?');
 }
 
-function post(urlPath, body, headers, viaAgent = agent) {
-  headers['Content-Length'] = Buffer.byteLength(body);
-  return call({ host: API_HOST, port: API_PORT, path: urlPath, method: 'POST', agent: viaAgent, headers }, body);
+function post(urlPath, body, headers, conn = api) {
+  return conn.request('POST', urlPath, headers, body);
 }
 
-function postError(urlPath, error, viaAgent) {
+function postError(urlPath, error, conn) {
   const doc = toRapidResponse(error);
   const body = JSON.stringify(doc);
   return post(
     urlPath,
     body,
     { 'Content-Type': 'application/json', [ERROR_TYPE_HEADER]: headerSafe(String(doc.errorType)) },
-    viaAgent,
+    conn,
   );
 }
 
@@ -636,7 +927,8 @@ function die(error, code) {
     return;
   }
   // A fresh connection: the kept-alive one may be parked in GET /next.
-  postError(target, error, false).then(exit, exit);
+  const conn = new RuntimeApiConnection(API_HOST, API_PORT, API);
+  postError(target, error, conn).then(exit, exit);
 }
 
 process.on('uncaughtException', (error) => {
@@ -670,7 +962,7 @@ async function main() {
   for (;;) {
     let next;
     try {
-      next = await call(NEXT);
+      next = await api.request('GET', NEXT_PATH);
     } catch (e) {
       fatal(`Failed to get next invocation: ${e.message}`);
       return;

@@ -37,7 +37,7 @@ class FakeRuntimeApi {
     this.parked = [];
     this.outcomes = new Map();
     this.initError = deferred();
-    /** Every request the runtime made: `{method, url, headers, body}`. */
+    /** Every request the runtime made: `{method, url, headers, body, port}` (port: the runtime's end). */
     this.requests = [];
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
@@ -57,7 +57,7 @@ class FakeRuntimeApi {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString();
-      this.requests.push({ method: req.method, url: req.url, headers: req.headers, body });
+      this.requests.push({ method: req.method, url: req.url, headers: req.headers, body, port: req.socket.remotePort });
       const rest = req.url.startsWith(PREFIX) ? req.url.slice(PREFIX.length) : null;
       if (req.method === 'GET' && rest === 'invocation/next') {
         const inv = this.queue.shift();
@@ -645,7 +645,8 @@ describe('bootstrap.mjs', { concurrency: true }, () => {
     for (let i = 0; i < 100 && gets() < 6; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(gets(), 6);
     // One kept-alive connection carries the whole loop.
-    assert.ok(rt.api.requests.every((r) => r.headers.connection === 'keep-alive'));
+    assert.equal(new Set(rt.api.requests.map((r) => r.port)).size, 1);
+    assert.ok(rt.api.requests.every((r) => r.headers.connection !== 'close'));
   });
 
   test('uncaught exception during an invocation: reported, then exit', async (t) => {
