@@ -19,16 +19,21 @@ invocations (and what the cache saved) are counted from outside the sandbox."""
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from botocore.exceptions import ClientError
-from cryptography.hazmat.primitives import hashes
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conftest import (
     ACCOUNT, REGION, Server, allow_api, boto_client, create_function, curl, error_of, stop_and_check, unique,
@@ -107,9 +112,10 @@ class Key:
 
 
 class Issuer:
-    """`{url}/.well-known/openid-configuration` and `{url}/jwks.json` on loopback."""
+    """`{url}/.well-known/openid-configuration` and `{url}/jwks.json` on loopback; over
+    https when given a server-side `tls` context."""
 
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
         self.keys = [Key("RS256", "rsa-1"), Key("ES256", "ec-1")]
         self.jwks_fetches = 0
         issuer = self
@@ -136,7 +142,10 @@ class Issuer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def claims(self, **overrides) -> dict:
@@ -421,6 +430,110 @@ def test_authorizers_survive_a_restart(tmp_path, issuer):
         stop_and_check(second)
     finally:
         second.kill()
+
+
+# --- an issuer over https ----------------------------------------------------------------------
+
+
+def make_ca_and_server_cert(directory) -> tuple:
+    """A self-signed CA and a server certificate it issued for 127.0.0.1; the CA's PEM
+    file and a server-side TLS context presenting the server certificate."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Portico test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_pem, cert_pem, key_pem = directory / "ca.pem", directory / "server.pem", directory / "server-key.pem"
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_pem, key_pem)
+    return ca_pem, tls
+
+
+@pytest.fixture(scope="module")
+def https_issuer(tmp_path_factory):
+    ca_pem, tls = make_ca_and_server_cert(tmp_path_factory.mktemp("issuer-tls"))
+    i = Issuer(tls)
+    i.ca_pem = ca_pem
+    yield i
+    i.httpd.shutdown()
+
+
+def jwt_route(apigw, lam, echo, issuer) -> str:
+    """An API whose `GET /jwt` has a JWT authorizer of `issuer`; its id."""
+    api_id, iid = new_api(apigw, lam, echo)
+    auth = apigw.create_authorizer(ApiId=api_id, AuthorizerType="JWT", Name="https-issuer",
+                                   IdentitySource=["$request.header.Authorization"],
+                                   JwtConfiguration={"Issuer": issuer.url, "Audience": [AUDIENCE]})
+    apigw.create_route(ApiId=api_id, RouteKey="GET /jwt", Target=f"integrations/{iid}", AuthorizationType="JWT",
+                       AuthorizerId=auth["AuthorizerId"])
+    return api_id
+
+
+def test_an_https_issuer_trusted_through_extra_ca_certs(tmp_path, https_issuer):
+    s = Server(tmp_path / "data", tmp_path / "portico.log", ("--extra-ca-certs", str(https_issuer.ca_pem))).start()
+    try:
+        lam, apigw = boto_client(s.endpoint, "lambda"), boto_client(s.endpoint, "apigatewayv2")
+        echo = create_function(lam, unique("authz-echo"), {"index.mjs": ECHO})["FunctionArn"]
+        api_id = jwt_route(apigw, lam, echo, https_issuer)
+        token = https_issuer.token()
+        r = call(s, api_id, "/jwt", {"Authorization": f"Bearer {token}"})
+        assert r.status == 200, (r.status, r.text, s.log_tail())
+        assert r.json()["authorizer"]["jwt"]["claims"]["iss"] == https_issuer.url
+        assert https_issuer.jwks_fetches >= 1
+        # A bad signature is still refused over https.
+        stranger = Key("RS256", https_issuer.keys[0].kid)
+        assert call(s, api_id, "/jwt", {"Authorization": stranger.sign(https_issuer.claims())}).status == 401
+        assert "JWT authorizers also trust the CA certificates of" in s.log_path.read_text(errors="replace")
+        stop_and_check(s)
+    finally:
+        s.kill()
+
+
+def test_an_https_issuer_whose_ca_is_not_trusted_is_refused(server, apigw, lam, echo, https_issuer):
+    api_id = jwt_route(apigw, lam, echo, https_issuer)
+    r = call(server, api_id, "/jwt", {"Authorization": https_issuer.token()})
+    assert (r.status, r.json()) == (401, {"message": "Unauthorized"})
+    assert r.headers["www-authenticate"] == challenge("the issuer's signing keys could not be fetched")
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [l for l in server.log_path.read_text(errors="replace").splitlines()
+                 if https_issuer.url in l and "the issuer's certificate is not trusted" in l]
+        if lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert lines, server.log_tail()
+
+
+def test_an_unusable_extra_ca_certs_file_stops_the_start(tmp_path):
+    bad = tmp_path / "not-pem.txt"
+    bad.write_text("hello\n")
+    s = Server(tmp_path / "data", tmp_path / "portico.log", ("--extra-ca-certs", str(bad)))
+    with pytest.raises(AssertionError):
+        s.start(timeout=15)
+    log = s.log_path.read_text(errors="replace")
+    assert "--extra-ca-certs" in log and "no PEM certificate" in log, log
 
 
 # --- Lambda authorizers ------------------------------------------------------------------------

@@ -262,6 +262,14 @@ impl Gateway {
         self
     }
 
+    /// JWT authorizers also trust, for https issuers, the CA certificates of the PEM bundle
+    /// `pem` (`--extra-ca-certs`) besides `webpki-roots`; an error when it holds none or
+    /// an unusable one.
+    pub fn with_extra_ca_certs(mut self, pem: &[u8]) -> Result<Gateway, String> {
+        self.authorizers.set_extra_ca_certs(pem)?;
+        Ok(self)
+    }
+
     fn account_bucket(&self, bundle: &ApiBundle) -> Arc<Bucket> {
         let key = format!("{}/{}", bundle.api.scope.region, bundle.api.scope.account_id);
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());

@@ -150,6 +150,11 @@ struct ServeArgs {
     #[arg(long, env = "PORTICO_MAX_CONNECTIONS", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
+    /// PEM bundle of CA certificates that JWT authorizers trust for https issuers (their
+    /// OpenID discovery and JWKS), besides the Mozilla roots built in: for a private or
+    /// local issuer.
+    #[arg(long, env = "PORTICO_EXTRA_CA_CERTS", value_name = "FILE")]
+    extra_ca_certs: Option<PathBuf>,
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -376,6 +381,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         launchers,
     );
 
+    let extra_ca_certs = match &args.extra_ca_certs {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading --extra-ca-certs {}", path.display()))?)
+        }
+        None => None,
+    };
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
@@ -387,17 +398,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .context("starting the access log writer")?,
     );
-    let gateway = Arc::new(
-        portico_gateway::Gateway::new(
-            invoker.clone(),
-            portico_gateway::GatewayConfig {
-                account_rate: args.api_throttle_rate,
-                account_burst: args.api_throttle_burst,
-            },
-        )
-        .with_access_logs(access_logs.clone())
-        .with_keys(Arc::new(StoreKeys(keys.clone()))),
-    );
+    let mut gateway = portico_gateway::Gateway::new(
+        invoker.clone(),
+        portico_gateway::GatewayConfig { account_rate: args.api_throttle_rate, account_burst: args.api_throttle_burst },
+    )
+    .with_access_logs(access_logs.clone())
+    .with_keys(Arc::new(StoreKeys(keys.clone())));
+    if let (Some(path), Some(pem)) = (&args.extra_ca_certs, &extra_ca_certs) {
+        gateway = gateway
+            .with_extra_ca_certs(pem)
+            .map_err(|why| anyhow::anyhow!("--extra-ca-certs {}: {why}", path.display()))?;
+        tracing::info!("JWT authorizers also trust the CA certificates of {}", path.display());
+    }
+    let gateway = Arc::new(gateway);
     let catalog = publish::start(store.clone(), invoker.clone(), gateway.clone()).await?;
     let events =
         SqliteEventQueue::open(&data_dir.join("state")).context("opening the asynchronous invocation queue")?;

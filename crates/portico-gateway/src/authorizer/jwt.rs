@@ -28,9 +28,11 @@
 //! fetch at a time, whoever asks), cached for an hour, and fetched again when a token
 //! names a `kid` the cached set lacks, at most once a second per issuer (a failed fetch
 //! is remembered as long). Fetches use AWS's limits: 1.5 s for the discovery document and
-//! for the JWKS, 150 000 bytes of JWKS. Only `http://` issuers and JWKS URIs are
-//! supported: this build has no TLS client, so an `https://` issuer's tokens are refused
-//! (401) with a warning naming the reason.
+//! for the JWKS, 150 000 bytes of JWKS. Issuers and JWKS URIs are `https://` (as real
+//! issuers are: Cognito, Auth0, Okta) or `http://`. TLS is rustls (TLS 1.2 and 1.3),
+//! trusting the Mozilla roots of `webpki-roots` (never the host's store) plus the CAs of
+//! `--extra-ca-certs`, for a private or local issuer; an issuer whose certificate none of
+//! them vouches for has its tokens refused (401) with a warning saying so.
 //!
 //! Claims reach the integration as strings, as API Gateway passes them: numbers in their
 //! JSON form (`"exp": "1787996002"`), booleans as `true`/`false`, and lists and objects as
@@ -39,6 +41,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,6 +50,7 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Empty, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -54,6 +58,9 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use portico_model::api::{Authorizer, IdentitySource};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::{CertificateError, RootCertStore};
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
@@ -363,18 +370,49 @@ struct Fetch {
     keys: OnceCell<Result<Arc<KeySet>, String>>,
 }
 
+/// The client keys are fetched with: http, or https trusting `webpki-roots` and extra CAs.
+type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
 /// The signing keys of JWT issuers: fetched when first needed, then cached.
 #[derive(Debug)]
 pub struct Jwks {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: HttpClient,
     /// The latest fetch of each issuer (maybe still running).
     issuers: Mutex<HashMap<String, Arc<Fetch>>>,
 }
 
 impl Jwks {
-    /// An empty cache.
+    /// An empty cache; https issuers are trusted when `webpki-roots` vouches for them.
     pub fn new() -> Jwks {
-        Jwks { client: Client::builder(TokioExecutor::new()).build_http(), issuers: Mutex::new(HashMap::new()) }
+        Jwks::with_roots(webpki_roots())
+    }
+
+    /// An empty cache that also trusts the CA certificates of a PEM bundle (`pem`, the
+    /// contents of `--extra-ca-certs`); an error when it holds none, or one that is unusable.
+    pub fn with_extra_ca_certs(pem: &[u8]) -> Result<Jwks, String> {
+        let mut roots = webpki_roots();
+        let mut added = 0usize;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
+            roots.add(cert).map_err(|e| format!("certificate {} is not usable as a CA: {e}", added + 1))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into());
+        }
+        Ok(Jwks::with_roots(roots))
+    }
+
+    fn with_roots(roots: RootCertStore) -> Jwks {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            // ring's provider has suites for both TLS 1.2 and 1.3: this holds by construction.
+            .expect("the ring provider supports the default TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+        Jwks { client: Client::builder(TokioExecutor::new()).build(connector), issuers: Mutex::new(HashMap::new()) }
     }
 
     /// The issuer's latest fetch; a new one when there is none, or when `stale` is still
@@ -425,6 +463,11 @@ impl Default for Jwks {
     }
 }
 
+/// The Mozilla roots of `webpki-roots`.
+fn webpki_roots() -> RootCertStore {
+    RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }
+}
+
 fn missing(keys: &Result<Arc<KeySet>, String>) -> KeyError {
     match keys {
         Ok(_) => KeyError::UnknownKid,
@@ -433,7 +476,7 @@ fn missing(keys: &Result<Arc<KeySet>, String>) -> KeyError {
 }
 
 /// Fetches the issuer's keys through its OpenID discovery document.
-async fn fetch_keys(client: &Client<HttpConnector, Empty<Bytes>>, issuer: &str) -> Result<Arc<KeySet>, String> {
+async fn fetch_keys(client: &HttpClient, issuer: &str) -> Result<Arc<KeySet>, String> {
     let discovery = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
     let document = get_json(client, &discovery, DISCOVERY_TIMEOUT).await?;
     let jwks_uri =
@@ -462,24 +505,18 @@ fn key_of(entry: &Value) -> Option<(String, Key)> {
     Some((kid, Key { decoding, alg }))
 }
 
-/// GETs a JSON document from a plain-HTTP URL within `timeout`.
-async fn get_json(client: &Client<HttpConnector, Empty<Bytes>>, url: &str, timeout: Duration) -> Result<Value, String> {
+/// GETs a JSON document from an http or https URL within `timeout`.
+async fn get_json(client: &HttpClient, url: &str, timeout: Duration) -> Result<Value, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("{url} is not a URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!(
-                "{url}: https is not supported by this Portico (it has no TLS client); serve the issuer over http"
-            ))
-        }
-        _ => return Err(format!("{url} is not an http URL")),
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{url} is not an http or https URL"));
     }
     let request = http::Request::get(uri)
         .header(http::header::ACCEPT, "application/json")
         .body(Empty::new())
         .map_err(|e| format!("{url}: {e}"))?;
     let work = async {
-        let response = client.request(request).await.map_err(|e| format!("{url}: {e}"))?;
+        let response = client.request(request).await.map_err(|e| request_error(url, &e))?;
         if response.status() != StatusCode::OK {
             return Err(format!("{url} answered {}", response.status()));
         }
@@ -493,6 +530,43 @@ async fn get_json(client: &Client<HttpConnector, Empty<Bytes>>, url: &str, timeo
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| format!("{url} did not answer within {} ms", timeout.as_millis()))?
+}
+
+/// Why a request failed, saying so plainly when the server's certificate is not trusted.
+fn request_error(url: &str, error: &hyper_util::client::legacy::Error) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(tls) = tls_error(e) {
+            return match tls {
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+                    "{url}: the issuer's certificate is not trusted ({tls}): no CA of webpki-roots or \
+                     --extra-ca-certs vouches for it"
+                ),
+                rustls::Error::InvalidCertificate(_) => {
+                    format!("{url}: the issuer's certificate is not trusted ({tls})")
+                }
+                _ => format!("{url}: TLS failed: {tls}"),
+            };
+        }
+        cause = e.source();
+    }
+    let mut text = format!("{url}: {error}");
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        let _ = write!(text, ": {e}");
+        cause = e.source();
+    }
+    text
+}
+
+/// The rustls error `error` is, or holds: it reaches here inside an io::Error (maybe
+/// nested), whose `source` skips it.
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = error.downcast_ref::<std::io::Error>()?.get_ref()?;
+    tls_error(inner)
 }
 
 #[cfg(test)]
@@ -575,6 +649,16 @@ mod tests {
         assert_eq!(parse_header("abc"), Err(invalid("token contains an invalid number of segments")));
         assert_eq!(parse_header("a.b.c.d"), Err(invalid("token contains an invalid number of segments")));
         assert_eq!(parse_header("!!.b.c"), Err(invalid("the token's header is not base64url")));
+    }
+
+    #[test]
+    fn extra_ca_certs_must_hold_usable_certificates() {
+        let err = |pem: &[u8]| Jwks::with_extra_ca_certs(pem).err().unwrap_or_default();
+        assert!(err(b"").contains("no PEM certificate"));
+        assert!(err(b"hello\n").contains("no PEM certificate"));
+        let junk =
+            format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", URL_SAFE_NO_PAD.encode(b"x"));
+        assert!(!err(junk.as_bytes()).is_empty());
     }
 
     #[test]

@@ -200,6 +200,13 @@ impl Authorizers {
         Authorizers { invoker, jwks: jwt::Jwks::new(), results: lambda::ResultCache::default(), keys: None }
     }
 
+    /// JWT issuers over https are also trusted when a CA of the PEM bundle `pem` vouches
+    /// for them; drops the keys fetched so far.
+    pub fn set_extra_ca_certs(&mut self, pem: &[u8]) -> Result<(), String> {
+        self.jwks = jwt::Jwks::with_extra_ca_certs(pem)?;
+        Ok(())
+    }
+
     /// Checks `AWS_IAM` routes' signatures against `keys`.
     pub fn set_keys(&mut self, keys: Arc<dyn KeyLookup>) {
         self.keys = Some(keys);
