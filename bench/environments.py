@@ -87,19 +87,24 @@ def rss_kb(pid):
     return 0
 
 
-def children_rss_kb(data_dir):
-    """RSS of the runtime processes started for this data dir."""
-    total, count = 0, 0
+def children_rss_kb(root_pid):
+    """RSS of the processes Portico started (its descendants)."""
+    parents = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
+            with open(f"/proc/{pid}/stat") as f:
+                parents[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        if data_dir.encode() in cmd and b"bootstrap" in cmd:
-            total += rss_kb(pid)
-            count += 1
-    return total, count
+    family, grew = {root_pid}, True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in family and pid not in family:
+                family.add(pid)
+                grew = True
+    family.discard(root_pid)
+    return sum(rss_kb(p) for p in family), len(family)
 
 
 def pct(values, p):
@@ -173,7 +178,7 @@ def main():
         results["scale_environments"] = len(pids)
 
         time.sleep(0.5)
-        total, count = children_rss_kb(data)
+        total, count = children_rss_kb(proc.pid)
         results["idle_environments"] = count
         results["node_env_rss_mb_avg"] = total / max(count, 1) / 1024
         results["portico_rss_mb_after"] = rss_kb(proc.pid) / 1024
