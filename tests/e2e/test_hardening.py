@@ -262,3 +262,35 @@ def test_past_the_connection_cap_clients_wait_for_a_slot(strict):
         for s in idle:
             s.close()
     assert "new ones wait until one ends" in strict.log_path.read_text(errors="replace")
+
+
+def test_a_client_that_stops_reading_is_cut_off(tmp_path):
+    # Two clients ask for a 5 MB answer and never read it: they fill a server allowing two
+    # connections. Once a write has waited the client timeout they are cut off, and a new
+    # client is served.
+    from conftest import create_function, unique
+
+    s = Server(tmp_path / "data", tmp_path / "portico.log",
+               extra_args=("--client-timeout", str(TIMEOUT), "--max-connections", "2")).start()
+    try:
+        lam, apigw = boto_client(s.endpoint, "lambda"), boto_client(s.endpoint, "apigatewayv2")
+        big = 'export const handler = async () => ({ statusCode: 200, body: "x".repeat(5 * 1024 * 1024) });'
+        fn = create_function(lam, unique("big"), {"index.mjs": big})
+        api_id = apigw.create_api(Name=unique("big"), ProtocolType="HTTP", Target=fn["FunctionArn"])["ApiId"]
+        stalled = []
+        for _ in range(2):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", s.port))
+            sock.sendall(head_bytes("GET", f"/execute-api/{api_id}/big", {"Host": "127.0.0.1"}))
+            stalled.append(sock)
+        try:
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            assert serves(s), "a new client was never served while two clients stalled"
+            assert time.monotonic() - t0 <= TIMEOUT + 8
+        finally:
+            for sock in stalled:
+                sock.close()
+    finally:
+        stop_and_check(s)

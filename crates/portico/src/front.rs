@@ -17,7 +17,8 @@
 //!   read timeout, which also ends idle keep-alive connections); a body must never pause
 //!   longer than that, and must average at least [`MIN_BODY_RATE`] after its first
 //!   `client_timeout` ([`Paced`]); a body cut short is answered 408 (the connection
-//!   closes);
+//!   closes); a client that stops reading its response is cut off once a write has
+//!   waited `client_timeout` ([`WriteDeadline`]);
 //! - **connections**: at most `max_connections` are served at once; past it the listener
 //!   stops accepting (new clients wait in the kernel's backlog) until one ends.
 
@@ -47,6 +48,88 @@ const MAX_HEAD: usize = 16 * 1024;
 /// hyper's read buffer: past [`MAX_HEAD`] it holds body bytes, so a larger one reads
 /// uploads in fewer calls.
 const MAX_BUF: usize = 64 * 1024;
+/// A connection whose writes fail once one has been blocked for `limit`: a client that
+/// stops reading its responses cannot hold a connection slot (and its buffers) forever.
+struct WriteDeadline {
+    inner: tokio::net::TcpStream,
+    limit: Duration,
+    /// Armed while a write is waiting for the client to read.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteDeadline {
+    fn new(inner: tokio::net::TcpStream, limit: Duration) -> WriteDeadline {
+        WriteDeadline { inner, limit, stalled: None }
+    }
+
+    /// Maps a pending write to an error once it has waited `limit`.
+    fn pending_or_timeout<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        let limit = self.limit;
+        let sleep = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading its response",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for WriteDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for WriteDeadline {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.pending_or_timeout(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.pending_or_timeout(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => self.pending_or_timeout(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// The slowest average a request body may arrive at, after its first `client_timeout`:
 /// 1 KiB/s (a 70 MB upload may take 19 hours, a byte every few seconds may not).
 const MIN_BODY_RATE: u64 = 1024;
@@ -281,7 +364,7 @@ pub async fn serve(listener: TcpListener, front: Arc<Front>, shutdown: impl Futu
             .header_read_timeout(limits.client_timeout)
             .max_header_size(MAX_HEAD)
             .max_buf_size(MAX_BUF)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(WriteDeadline::new(stream, limits.client_timeout)), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
