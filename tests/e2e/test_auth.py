@@ -20,6 +20,7 @@ import os
 import stat
 import subprocess
 import time
+import uuid
 
 import boto3
 import botocore.session
@@ -376,3 +377,26 @@ def test_insecure_mode_warns_and_accepts_anything(tmp_path):
         stop_and_check(s)
     finally:
         s.kill()
+
+
+def test_cross_account_integration_follows_the_function_policy(server, lam):
+    # Account B's API may call account A's function only once A's resource policy lets
+    # API Gateway invoke it for B's API, as on AWS.
+    b_key = keys_create(server.data_dir, OTHER_ACCOUNT)
+    b_apigw = boto_client(server.endpoint, "apigatewayv2", credentials=b_key)
+    name = f"shared-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="nodejs22.x", Role=f"arn:aws:iam::{ACCOUNT}:role/r",
+                        Handler="index.handler", Code={"ZipFile": make_zip({"index.mjs": HELLO_SRC})})
+    for _ in range(100):
+        if lam.get_function(FunctionName=name)["Configuration"]["State"] == "Active":
+            break
+        time.sleep(0.05)
+    api_id = b_apigw.create_api(Name="theirs", ProtocolType="HTTP", Target=function_arn(name))["ApiId"]
+    url = f"{server.endpoint}/execute-api/{api_id}/hello?name=Dev"
+    r = curl(url)
+    assert (r.status, r.text) == (500, '{"message":"Internal Server Error"}')
+    lam.add_permission(FunctionName=name, StatementId="from-b", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{REGION}:{OTHER_ACCOUNT}:{api_id}/*")
+    r = curl(url)
+    assert (r.status, r.text) == (200, '{"message":"Hello, Dev!"}')
