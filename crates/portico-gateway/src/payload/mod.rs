@@ -49,6 +49,8 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod v1;
 pub mod v2;
 

@@ -317,23 +317,13 @@ pub fn response(payload: &[u8]) -> Result<MappedResponse, BadResponse> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payload::test_support::{context, headers, json, request};
     use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     use http::header::CONTENT_TYPE;
     use http::{HeaderValue, StatusCode};
     use serde_json::json;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).expect("test header name"),
-                HeaderValue::from_str(v).expect("test header value"),
-            );
-        }
-        h
-    }
 
     /// Builds an event for `POST /dev/pets/7?...` on stage `dev` with these parts.
     fn build(
@@ -344,33 +334,7 @@ mod tests {
         params: &[(&str, String)],
         vars: &BTreeMap<String, String>,
     ) -> Vec<u8> {
-        event(
-            &RequestView {
-                method: "POST",
-                raw_path: "/dev/pets/7",
-                raw_query: query,
-                headers: hdrs,
-                body,
-                source_ip: "192.0.2.10",
-                protocol: "HTTP/1.1",
-            },
-            &EventContext {
-                account_id: "123456789012",
-                api_id: "abc123defg",
-                domain_name: "abc123defg.execute-api.localhost",
-                domain_prefix: "abc123defg",
-                request_id: "JYxQ8gHAoAMEbkQ=",
-                route_key,
-                stage: "dev",
-                time_epoch_ms: 1_583_349_317_135,
-                path_parameters: params,
-                stage_variables: vars,
-            },
-        )
-    }
-
-    fn json(bytes: &[u8]) -> Value {
-        serde_json::from_slice(bytes).expect("valid JSON")
+        event(&request(hdrs, query, body), &context(route_key, 1_583_349_317_135, params, vars))
     }
 
     /// An object's member names in the order they were written.

@@ -275,22 +275,11 @@ pub fn response(payload: &[u8]) -> Result<MappedResponse, BadResponse> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payload::test_support::{context, headers, json, request};
     use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
-    use http::HeaderName;
     use serde_json::Value;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).expect("test header name"),
-                HeaderValue::from_str(v).expect("test header value"),
-            );
-        }
-        h
-    }
 
     /// Builds an event for `GET /dev/pets/7?...` on stage `dev` with these parts.
     fn build(
@@ -300,33 +289,7 @@ mod tests {
         params: &[(&str, String)],
         vars: &BTreeMap<String, String>,
     ) -> Vec<u8> {
-        event(
-            &RequestView {
-                method: "POST",
-                raw_path: "/dev/pets/7",
-                raw_query: query,
-                headers: hdrs,
-                body,
-                source_ip: "192.0.2.10",
-                protocol: "HTTP/1.1",
-            },
-            &EventContext {
-                account_id: "123456789012",
-                api_id: "abc123defg",
-                domain_name: "abc123defg.execute-api.localhost",
-                domain_prefix: "abc123defg",
-                request_id: "JYxQ8gHAoAMEbkQ=",
-                route_key: "POST /pets/{id}",
-                stage: "dev",
-                time_epoch_ms: 1_584_039_838_000,
-                path_parameters: params,
-                stage_variables: vars,
-            },
-        )
-    }
-
-    fn json(bytes: &[u8]) -> Value {
-        serde_json::from_slice(bytes).expect("valid JSON")
+        event(&request(hdrs, query, body), &context("POST /pets/{id}", 1_584_039_838_000, params, vars))
     }
 
     #[test]
