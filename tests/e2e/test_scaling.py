@@ -45,6 +45,21 @@ def invoke_json(lam, name, payload):
     return json.loads(r["Payload"].read())
 
 
+def the_throttled_one(lam, name):
+    """Three concurrent 1.5 s invokes where two may run: the refused one's error."""
+    def call(_):
+        try:
+            return invoke_json(lam, name, {"ms": 1500})
+        except ClientError as e:
+            return e
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(call, range(3)))
+    throttled = [r for r in results if isinstance(r, ClientError)]
+    assert len(throttled) == 1, results
+    return throttled
+
+
 def test_concurrent_requests_scale_out_then_reuse_warm_environments(lam, apigw, server):
     name = unique("sleeper")
     fn = create_function(lam, name, {"index.mjs": SLEEPER}, Timeout=10)
@@ -74,16 +89,7 @@ def test_reserved_concurrency_throttles_beyond_the_reservation(lam, apigw, serve
     assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 2
     assert lam.get_function(FunctionName=name)["Concurrency"] == {"ReservedConcurrentExecutions": 2}
 
-    def call(_):
-        try:
-            return invoke_json(lam, name, {"ms": 1500})
-        except ClientError as e:
-            return e
-
-    with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(call, range(3)))
-    throttled = [r for r in results if isinstance(r, ClientError)]
-    assert len(throttled) == 1, results
+    throttled = the_throttled_one(lam, name)
     err = throttled[0].response
     assert err["Error"]["Code"] == "TooManyRequestsException"
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 429
@@ -138,16 +144,7 @@ def test_account_concurrency_limit(small_server):
     name = unique("busy")
     create_function(lam, name, {"index.mjs": SLEEPER})
 
-    def call(_):
-        try:
-            return invoke_json(lam, name, {"ms": 1500})
-        except ClientError as e:
-            return e
-
-    with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(call, range(3)))
-    throttled = [r for r in results if isinstance(r, ClientError)]
-    assert len(throttled) == 1, results
+    throttled = the_throttled_one(lam, name)
     assert throttled[0].response["Reason"] == "ConcurrentInvocationLimitExceeded"
 
 

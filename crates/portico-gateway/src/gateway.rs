@@ -42,6 +42,8 @@ fn head_size(parts: &http::request::Parts) -> usize {
 #[derive(Debug)]
 struct Target {
     route_key: String,
+    /// The route part of the execute-api source ARN (`GET/hello`), made once.
+    source_arn_route: String,
     integration: Option<Integration>,
     /// The integration's function, as its URI names it (maybe qualified).
     function: Option<FunctionRef>,
@@ -67,12 +69,18 @@ impl FunctionRef {
         }
     }
 
-    fn resolve(&self, stage_variables: &std::collections::BTreeMap<String, String>) -> Result<FunctionArn, String> {
+    fn resolve(
+        &self,
+        stage_variables: &std::collections::BTreeMap<String, String>,
+    ) -> Result<std::borrow::Cow<'_, FunctionArn>, String> {
         match self {
-            FunctionRef::Fixed(arn) => Ok(arn.clone()),
+            // The common case borrows: nothing to copy per request.
+            FunctionRef::Fixed(arn) => Ok(std::borrow::Cow::Borrowed(arn)),
             FunctionRef::Templated(uri) => {
                 let uri = substitute_stage_variables(uri, stage_variables)?;
-                FunctionArn::from_integration_uri(&uri).ok_or_else(|| format!("{uri} is not a Lambda function ARN"))
+                FunctionArn::from_integration_uri(&uri)
+                    .map(std::borrow::Cow::Owned)
+                    .ok_or_else(|| format!("{uri} is not a Lambda function ARN"))
             }
         }
     }
@@ -478,11 +486,7 @@ impl Gateway {
         let function = resolved.function;
         let source_arn = format!(
             "arn:aws:execute-api:{}:{}:{}/{}/{}",
-            scope.region,
-            scope.account_id,
-            api_id,
-            stage.stage_name,
-            source_arn_route(&target.route_key),
+            scope.region, scope.account_id, api_id, stage.stage_name, target.source_arn_route,
         );
         if !policy_allows(resolved.policy, "apigateway.amazonaws.com", &source_arn, &scope.account_id) {
             tracing::warn!(api = api_id, function = %resolved.invoked_arn, %source_arn,
@@ -671,7 +675,14 @@ fn compile_deployment(deployment: Arc<Deployment>) -> CompiledDeployment {
         let integration = r.integration_id().and_then(|id| deployment.integrations.get(id)).cloned();
         let function = integration.as_ref().and_then(|i| i.integration_uri.as_deref()).and_then(FunctionRef::parse);
         let auth = authorizer::compile(r, &deployment.authorizers);
-        (r.route_key.clone(), Target { route_key: r.route_key.clone(), integration, function, auth })
+        let target = Target {
+            route_key: r.route_key.clone(),
+            source_arn_route: source_arn_route(&r.route_key),
+            integration,
+            function,
+            auth,
+        };
+        (r.route_key.clone(), target)
     }));
     CompiledDeployment { deployment, routes }
 }

@@ -103,6 +103,9 @@ pub struct Launcher {
     /// How the interpreter was chosen when it is not the runtime's own version
     /// (reported once, at start-up).
     pub note: Option<String>,
+    /// Whether `program` runs correctly from a copy elsewhere (Node.js is one file; a
+    /// Python loads its own prefix and is not).
+    pub self_contained: bool,
 }
 
 /// Resolved launchers for every runtime, or why each is unavailable.
@@ -283,6 +286,7 @@ impl Launchers {
                 args: vec![node_bootstrap.to_string_lossy().into_owned()],
                 runtime_dir: node_dir.clone(),
                 note: None,
+                self_contained: true,
             })
         };
 
@@ -311,6 +315,7 @@ impl Launchers {
                 args: vec!["-u".into(), python_bootstrap.to_string_lossy().into_owned()],
                 runtime_dir: python_dir.clone(),
                 note,
+                self_contained: false,
             })
         };
         let provided = match find_bash() {
@@ -319,6 +324,7 @@ impl Launchers {
                 args: vec![entrypoint.to_string_lossy().into_owned()],
                 runtime_dir: provided_dir.clone(),
                 note: None,
+                self_contained: false,
             }),
             None => Err(Unavailable(
                 "the provided runtimes start the package's bootstrap through bash, which is not on this host: install bash"

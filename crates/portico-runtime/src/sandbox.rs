@@ -254,7 +254,7 @@ impl Users {
 
     /// The interpreter as sandbox users can run it: itself when every directory above it
     /// is searchable by others, else a hard link (or copy) under `bin/`.
-    fn reachable_program(&self, program: &Path) -> io::Result<PathBuf> {
+    fn reachable_program(&self, program: &Path, self_contained: bool) -> io::Result<PathBuf> {
         if others_can(program, 0o005) {
             return Ok(program.to_path_buf());
         }
@@ -267,7 +267,7 @@ impl Users {
         // Only a self-contained binary (Node.js) runs correctly as a copy: an interpreter
         // that loads its own prefix (a Python under /root/.pyenv) would silently pick up
         // another installation's libraries.
-        if !name.to_string_lossy().starts_with("node") {
+        if !self_contained {
             return Err(io_other(format!(
                 "interpreter {} is in a directory the sandbox users cannot search: install it under a \
                  world-searchable prefix (/usr, /usr/local, /opt), e.g. --python-bin /usr/bin/python3",
@@ -449,7 +449,7 @@ impl Sandbox {
             lease.ids = Some((uid, gid));
             lease.task_root = users.gate(task_root, gid)?;
             lease.tmp_dir = users.dir.join("tmp").join(name);
-            lease.program = users.reachable_program(&launcher.program)?;
+            lease.program = users.reachable_program(&launcher.program, launcher.self_contained)?;
             expose_runtime_dir(&launcher.runtime_dir)?;
         } else {
             fs::create_dir_all(tmp_root)?;
