@@ -320,18 +320,14 @@ impl PolicyHolder {
     }
 
     fn check_revision(&self, expected: Option<&str>) -> Result<()> {
-        match expected {
-            Some(r) if r != self.revision_id() => Err(AwsError::precondition_failed(
-                "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
-            )),
-            _ => Ok(()),
-        }
+        check_revision(expected, self.revision_id())
     }
 }
 
-fn check_revision(expected: Option<&str>, f: &Function) -> Result<()> {
+/// A `RevisionId` the caller expects must be the current one.
+pub(crate) fn check_revision(expected: Option<&str>, current: &str) -> Result<()> {
     match expected {
-        Some(r) if r != f.revision_id => Err(AwsError::precondition_failed(
+        Some(r) if r != current => Err(AwsError::precondition_failed(
             "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
         )),
         _ => Ok(()),
@@ -611,15 +607,20 @@ async fn activate(c: &Control, arn: &str) {
     }
 }
 
+/// `MaxItems` of a Lambda list operation: 1-10000, default 50.
+pub(crate) fn max_items(call: &Call) -> Result<usize> {
+    match call.query("MaxItems") {
+        Some(m) => m.parse::<usize>().ok().filter(|m| (1..=10_000).contains(m)).ok_or_else(|| {
+            AwsError::invalid_parameter(format!(
+                "1 validation error detected: Value '{m}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000"
+            ))
+        }),
+        None => Ok(50),
+    }
+}
+
 fn list_functions(c: &Control, call: &Call) -> Result<Resp> {
-    let max = match call.query("MaxItems") {
-        Some(m) => m
-            .parse::<usize>()
-            .ok()
-            .filter(|m| (1..=10000).contains(m))
-            .ok_or_else(|| AwsError::invalid_parameter(format!("1 validation error detected: Value '{m}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000")))?,
-        None => 50,
-    };
+    let max = max_items(call)?;
     let marker = call.query("Marker").unwrap_or("");
     let catalog = c.catalog();
     let mut page: Vec<Value> = Vec::new();
@@ -730,7 +731,7 @@ async fn update_configuration(c: &Control, call: &Call, name: &str) -> Result<Re
     let input: UpdateConfigurationIn = json::parse(Service::Lambda, &call.body)?;
     let _w = c.write.lock().await;
     let f = find_latest(c, call, name)?;
-    check_revision(input.revision_id.as_deref(), &f)?;
+    check_revision(input.revision_id.as_deref(), &f.revision_id)?;
     let mut next = (*f).clone();
     if let Some(role) = input.role {
         validate_role(&role)?;
@@ -788,7 +789,7 @@ async fn update_code(c: &Arc<Control>, call: &Call, name: &str) -> Result<Resp> 
     let next = {
         let _w = c.write.lock().await;
         let f = find_latest(c, call, name)?;
-        check_revision(input.revision_id.as_deref(), &f)?;
+        check_revision(input.revision_id.as_deref(), &f.revision_id)?;
         let mut next = (*f).clone();
         next.code = code;
         if input.architectures.is_some() {

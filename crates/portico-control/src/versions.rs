@@ -11,7 +11,7 @@ use portico_model::{Alias, Change, Function, FunctionArn, FunctionState, LastUpd
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::lambda::{configuration, find_latest, Resp};
+use crate::lambda::{check_revision, configuration, find_latest, max_items, Resp};
 use crate::{json, json_response, AwsError, Call, Control, Result, Service};
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,13 +41,7 @@ pub(crate) async fn publish(c: &Control, call: &Call, name: &str) -> Result<Resp
     let input: PublishIn = json::parse(Service::Lambda, &call.body)?;
     let _w = c.write.lock().await;
     let latest = find_latest(c, call, name)?;
-    if let Some(r) = input.revision_id.as_deref() {
-        if r != latest.revision_id {
-            return Err(AwsError::precondition_failed(
-                "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
-            ));
-        }
-    }
+    check_revision(input.revision_id.as_deref(), &latest.revision_id)?;
     if let Some(sha) = input.code_sha256.as_deref() {
         if sha != latest.code.sha256_b64 {
             return Err(AwsError::invalid_parameter(format!(
@@ -85,14 +79,7 @@ pub(crate) async fn publish(c: &Control, call: &Call, name: &str) -> Result<Resp
 
 /// `MaxItems` (1-10000, default 50) and `Marker` of a list operation.
 fn paging(call: &Call) -> Result<(usize, usize)> {
-    let max = match call.query("MaxItems") {
-        Some(m) => m.parse::<usize>().ok().filter(|m| (1..=10_000).contains(m)).ok_or_else(|| {
-            AwsError::invalid_parameter(format!(
-                "1 validation error detected: Value '{m}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000"
-            ))
-        })?,
-        None => 50,
-    };
+    let max = max_items(call)?;
     let start = match call.query("Marker") {
         Some(m) => m.parse::<usize>().map_err(|_| AwsError::invalid_parameter(format!("Invalid marker: {m}")))?,
         None => 0,
@@ -234,11 +221,7 @@ pub(crate) async fn update_alias(c: &Control, call: &Call, name: &str, alias: &s
     let _w = c.write.lock().await;
     let latest = find_latest(c, call, name)?;
     let current = find_alias(c, &latest, alias)?;
-    if input.revision_id.as_deref().is_some_and(|r| r != current.revision_id) {
-        return Err(AwsError::precondition_failed(
-            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
-        ));
-    }
+    check_revision(input.revision_id.as_deref(), &current.revision_id)?;
     let mut next = (*current).clone();
     if let Some(v) = input.function_version {
         next.function_version = v;
