@@ -147,6 +147,13 @@ class Runtime:
     def output(self) -> str:
         return b"".join(self.chunks).decode("utf-8", "replace")
 
+    def output_with(self, needle: str, timeout=5.0) -> str:
+        """The output once it holds `needle`: the reader thread may lag behind the runtime's post."""
+        deadline = time.monotonic() + timeout
+        while needle not in (out := self.output()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return out
+
     def wait(self, timeout=10.0) -> int:
         rc = self.proc.wait(timeout)
         self.reader.join(timeout)
@@ -299,7 +306,7 @@ def test_raised_exception_is_posted_and_logged(api, start):
                         doc["stackTrace"][0]), doc
     # The runtime goes on serving.
     assert api.invoke({})["kind"] == "error"
-    out = r.output()
+    out = r.output_with("raise ValueError('bad thing happened')\n")
     nbsp = "\u00a0"
     assert ("[ERROR] ValueError: bad thing happened\rTraceback (most recent call last):\r"
             f"{nbsp * 2}File ") in out, repr(out)
@@ -391,7 +398,7 @@ def test_logging_format_and_print(api, start):
     )
     r = start({"lg.py": src}, "lg.handler")
     o = api.invoke({})
-    out = r.output()
+    out = r.output_with("lines\n")
     rid = re.escape(o["request_id"])
     assert "plain print\n" in out
     assert re.search(r"^\[WARNING\]\t" + ISO_Z + r"\t" + rid + r"\tcareful now\n", out, re.M), repr(out)
@@ -404,18 +411,16 @@ def test_log_level_from_function_configuration(api, start):
     src = "import logging\ndef handler(e, c):\n    logging.getLogger().info('shown')\n    logging.debug('hidden')\n"
     r = start({"lv.py": src}, "lv.handler", {"AWS_LAMBDA_LOG_LEVEL": "INFO"})
     o = api.invoke({})
-    assert re.search(r"^\[INFO\]\t" + ISO_Z + r"\t" + re.escape(o["request_id"]) + r"\tshown\n", r.output(), re.M)
-    assert "hidden" not in r.output()
+    out = r.output_with("shown\n")
+    assert re.search(r"^\[INFO\]\t" + ISO_Z + r"\t" + re.escape(o["request_id"]) + r"\tshown\n", out, re.M), out
+    assert "hidden" not in out
 
 
 def test_output_is_unbuffered(api, start):
     # Portico reads an invocation's log right after its outcome: nothing may wait in a buffer.
     r = start({"o.py": "def h(e, c):\n    print('x' * 100)\n    return 0\n"}, "o.h")
     api.invoke({})
-    deadline = time.monotonic() + 2
-    while "x" * 100 not in r.output() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert "x" * 100 in r.output()
+    assert "x" * 100 in r.output_with("x" * 100, timeout=2)
 
 
 def test_exits_quietly_when_the_environment_stops(api, start):

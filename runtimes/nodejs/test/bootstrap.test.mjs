@@ -188,8 +188,9 @@ async function startRuntime({ files, handler = 'index.handler', env = {}, node =
   };
   child.stdout.setEncoding('utf8').on('data', onData);
   child.stderr.setEncoding('utf8').on('data', onData);
+  // 'close', not 'exit': it comes once the pipes are drained, so `output` is whole by then.
   const exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
   });
   const rt = {
     api,
