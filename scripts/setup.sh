@@ -2,6 +2,7 @@
 # Installs what the tests and benchmarks need, into the checkout only:
 #   .tools/node22  Node.js 22 from the npm registry (the nodejs22.x runtime)
 #   .venv          Python venv with the AWS CLI, boto3 and pytest (tests/e2e/requirements.txt)
+#   /usr/bin/aws   the AWS CLI v2, Debian's awscli package (PyPI has only v1; `aws logs tail` is v2's)
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,12 @@ if [ ! -x .venv/bin/python ] || ! cmp -s tests/e2e/requirements.txt "$stamp"; th
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt >&2
   cp tests/e2e/requirements.txt "$stamp"
+fi
+
+if ! /usr/bin/aws --version 2>/dev/null | grep -q '^aws-cli/2\.'; then
+  echo "setup: installing the AWS CLI v2 (Debian's awscli)" >&2
+  sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  apt_install() { $sudo apt-get install -y -q --no-install-recommends awscli >&2; }
+  apt_install || { $sudo apt-get update -q >&2 && apt_install; }
 fi

@@ -78,6 +78,8 @@ from botocore.config import Config  # noqa: E402
 PORTICO_BIN = Path(os.environ.get("PORTICO_BIN", REPO / "target/debug/portico"))
 NODE22 = Path(os.environ.get("PORTICO_NODEJS22_BIN", REPO / ".tools/node22/node_modules/node/bin/node"))
 AWS_BIN = REPO / ".venv/bin/aws"
+# AWS CLI v2 (Debian's awscli, installed by scripts/setup.sh): for commands v1 lacks (`logs tail`).
+AWS2_BIN = Path(os.environ.get("PORTICO_AWS2_BIN", "/usr/bin/aws"))
 
 # --- small helpers ----------------------------------------------------------------------
 
@@ -403,24 +405,32 @@ class CliResult:
         return iter((self.rc, self.out, self.err))
 
 
-def run_aws(endpoint: str, *args, cwd: Path | None = None, timeout: float = 60,
-            credentials: tuple[str, str] | None = None, env_extra: dict[str, str] | None = None) -> CliResult:
-    """Runs `.venv/bin/aws --endpoint-url URL ARGS --output json` with the endpoint's key
-    (or `credentials`) in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. A single string
-    argument is split as the shell would (so tutorial commands can be pasted).
-    `env_extra` adds variables last (e.g. AWS_SHARED_CREDENTIALS_FILE with
-    `credentials=()` to use a credentials file instead)."""
-    if len(args) == 1 and isinstance(args[0], str):
-        args = tuple(shlex.split(args[0]))
-    if args and args[0] == "aws":
-        args = args[1:]
+def aws_env(endpoint: str, credentials: tuple[str, str] | None = None,
+            env_extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment an AWS CLI process gets: the suite's client settings and the endpoint's
+    key (or `credentials`) in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, then `env_extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(CLIENT_ENV, HOME=str(_CLIENT_HOME))
     key = credentials_for(endpoint) if credentials is None else credentials
     if key:
         env.update(AWS_ACCESS_KEY_ID=key[0], AWS_SECRET_ACCESS_KEY=key[1])
     env.update(env_extra or {})
-    cmd = [str(AWS_BIN), "--endpoint-url", endpoint, *map(str, args), "--output", "json"]
+    return env
+
+
+def run_aws(endpoint: str, *args, cwd: Path | None = None, timeout: float = 60,
+            credentials: tuple[str, str] | None = None, env_extra: dict[str, str] | None = None,
+            cli: Path = AWS_BIN) -> CliResult:
+    """Runs `aws --endpoint-url URL ARGS --output json` (CLI v1 from .venv, or `cli`) with
+    `aws_env`'s environment. A single string argument is split as the shell would (so
+    tutorial commands can be pasted). `env_extra` adds variables last (e.g.
+    AWS_SHARED_CREDENTIALS_FILE with `credentials=()` to use a credentials file instead)."""
+    if len(args) == 1 and isinstance(args[0], str):
+        args = tuple(shlex.split(args[0]))
+    if args and args[0] == "aws":
+        args = args[1:]
+    env = aws_env(endpoint, credentials, env_extra)
+    cmd = [str(cli), "--endpoint-url", endpoint, *map(str, args), "--output", "json"]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
     out: object = p.stdout
     if p.stdout.strip():

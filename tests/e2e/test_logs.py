@@ -1,11 +1,13 @@
 """Function logs in CloudWatch Logs: what a function writes, with Lambda's START/END/REPORT
 lines, read back with the real AWS CLI v1 (`describe-log-streams`, `get-log-events`,
-`filter-log-events`) and boto3; pagination; CLI v2's `logs tail --follow` algorithm; errors;
+`filter-log-events`) and boto3; pagination; CLI v2's `logs tail` and `--follow`; errors;
 and logs surviving a restart."""
 
 import base64
 import json
+import queue
 import re
+import subprocess
 import threading
 import time
 
@@ -13,7 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import (
-    ACCOUNT, REGION, Server, boto_client, create_function, error_of, run_aws, stop_and_check, unique,
+    ACCOUNT, AWS2_BIN, REGION, Server, aws_env, boto_client, create_function, error_of, run_aws, stop_and_check,
+    unique,
 )
 
 LOGGING_SRC = """
@@ -227,48 +230,75 @@ def test_streams_per_environment_and_their_order(lam, logs, aws):
     assert len(only) == 1 and only[0]["logStreamName"] == names[0]
 
 
-def follow_rounds(logs, group, rounds, between):
-    """CLI v2's `aws logs tail GROUP --follow` (awscli/customizations/logs/tail.py,
-    FollowLogEventsGenerator): poll FilterLogEvents, follow nextToken, then poll again from
-    the newest timestamp seen, skipping event ids already shown at that timestamp."""
-    kwargs = {"logGroupName": group, "interleaved": True, "startTime": int(time.time() * 1000) - 600_000}
-    seen_at = {}
-    shown = []
-    for i in range(rounds):
-        while True:
-            response = logs.filter_log_events(**kwargs)
-            for event in response["events"]:
-                ids = seen_at.setdefault(event["timestamp"], set())
-                if event["eventId"] not in ids:
-                    ids.add(event["eventId"])
-                    shown.append(event)
-            if seen_at:
-                newest = max(seen_at)
-                seen_at = {newest: seen_at[newest]}
-            if "nextToken" in response:
-                kwargs["nextToken"] = response["nextToken"]
-            else:
-                if seen_at:
-                    kwargs["startTime"] = max(seen_at)
-                kwargs.pop("nextToken", None)
-                break
-        between(i)
-    return shown
+def tail_lines(server, *args, timeout=60):
+    r = run_aws(server.endpoint, "logs", "tail", *args, cli=AWS2_BIN, timeout=timeout)
+    assert r.rc == 0, r.err
+    return r.out.splitlines() if isinstance(r.out, str) else []
 
 
-def test_tail_follow_shows_each_event_once(lam, logs):
+def test_cli_v2_logs_tail(lam, server):
+    """`aws logs tail` (CLI v2 only): every event of the group, oldest first, as
+    `{timestamp} {stream} {message}`; `--format short` and `--filter-pattern` narrow it."""
     name = unique("logs-tail")
     create_function(lam, name, {"index.mjs": LOGGING_SRC})
+    rids = [invoke(lam, name, n=i)["ResponseMetadata"]["RequestId"] for i in range(2)]
+    group = f"/aws/lambda/{name}"
+
+    lines = tail_lines(server, group, "--since", "10m")
+    head = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00 \d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32} ")
+    messages: list[str] = []
+    for line in lines:  # an event's message may span lines: only its first carries the header
+        if head.match(line):
+            messages.append(line.split(" ", 2)[2])
+        else:
+            assert messages, lines
+            messages[-1] += "\n" + line
+    assert len(messages) == 12 and any(m.endswith("\tline one\nline two") for m in messages), messages
+    assert [m for m in messages if m.startswith("START")] == [f"START RequestId: {r} Version: $LATEST" for r in rids]
+    reports = [m for m in messages if m.startswith("REPORT")]
+    assert [REPORT.match(m + "\t\n")["rid"] for m in reports] == rids, reports  # tail strips the tab
+    assert "Init Duration" in reports[0] and "Init Duration" not in reports[1]
+
+    short = tail_lines(server, group, "--since", "10m", "--format", "short", "--filter-pattern", "REPORT")
+    assert len(short) == 2 and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d REPORT RequestId: ", line)
+                                   for line in short), short
+
+
+def test_cli_v2_logs_tail_follow_shows_each_event_once(lam, server):
+    """`aws logs tail GROUP --follow`: new invocations appear as they happen, each line once."""
+    name = unique("logs-follow")
+    create_function(lam, name, {"index.mjs": LOGGING_SRC})
     rids = [invoke(lam, name, n=0)["ResponseMetadata"]["RequestId"]]
+    cmd = [str(AWS2_BIN), "--endpoint-url", server.endpoint, "logs", "tail", f"/aws/lambda/{name}",
+           "--follow", "--since", "10m", "--format", "short"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=aws_env(server.endpoint))
+    lines: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    shown: list[str] = []
 
-    def between(i):
-        if i < 2:
-            rids.append(invoke(lam, name, n=i + 1)["ResponseMetadata"]["RequestId"])
+    def until_report_of(rid):
+        deadline = time.monotonic() + 20
+        while not any(rid in line and " REPORT " in line for line in shown):
+            try:
+                shown.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                proc.kill()
+                pytest.fail(f"no REPORT for {rid} within 20 s; shown: {shown}; stderr: {proc.stderr.read()}")
 
-    shown = follow_rounds(logs, f"/aws/lambda/{name}", 3, between)
-    reports = [REPORT.match(e["message"])["rid"] for e in shown if e["message"].startswith("REPORT")]
-    assert reports == rids, [e["message"] for e in shown]
-    assert len({e["eventId"] for e in shown}) == len(shown) == 18
+    try:
+        until_report_of(rids[0])
+        for n in (1, 2):
+            rids.append(invoke(lam, name, n=n)["ResponseMetadata"]["RequestId"])
+            until_report_of(rids[-1])
+    finally:
+        proc.kill()
+        proc.wait()
+    reports = [line for line in shown if " REPORT " in line]
+    assert [next(r for r in rids if r in line) for line in reports] == rids, shown
+    # 6 events of 7 lines per invocation ("line one\nline two" is one event), none shown twice.
+    assert len(shown) == 21 and sum(line.endswith(f"\t{rid}\tINFO\thello from handler {n}\n")
+                                    for n, rid in enumerate(rids) for line in shown) == 3, shown
 
 
 def test_log_group_management_and_errors(logs, aws, server):
