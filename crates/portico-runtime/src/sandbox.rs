@@ -17,6 +17,10 @@
 //!   memory cgroup, a watchdog polls the process tree's resident memory every 50 ms.
 //! - **rlimits** and `PR_SET_NO_NEW_PRIVS`: 1024 open files, no core dumps, no file larger
 //!   than the ephemeral storage, 1024 processes per (per-environment) uid.
+//! - **TMPDIR** (`scratch.rs`): as root with loop devices, a loop-mounted ext4 file system
+//!   of exactly EphemeralStorage MB per environment, so the total written is bounded
+//!   (ENOSPC); kept ready in a pool, deleted with its environment. Else a directory, where
+//!   only the per-file limit applies.
 //!
 //! Network namespaces are deliberately not used: the runtime must reach its Runtime API
 //! listener on 127.0.0.1.
@@ -26,6 +30,9 @@
 
 mod cgroup;
 mod procfs;
+mod scratch;
+
+pub use scratch::{ScratchError, TmpStorage};
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -42,6 +49,7 @@ use rustix::process::{Pid, Resource, Rlimit, Signal};
 
 use crate::launch::Launcher;
 use cgroup::{Cgroups, EnvCgroup};
+use scratch::{Scratch, Volume};
 
 /// How the sandbox is set up, resolved once at start-up.
 #[derive(Debug, Clone)]
@@ -60,6 +68,9 @@ pub struct SandboxConfig {
     /// The init phase limit (AWS: 10 s); an init that exceeds it is retried at the first
     /// invocation under the function's timeout.
     pub init_timeout: Duration,
+    /// What each environment's TMPDIR is: its own file system of EphemeralStorage MB, or
+    /// a directory.
+    pub tmp_storage: TmpStorage,
 }
 
 impl Default for SandboxConfig {
@@ -71,6 +82,7 @@ impl Default for SandboxConfig {
             root: PathBuf::from("/var/lib/portico"),
             uid_base: 200_000,
             init_timeout: Duration::from_secs(10),
+            tmp_storage: TmpStorage::Auto,
         }
     }
 }
@@ -90,6 +102,8 @@ const WATCH_EVERY: Duration = Duration::from_millis(50);
 pub struct Sandbox {
     cfg: SandboxConfig,
     users: Option<Users>,
+    /// After `users`: dropped once their processes are killed.
+    scratch: Scratch,
     cgroups: Option<Cgroups>,
     landlock_abi: Option<i64>,
     gaps: Vec<String>,
@@ -385,7 +399,28 @@ impl Sandbox {
                 "cgroups: no memory controller; memory is enforced by a 50 ms watchdog on resident memory".into(),
             );
         }
-        Sandbox { cfg, users, cgroups, landlock_abi, gaps }
+        let scratch = Scratch::setup(cfg.tmp_storage, &cfg.root);
+        gaps.extend(scratch.gap());
+        Sandbox { cfg, users, scratch, cgroups, landlock_abi, gaps }
+    }
+
+    /// One line saying what each environment's TMPDIR is.
+    pub fn tmp_storage(&self) -> String {
+        self.scratch.describe()
+    }
+
+    /// Why `--tmp-storage loop` cannot be honoured on this host (Portico must not start).
+    pub fn tmp_storage_refused(&self) -> Option<&str> {
+        self.scratch.refused()
+    }
+
+    /// At Portico's shutdown: kills what is left of every environment's processes, then
+    /// unmounts and deletes every TMPDIR volume. Environments started afterwards fail.
+    pub fn shutdown(&self) {
+        if let Some(users) = &self.users {
+            procfs::kill_uids(users.base..users.base + BLOCK);
+        }
+        self.scratch.shutdown();
     }
 
     /// One line saying what is in force.
@@ -436,6 +471,7 @@ impl Sandbox {
             program: launcher.program.clone(),
             runtime_dir: launcher.runtime_dir.clone(),
             tmp_dir: tmp_root.join(name),
+            volume: None,
             cgroup: None,
             memory_bytes: u64::from(function.memory_size) * 1024 * 1024,
             file_bytes: u64::from(function.ephemeral_storage) * 1024 * 1024,
@@ -451,18 +487,26 @@ impl Sandbox {
             lease.tmp_dir = users.dir.join("tmp").join(name);
             lease.program = users.reachable_program(&launcher.program, launcher.self_contained)?;
             expose_runtime_dir(&launcher.runtime_dir)?;
+        }
+        if self.scratch.is_loop() {
+            // A fresh, empty file system of EphemeralStorage MB, this environment's alone.
+            let volume = self.scratch.acquire(function.ephemeral_storage, lease.ids)?;
+            lease.tmp_dir = volume.path().to_path_buf();
+            lease.volume = Some(volume);
         } else {
-            fs::create_dir_all(tmp_root)?;
-        }
-        // A fresh, empty scratch directory only this environment's user can open.
-        match fs::remove_dir_all(&lease.tmp_dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        fs::create_dir(&lease.tmp_dir)?;
-        chmod(&lease.tmp_dir, 0o700)?;
-        if let Some((uid, gid)) = lease.ids {
-            std::os::unix::fs::chown(&lease.tmp_dir, Some(uid), Some(gid))?;
+            if self.users.is_none() {
+                fs::create_dir_all(tmp_root)?;
+            }
+            // A fresh, empty scratch directory only this environment's user can open.
+            match fs::remove_dir_all(&lease.tmp_dir) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            fs::create_dir(&lease.tmp_dir)?;
+            chmod(&lease.tmp_dir, 0o700)?;
+            if let Some((uid, gid)) = lease.ids {
+                std::os::unix::fs::chown(&lease.tmp_dir, Some(uid), Some(gid))?;
+            }
         }
         if let Some(cgroups) = &self.cgroups {
             match cgroups.create(name, function.memory_size) {
@@ -597,6 +641,8 @@ pub(crate) struct Lease {
     program: PathBuf,
     runtime_dir: PathBuf,
     tmp_dir: PathBuf,
+    /// The file system mounted at `tmp_dir`, when TMPDIRs are volumes.
+    volume: Option<Volume>,
     cgroup: Option<EnvCgroup>,
     memory_bytes: u64,
     file_bytes: u64,
@@ -760,6 +806,7 @@ impl Drop for Lease {
             uid: self.ids.map(|(uid, _)| uid),
             cgroup: self.cgroup.take(),
             tmp_dir: std::mem::take(&mut self.tmp_dir),
+            volume: self.volume.take(),
         };
         // Waiting for the killed to leave and deleting up to 10 GB of scratch files
         // must not hold an async worker.
@@ -776,6 +823,7 @@ struct Teardown {
     uid: Option<u32>,
     cgroup: Option<EnvCgroup>,
     tmp_dir: PathBuf,
+    volume: Option<Volume>,
 }
 
 impl Teardown {
@@ -791,7 +839,10 @@ impl Teardown {
             }
             clean &= left == 0;
         }
-        if !self.tmp_dir.as_os_str().is_empty() {
+        if let Some(volume) = self.volume {
+            // Unmounted (lazily if a survivor still holds it) and deleted, never walked.
+            self.sandbox.scratch.release(volume);
+        } else if !self.tmp_dir.as_os_str().is_empty() {
             let _ = fs::remove_dir_all(&self.tmp_dir);
         }
         if let (Some(uid), Some(users), true) = (self.uid, &self.sandbox.users, clean) {
@@ -885,9 +936,13 @@ mod tests {
             isolate_users: false,
             landlock: false,
             cgroups: false,
+            tmp_storage: TmpStorage::Dir,
             ..SandboxConfig::default()
         });
-        assert_eq!(sb.gaps().len(), 3, "{:?}", sb.gaps());
+        assert_eq!(sb.gaps().len(), 4, "{:?}", sb.gaps());
+        assert!(sb.gaps().iter().any(|g| g.starts_with("tmp: TMPDIR is a plain directory (--tmp-storage dir)")));
+        assert!(sb.tmp_storage().contains("the total not enforced"), "{}", sb.tmp_storage());
+        assert!(sb.tmp_storage_refused().is_none());
         assert!(sb.summary().contains("landlock: off"), "{}", sb.summary());
         assert_eq!(sb.runtimes_dir(PathBuf::from("/x")), PathBuf::from("/x"));
     }

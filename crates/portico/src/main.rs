@@ -142,6 +142,12 @@ struct ServeArgs {
     /// First uid (and gid) handed to environments; each instance claims a block of 10000.
     #[arg(long, env = "PORTICO_SANDBOX_UID_BASE", default_value_t = 200_000)]
     sandbox_uid_base: u32,
+    /// `auto`: as root with loop devices, each environment's TMPDIR is its own ext4 file
+    /// system of EphemeralStorage MB (the total written is enforced), else a directory;
+    /// `loop`: that file system or Portico does not start; `dir`: a directory (each file
+    /// is capped at EphemeralStorage, the total is not).
+    #[arg(long, env = "PORTICO_TMP_STORAGE", default_value = "auto", value_parser = ["auto", "loop", "dir"])]
+    tmp_storage: String,
     /// Seconds a client may take to send a request's line and headers (an idle
     /// keep-alive connection is closed after as long), or pause while sending its body.
     #[arg(long, env = "PORTICO_CLIENT_TIMEOUT", default_value_t = 30.0)]
@@ -341,10 +347,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         root: args.sandbox_root.clone(),
         uid_base: args.sandbox_uid_base,
         init_timeout: Duration::from_secs_f64(args.init_timeout),
+        tmp_storage: match args.tmp_storage.as_str() {
+            "loop" => portico_runtime::sandbox::TmpStorage::Loop,
+            "dir" => portico_runtime::sandbox::TmpStorage::Dir,
+            _ => portico_runtime::sandbox::TmpStorage::Auto,
+        },
     }));
     tracing::info!("sandbox: {}", sandbox.summary());
+    tracing::info!("sandbox: TMPDIR: {}", sandbox.tmp_storage());
     for gap in sandbox.gaps() {
         tracing::warn!("sandbox: not isolated: {gap}");
+    }
+    if let Some(why) = sandbox.tmp_storage_refused() {
+        anyhow::bail!("--tmp-storage loop: {why}");
     }
     let launchers = Launchers::resolve(
         &Interpreters {
@@ -376,7 +391,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             idle_timeout: Duration::from_secs(args.idle_timeout),
             account_concurrency: args.account_concurrency,
             log_sink: Some(portico_control::logs::sink(logs.clone())),
-            sandbox,
+            sandbox: sandbox.clone(),
         },
         launchers,
     );
@@ -443,6 +458,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     front::serve(listener, front, shutdown).await;
     tracing::info!("stopping: ending function environments");
     invoker.shutdown();
+    // What environments left is killed and every TMPDIR volume unmounted and deleted.
+    let _ = tokio::task::spawn_blocking(move || sandbox.shutdown()).await;
     // Function output read so far, and access log lines, reach the disk before exit.
     let flushed = logs.clone();
     let _ = tokio::task::spawn_blocking(move || {
