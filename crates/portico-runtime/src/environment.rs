@@ -42,7 +42,9 @@ pub struct Environment {
     /// The function configuration it was started with.
     pub function: Arc<Function>,
     slot: Arc<Slot>,
-    pgid: rustix::process::Pid,
+    /// The runtime's `/proc/{pid}/status`, kept open: REPORT's memory figure re-reads it
+    /// with one `pread` per invocation instead of a path lookup, open and close.
+    proc_status: Option<std::fs::File>,
     exit: watch::Receiver<Option<String>>,
     server: JoinHandle<()>,
     logs: LogPipe,
@@ -185,6 +187,7 @@ impl Environment {
             return Err(std::io::Error::other("runtime process exited at once"));
         };
         lease.started(pgid);
+        let proc_status = std::fs::File::open(format!("/proc/{}/status", pgid.as_raw_nonzero())).ok();
         let spec = &respawn;
         let target = spec.log_sink.clone().map(|sink| LogTarget {
             sink,
@@ -206,7 +209,7 @@ impl Environment {
         Ok(Environment {
             function,
             slot,
-            pgid,
+            proc_status,
             exit,
             server,
             logs,
@@ -403,16 +406,18 @@ impl Environment {
         // file pages another cgroup paid for first (the interpreter's own binary); the
         // runtime's peak resident memory does: report the larger, as Lambda counts both.
         let sandbox = self.lease.max_memory_mb().unwrap_or(0);
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pgid.as_raw_nonzero()));
-        status
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .map_or(0, |kb| kb.div_ceil(1024))
-            .max(sandbox)
+        self.peak_resident_kb().map_or(0, |kb| kb.div_ceil(1024)).max(sandbox)
+    }
+
+    /// The runtime process's peak resident memory (`VmHWM`), in kB.
+    fn peak_resident_kb(&self) -> Option<u64> {
+        use std::os::unix::fs::FileExt;
+        // status is about 1.5 kB; VmHWM sits in its first half.
+        let mut buf = [0u8; 4096];
+        let n = self.proc_status.as_ref()?.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(buf.get(..n)?).ok()?;
+        let value = text.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+        value.trim().trim_end_matches("kB").trim().parse().ok()
     }
 
     /// Whether the process is still running.

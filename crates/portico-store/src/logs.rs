@@ -35,6 +35,10 @@ const QUEUE_CALLS: usize = 16 * 1024;
 const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// Most events written in one transaction.
 const BATCH_EVENTS: usize = 20_000;
+/// How long the writer gathers appends into one transaction after the first arrives.
+/// A commit costs far more than a row, so under load this turns thousands of small
+/// transactions a second into a few dozen; readers do not wait for it (see [`LogStore::sync`]).
+const LINGER: Duration = Duration::from_millis(25);
 /// CloudWatch counts 26 bytes of overhead per event towards a response's 1 MB.
 pub const EVENT_OVERHEAD: usize = 26;
 const DAY_MS: i64 = 86_400_000;
@@ -357,6 +361,13 @@ struct Append {
     bytes: usize,
 }
 
+/// What the writer thread receives.
+enum Queued {
+    Append(Append),
+    /// A reader waits for what was queued before it: write the batch now.
+    Flush,
+}
+
 /// State shared by appenders, the writer thread and readers.
 #[derive(Debug, Default)]
 struct Progress {
@@ -372,7 +383,7 @@ pub struct LogStore {
     conn: Mutex<Connection>,
     /// Sender side of the writer's queue, and the last sequence number sent: one lock, so
     /// that queue order and numbering agree.
-    queue: Mutex<(SyncSender<Append>, u64)>,
+    queue: Mutex<(SyncSender<Queued>, u64)>,
     queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
     dropped: std::sync::atomic::AtomicU64,
     progress: Arc<Progress>,
@@ -445,7 +456,7 @@ impl LogStore {
         Ok(Arc::new(store))
     }
 
-    fn open_unstarted(dir: &Path, cfg: LogConfig, capacity: usize) -> Result<(LogStore, Receiver<Append>)> {
+    fn open_unstarted(dir: &Path, cfg: LogConfig, capacity: usize) -> Result<(LogStore, Receiver<Queued>)> {
         std::fs::create_dir_all(dir)
             .map_err(|source| Error::Io { what: format!("create {}", dir.display()), source })?;
         let conn = open_conn(&dir.join("logs.db"))?;
@@ -492,7 +503,7 @@ impl LogStore {
             events,
             bytes,
         };
-        match tx.try_send(append) {
+        match tx.try_send(Queued::Append(append)) {
             Ok(()) => *last += 1,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 drop(queue);
@@ -519,7 +530,12 @@ impl LogStore {
     /// Waits until everything appended before this call is written, at most `timeout`.
     /// Returns whether it was. Queries call it so a caller reads its own invocation's logs.
     pub fn sync(&self, timeout: Duration) -> bool {
-        let target = self.queue.lock().unwrap_or_else(|e| e.into_inner()).1;
+        let target = {
+            let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            // Cuts the writer's linger short. A full queue needs no nudge: the writer is busy.
+            let _ = queue.0.try_send(Queued::Flush);
+            queue.1
+        };
         let deadline = Instant::now() + timeout;
         let mut written = self.progress.written.lock().unwrap_or_else(|e| e.into_inner());
         while *written < target {
@@ -863,7 +879,7 @@ fn enforce_retention(conn: &mut Connection, cfg: &LogConfig, now_ms: i64) -> Res
 /// The writer thread: batches queued appends into transactions and enforces retention.
 struct Writer {
     conn: Connection,
-    rx: Receiver<Append>,
+    rx: Receiver<Queued>,
     queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
     progress: Arc<Progress>,
     cfg: LogConfig,
@@ -876,21 +892,15 @@ impl Writer {
         loop {
             let wait = next_maintenance.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
-                Ok(first) => {
-                    let mut batch = vec![first];
-                    let mut events = batch[0].events.len();
-                    while events < BATCH_EVENTS {
-                        match self.rx.try_recv() {
-                            Ok(a) => {
-                                events += a.events.len();
-                                batch.push(a);
-                            }
-                            Err(_) => break,
-                        }
-                    }
+                Ok(Queued::Append(first)) => {
+                    let (batch, closed) = self.gather(first);
                     self.write(batch);
+                    if closed {
+                        break;
+                    }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                // Everything queued before it is written already.
+                Ok(Queued::Flush) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if Instant::now() >= next_maintenance {
@@ -898,6 +908,25 @@ impl Writer {
                 next_maintenance = Instant::now() + MAINTENANCE_EVERY;
             }
         }
+    }
+
+    /// One transaction's appends: `first` and what follows within [`LINGER`], up to
+    /// [`BATCH_EVENTS`] or a reader's flush. Also says whether the queue has closed.
+    fn gather(&self, first: Append) -> (Vec<Append>, bool) {
+        let until = Instant::now() + LINGER;
+        let mut events = first.events.len();
+        let mut batch = vec![first];
+        while events < BATCH_EVENTS {
+            match self.rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(Queued::Append(a)) => {
+                    events += a.events.len();
+                    batch.push(a);
+                }
+                Ok(Queued::Flush) | Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return (batch, true),
+            }
+        }
+        (batch, false)
     }
 
     fn maintain(&mut self) {

@@ -59,6 +59,16 @@ struct EnvDir {
     memory: bool,
     /// `cgroup.procs`, opened by Portico so the child can join with a plain write.
     procs: File,
+    /// The memory controller's peak file, kept open: every REPORT line re-reads it.
+    peak: Option<File>,
+}
+
+fn peak_file(v2: bool) -> &'static str {
+    if v2 {
+        "memory.peak"
+    } else {
+        "memory.max_usage_in_bytes"
+    }
 }
 
 /// Lambda allocates one vCPU at 1,769 MB and CPU in proportion to memory.
@@ -309,7 +319,9 @@ impl EnvCgroup {
                 return Err(e);
             }
         };
-        self.dirs.push(EnvDir { dir: dir.clone(), v2: p.v2, memory: p.controllers.memory, procs });
+        let memory = p.controllers.memory;
+        let peak = memory.then(|| File::open(dir.join(peak_file(p.v2))).ok()).flatten();
+        self.dirs.push(EnvDir { dir: dir.clone(), v2: p.v2, memory, procs, peak });
         for (file, value) in limits(p.v2, p.controllers, memory_mb) {
             let path = dir.join(file);
             match write(&path, &value) {
@@ -403,9 +415,10 @@ impl EnvCgroup {
 
     /// Peak memory use (v1 `memory.max_usage_in_bytes`, v2 `memory.peak`), page cache included.
     pub(super) fn peak_bytes(&self) -> Option<u64> {
-        let d = self.memory_dir()?;
-        let file = if d.v2 { "memory.peak" } else { "memory.max_usage_in_bytes" };
-        fs::read_to_string(d.dir.join(file)).ok()?.trim().parse().ok()
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 32];
+        let n = self.memory_dir()?.peak.as_ref()?.read_at(&mut buf, 0).ok()?;
+        std::str::from_utf8(buf.get(..n)?).ok()?.trim().parse().ok()
     }
 
     /// Kills what is left and removes the directories. Returns whether all are gone.
