@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -361,19 +361,16 @@ struct Append {
     bytes: usize,
 }
 
-/// What the writer thread receives.
-enum Queued {
-    Append(Append),
-    /// A reader waits for what was queued before it: write the batch now.
-    Flush,
-}
-
 /// State shared by appenders, the writer thread and readers.
 #[derive(Debug, Default)]
 struct Progress {
     /// Sequence number of the last append written (appends are numbered in queue order).
     written: Mutex<u64>,
     changed: Condvar,
+    /// A reader waits: the writer ends its linger and writes what is queued.
+    flush: std::sync::atomic::AtomicBool,
+    /// The writer thread, unparked by a reader's flush.
+    writer: std::sync::OnceLock<std::thread::Thread>,
 }
 
 /// The durable log store. Cheap to share behind an `Arc`.
@@ -383,7 +380,7 @@ pub struct LogStore {
     conn: Mutex<Connection>,
     /// Sender side of the writer's queue, and the last sequence number sent: one lock, so
     /// that queue order and numbering agree.
-    queue: Mutex<(SyncSender<Queued>, u64)>,
+    queue: Mutex<(SyncSender<Append>, u64)>,
     queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
     dropped: std::sync::atomic::AtomicU64,
     progress: Arc<Progress>,
@@ -449,14 +446,15 @@ impl LogStore {
             progress: store.progress.clone(),
             cfg,
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("portico-logs".into())
             .spawn(move || writer.run())
             .map_err(|source| Error::Io { what: "starting the log writer".into(), source })?;
+        let _ = store.progress.writer.set(thread.thread().clone());
         Ok(Arc::new(store))
     }
 
-    fn open_unstarted(dir: &Path, cfg: LogConfig, capacity: usize) -> Result<(LogStore, Receiver<Queued>)> {
+    fn open_unstarted(dir: &Path, cfg: LogConfig, capacity: usize) -> Result<(LogStore, Receiver<Append>)> {
         std::fs::create_dir_all(dir)
             .map_err(|source| Error::Io { what: format!("create {}", dir.display()), source })?;
         let conn = open_conn(&dir.join("logs.db"))?;
@@ -503,7 +501,7 @@ impl LogStore {
             events,
             bytes,
         };
-        match tx.try_send(Queued::Append(append)) {
+        match tx.try_send(append) {
             Ok(()) => *last += 1,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 drop(queue);
@@ -530,14 +528,16 @@ impl LogStore {
     /// Waits until everything appended before this call is written, at most `timeout`.
     /// Returns whether it was. Queries call it so a caller reads its own invocation's logs.
     pub fn sync(&self, timeout: Duration) -> bool {
-        let target = {
-            let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            // Cuts the writer's linger short. A full queue needs no nudge: the writer is busy.
-            let _ = queue.0.try_send(Queued::Flush);
-            queue.1
-        };
+        let target = self.queue.lock().unwrap_or_else(|e| e.into_inner()).1;
         let deadline = Instant::now() + timeout;
         let mut written = self.progress.written.lock().unwrap_or_else(|e| e.into_inner());
+        if *written < target {
+            // Cuts the writer's linger short.
+            self.progress.flush.store(true, std::sync::atomic::Ordering::Release);
+            if let Some(writer) = self.progress.writer.get() {
+                writer.unpark();
+            }
+        }
         while *written < target {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -879,7 +879,7 @@ fn enforce_retention(conn: &mut Connection, cfg: &LogConfig, now_ms: i64) -> Res
 /// The writer thread: batches queued appends into transactions and enforces retention.
 struct Writer {
     conn: Connection,
-    rx: Receiver<Queued>,
+    rx: Receiver<Append>,
     queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
     progress: Arc<Progress>,
     cfg: LogConfig,
@@ -892,15 +892,14 @@ impl Writer {
         loop {
             let wait = next_maintenance.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
-                Ok(Queued::Append(first)) => {
+                Ok(first) => {
                     let (batch, closed) = self.gather(first);
                     self.write(batch);
                     if closed {
                         break;
                     }
                 }
-                // Everything queued before it is written already.
-                Ok(Queued::Flush) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if Instant::now() >= next_maintenance {
@@ -910,20 +909,30 @@ impl Writer {
         }
     }
 
-    /// One transaction's appends: `first` and what follows within [`LINGER`], up to
-    /// [`BATCH_EVENTS`] or a reader's flush. Also says whether the queue has closed.
+    /// One transaction's appends: `first` and what arrives within [`LINGER`] (cut short
+    /// by a reader's flush), up to [`BATCH_EVENTS`]. Also says whether the queue has closed.
+    /// The thread sleeps through the linger instead of waking for every append: a wake-up
+    /// per invocation cost more than the rows.
     fn gather(&self, first: Append) -> (Vec<Append>, bool) {
+        use std::sync::atomic::Ordering;
         let until = Instant::now() + LINGER;
+        while !self.progress.flush.swap(false, Ordering::AcqRel) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::park_timeout(left);
+        }
         let mut events = first.events.len();
         let mut batch = vec![first];
         while events < BATCH_EVENTS {
-            match self.rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(Queued::Append(a)) => {
+            match self.rx.try_recv() {
+                Ok(a) => {
                     events += a.events.len();
                     batch.push(a);
                 }
-                Ok(Queued::Flush) | Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return (batch, true),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return (batch, true),
             }
         }
         (batch, false)
