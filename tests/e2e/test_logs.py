@@ -1,7 +1,8 @@
-"""Function logs in CloudWatch Logs: what a function writes, with Lambda's START/END/REPORT
-lines, read back with the real AWS CLI v1 (`describe-log-streams`, `get-log-events`,
-`filter-log-events`) and boto3; pagination; CLI v2's `logs tail` and `--follow`; errors;
-and logs surviving a restart."""
+"""Function logs in CloudWatch Logs: what a function writes, with Lambda's INIT_START (once
+per environment) and START/END/REPORT lines, read back with the real AWS CLI v1
+(`describe-log-streams`, `get-log-events`, `filter-log-events`) and boto3; pagination; CLI
+v2's `logs tail` and `--follow`; errors; and logs surviving a restart. The order of a cold
+start's init output is tested in test_init_logs.py."""
 
 import base64
 import json
@@ -31,6 +32,10 @@ export const handler = async (event) => {
 """
 
 STREAM_NAME = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
+# The first event of every environment's stream (a Node.js 22 function in REGION).
+INIT_START = re.compile(
+    rf"^INIT_START Runtime Version: nodejs:22\.v\d+\tRuntime Version ARN: arn:aws:lambda:{REGION}::runtime:[0-9a-f]{{64}}\n$"
+)
 REPORT = re.compile(
     r"^REPORT RequestId: (?P<rid>[0-9a-f-]{36})\tDuration: \d+\.\d{2} ms\tBilled Duration: \d+ ms\t"
     r"Memory Size: 128 MB\tMax Memory Used: [1-9]\d* MB\t(?P<init>Init Duration: \d+\.\d{2} ms\t)?\n$"
@@ -94,10 +99,12 @@ def test_cli_shows_the_functions_lines_and_lambdas_own(logged, aws):
     assert timestamps == sorted(timestamps)
     assert all(e["ingestionTime"] >= e["timestamp"] for e in events)
 
-    # Per invocation: START, the function's three records, END, REPORT.
-    assert len(messages) == 12, messages
+    # INIT_START once (the function logs nothing during init), then per invocation: START,
+    # the function's three records, END, REPORT.
+    assert len(messages) == 13, messages
+    assert INIT_START.match(messages[0]), messages[0]
     for i, (rid, n) in enumerate(((rid1, 1), (rid2, 2))):
-        start, hello, multi, bad, end, report = messages[6 * i: 6 * i + 6]
+        start, hello, multi, bad, end, report = messages[1 + 6 * i: 7 + 6 * i]
         assert start == f"START RequestId: {rid} Version: $LATEST\n"
         assert re.match(rf"^\d{{4}}-\d\d-\d\dT[\d:.]+Z\t{rid}\tINFO\thello from handler {n}\n$", hello), hello
         # Node writes a multi-line record as one line with \r; the event has the newline back.
@@ -109,8 +116,9 @@ def test_cli_shows_the_functions_lines_and_lambdas_own(logged, aws):
         # Init Duration on the cold start only.
         assert bool(m["init"]) == (i == 0), report
 
-    # LogType=Tail shows the same log as the stream (with the runtime's \r kept).
-    assert logged["tail"].replace("\r", "\n") == "".join(messages[:6])
+    # LogType=Tail shows the same log as the stream for the invocation: from its START, as
+    # init wrote nothing, and without INIT_START (with the runtime's \r kept).
+    assert logged["tail"].replace("\r", "\n") == "".join(messages[1:7])
 
     rc, out, err = aws("logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", "REPORT")
     assert rc == 0, err
@@ -132,9 +140,10 @@ def test_cli_shows_the_functions_lines_and_lambdas_own(logged, aws):
     assert len(matching('"line one"')) == 2
     assert matching("hello -handler") == []
     assert len(matching("RequestId -REPORT -START")) == 2  # the END lines
-    assert len(matching("?START ?END")) == 4
+    assert len(matching("?START ?END")) == 5  # INIT_START too
+    assert matching("INIT_START") == [messages[0]]
     assert matching("report") == []
-    assert matching('"hello from handler 2"') == [messages[7]]
+    assert matching('"hello from handler 2"') == [messages[8]]
 
 
 def test_get_log_events_pages_both_ways(lam, logs):
@@ -144,8 +153,9 @@ def test_get_log_events_pages_both_ways(lam, logs):
     group = f"/aws/lambda/{name}"
     stream = logs.describe_log_streams(logGroupName=group)["logStreams"][0]["logStreamName"]
     everything = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
-    assert len(everything) == 36  # START, 3 records, 30 lines, END, REPORT
-    assert everything[0]["message"].startswith(f"START RequestId: {rid}")
+    assert len(everything) == 37  # INIT_START, START, 3 records, 30 lines, END, REPORT
+    assert INIT_START.match(everything[0]["message"]), everything[0]
+    assert everything[1]["message"].startswith(f"START RequestId: {rid}")
 
     # Forward from the head, 7 at a time, until the token comes back unchanged.
     got, token, calls = [], None, 0
@@ -227,7 +237,8 @@ def test_streams_per_environment_and_their_order(lam, logs, aws):
     assert {e["logStreamName"] for e in events} == set(names)
     assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
     only = logs.filter_log_events(logGroupName=group, logStreamNames=[names[0]], filterPattern="START")["events"]
-    assert len(only) == 1 and only[0]["logStreamName"] == names[0]
+    assert [e["message"].split(" ")[0] for e in only] == ["INIT_START", "START"], only  # a term matches within words
+    assert {e["logStreamName"] for e in only} == {names[0]}
 
 
 def tail_lines(server, *args, timeout=60):
@@ -253,7 +264,8 @@ def test_cli_v2_logs_tail(lam, server):
         else:
             assert messages, lines
             messages[-1] += "\n" + line
-    assert len(messages) == 12 and any(m.endswith("\tline one\nline two") for m in messages), messages
+    assert len(messages) == 13 and any(m.endswith("\tline one\nline two") for m in messages), messages
+    assert INIT_START.match(messages[0] + "\n"), messages[0]
     assert [m for m in messages if m.startswith("START")] == [f"START RequestId: {r} Version: $LATEST" for r in rids]
     reports = [m for m in messages if m.startswith("REPORT")]
     assert [REPORT.match(m + "\t\n")["rid"] for m in reports] == rids, reports  # tail strips the tab
@@ -296,9 +308,11 @@ def test_cli_v2_logs_tail_follow_shows_each_event_once(lam, server):
         proc.wait()
     reports = [line for line in shown if " REPORT " in line]
     assert [next(r for r in rids if r in line) for line in reports] == rids, shown
-    # 6 events of 7 lines per invocation ("line one\nline two" is one event), none shown twice.
-    assert len(shown) == 21 and sum(line.endswith(f"\t{rid}\tINFO\thello from handler {n}\n")
+    # INIT_START, then 6 events of 7 lines per invocation ("line one\nline two" is one event),
+    # none shown twice.
+    assert len(shown) == 22 and sum(line.endswith(f"\t{rid}\tINFO\thello from handler {n}\n")
                                     for n, rid in enumerate(rids) for line in shown) == 3, shown
+    assert [i for i, line in enumerate(shown) if " INIT_START Runtime Version: nodejs:22." in line] == [0], shown
 
 
 def test_log_group_management_and_errors(logs, aws, server):
@@ -379,8 +393,9 @@ def test_logs_survive_a_restart(tmp_path):
         res = run_aws(second.endpoint, "logs", "filter-log-events", "--log-group-name", "/aws/lambda/logged")
         assert res.rc == 0, res.err
         messages = [e["message"] for e in res.out["events"]]
-        assert messages[0] == f"START RequestId: {rid} Version: $LATEST\n"
-        assert f"\t{rid}\tINFO\thello from handler 7\n" in messages[1]
+        assert INIT_START.match(messages[0]), messages[0]
+        assert messages[1] == f"START RequestId: {rid} Version: $LATEST\n"
+        assert f"\t{rid}\tINFO\thello from handler 7\n" in messages[2]
         assert REPORT.match(messages[-1])["rid"] == rid
         # A new environment after the restart writes a new stream in the same group.
         lam = boto_client(second.endpoint, "lambda")

@@ -6,6 +6,12 @@
 //! (its own user, Landlock, cgroup and limits where the host allows them: see
 //! `sandbox.rs`); dropping the environment kills every process of it, so nothing a
 //! function starts outlives it.
+//!
+//! Its log stream reads as Lambda's: `INIT_START` as the process starts, whatever init
+//! wrote, then per invocation `START`, the invocation's output, `END` and `REPORT`. A
+//! warm runtime already waits in `GET /next`, so START is placed and the event handed
+//! over at once; on a cold start the event is handed over only once the runtime has
+//! asked for it (init is over), and START is placed just before, after the init output.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -13,13 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use portico_model::Function;
+use portico_model::{Function, Runtime};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::launch::Launcher;
-use crate::logs::{LogPipe, LogSink, LogTarget};
+use crate::logs::{LogPipe, LogSink, LogTarget, TAIL_BYTES};
 use crate::runtime_api::{self, Invocation, Reply, Slot};
 use crate::sandbox::{Lease, Sandbox};
 
@@ -54,8 +60,12 @@ pub struct Environment {
     respawn: Respawn,
     /// When the runtime process started.
     spawned: Instant,
-    /// Init duration, reported on the first invocation only.
+    /// When init began, until the first invocation (the cold start, which reports Init
+    /// Duration) is over.
     pending_init: Option<Instant>,
+    /// What init wrote (its last 4 KB), which a cold start's `LogType: Tail` begins with
+    /// (kept only for such an invocation).
+    init_output: Vec<u8>,
     /// `AWS_LAMBDA_LOG_STREAM_NAME`.
     pub log_stream: String,
     /// When it last finished an invocation.
@@ -96,7 +106,7 @@ struct Respawn {
 /// runs out of heap where it would on Lambda: a tenth of the memory for the young
 /// generation (two semi-spaces), the rest for the old one.
 fn node_memory_args(function: &Function) -> Vec<String> {
-    if !matches!(function.runtime, portico_model::Runtime::Nodejs22 | portico_model::Runtime::Nodejs20) {
+    if !matches!(function.runtime, Runtime::Nodejs22 | Runtime::Nodejs20) {
         return Vec::new();
     }
     let new_space = function.memory_size / 10;
@@ -106,6 +116,51 @@ fn node_memory_args(function: &Function) -> Vec<String> {
         format!("--max-semi-space-size={}", new_space / 2),
         format!("--max-old-space-size={}", function.memory_size - new_space),
     ]
+}
+
+/// The runtime version an environment reports on its `INIT_START` line, as AWS names
+/// them: `nodejs:22.v1`, `python:3.12.v1`, `provided:al2023.v1`.
+///
+/// AWS numbers the builds of each runtime (`nodejs:22.v41`) and moves functions to new
+/// ones. Portico's runtimes are its embedded runtime clients on the host's interpreter,
+/// so they change only with a Portico release: each runtime has the one version `v1`,
+/// and the release is told apart by [`runtime_version_arn`].
+pub fn runtime_version(runtime: Runtime) -> String {
+    let family = match runtime {
+        Runtime::Nodejs22 => "nodejs:22",
+        Runtime::Nodejs20 => "nodejs:20",
+        Runtime::Python314 => "python:3.14",
+        Runtime::Python313 => "python:3.13",
+        Runtime::Python312 => "python:3.12",
+        Runtime::Python311 => "python:3.11",
+        Runtime::Python310 => "python:3.10",
+        Runtime::ProvidedAl2023 => "provided:al2023",
+        Runtime::ProvidedAl2 => "provided:al2",
+    };
+    format!("{family}.v1")
+}
+
+/// The ARN of [`runtime_version`] in `region`: `arn:aws:lambda:{region}::runtime:{hash}`,
+/// where AWS's 64 hex digits are, here, the SHA-256 of `portico {Portico's version}
+/// {runtime version}` (`portico 0.1.0 nodejs:22.v1`): the same for every function of a
+/// runtime on one Portico release, different on the next, as an AWS runtime version's
+/// ARN is (the region aside, it names no host or data of its own).
+pub fn runtime_version_arn(runtime: Runtime, region: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("portico {} {}", env!("CARGO_PKG_VERSION"), runtime_version(runtime)));
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("arn:aws:lambda:{region}::runtime:{hex}")
+}
+
+/// The line that opens a new environment's log stream, as Lambda writes it (two fields
+/// separated by a tab): `INIT_START Runtime Version: nodejs:22.v1\tRuntime Version ARN:
+/// arn:aws:lambda:us-east-1::runtime:<64 hex>`.
+fn init_start_line(runtime: Runtime, region: &str) -> String {
+    format!(
+        "INIT_START Runtime Version: {}\tRuntime Version ARN: {}\n",
+        runtime_version(runtime),
+        runtime_version_arn(runtime, region)
+    )
 }
 
 fn log_stream_name(version: &str) -> String {
@@ -195,7 +250,12 @@ impl Environment {
             group: function.log_group(),
             stream: log_stream.clone(),
         });
-        let logs = LogPipe::spawn(reader, Arc::from(function.name.as_str()), target)?;
+        // A new stream opens with INIT_START; a retried init writes on in the same stream.
+        let head = match spec.restarts {
+            0 => vec![init_start_line(function.runtime, &function.scope.region)],
+            _ => Vec::new(),
+        };
+        let logs = LogPipe::spawn(reader, Arc::from(function.name.as_str()), target, head)?;
         let (exit_tx, exit) = watch::channel(None);
         tokio::spawn(async move {
             let status = child.wait().await;
@@ -217,6 +277,7 @@ impl Environment {
             respawn,
             spawned: now,
             pending_init: Some(now),
+            init_output: Vec::new(),
             log_stream,
             last_used: now,
         })
@@ -231,18 +292,22 @@ impl Environment {
         invoked_arn: Arc<str>,
         tail: bool,
     ) -> (Completed, Option<String>) {
-        let timeout = Duration::from_secs(u64::from(self.function.timeout));
         let started = Instant::now();
-        let deadline_ms =
-            chrono::Utc::now().timestamp_millis() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-        // START follows whatever the process wrote before (init output, late lines).
-        self.logs
-            .platform_placed(vec![format!("START RequestId: {request_id} Version: {}\n", self.function.version)])
-            .await;
-        if tail {
-            self.logs.start_capture();
-        }
-        let outcome = self.outcome(&request_id, payload, invoked_arn, deadline_ms, started, tail).await;
+        let start = format!("START RequestId: {request_id} Version: {}\n", self.function.version);
+        // The first invocation of an environment is its cold start: START waits for the
+        // end of init (see `cold_start`). Otherwise the runtime is parked in GET /next
+        // and START follows whatever the process wrote before (late lines).
+        let cold = match self.pending_init {
+            Some(_) => Some(start),
+            None => {
+                self.logs.platform_placed(vec![start]).await;
+                if tail {
+                    self.logs.start_capture();
+                }
+                None
+            }
+        };
+        let outcome = self.outcome(&request_id, payload, invoked_arn, started, tail, cold).await;
         self.last_used = Instant::now();
         // A cold start's wait for init is reported as Init Duration, not Duration.
         let init_done = self.slot.initialised();
@@ -253,7 +318,8 @@ impl Environment {
         self.logs.platform(vec![format!("END RequestId: {request_id}\n"), report.clone()]);
         let log = if tail {
             let output = self.logs.finish_capture().await;
-            Some(log_tail(&request_id, &self.function.version, &output, &report))
+            let init = std::mem::take(&mut self.init_output);
+            Some(log_tail(&init, &request_id, &self.function.version, &output, &report))
         } else {
             None
         };
@@ -263,111 +329,134 @@ impl Environment {
     }
 
     /// Hands the invocation to the runtime and waits for the first of: its answer, the
-    /// function's timeout (counted from the end of init), the runtime's exit (an
-    /// out-of-memory kill included) or, on a cold start, the init limit. As on AWS, an
-    /// init past the limit is retried once, as part of this invocation and under the
-    /// function's timeout. Returns (payload, function error, reusable).
+    /// function's timeout or the runtime's exit (an out-of-memory kill included). On a
+    /// cold start (`cold` holds its START line) the invocation is handed over only once
+    /// init is over ([`Environment::cold_start`]), and the timeout counts from there.
+    /// Returns (payload, function error, reusable).
     async fn outcome(
         &mut self,
         request_id: &Arc<str>,
         payload: Bytes,
         invoked_arn: Arc<str>,
-        deadline_ms: i64,
         started: Instant,
         tail: bool,
+        cold: Option<String>,
     ) -> (Bytes, bool, bool) {
-        /// How often a cold start whose init outlives the function's timeout mark looks
-        /// whether init has finished (its timeout then counts from there).
-        const INIT_POLL: Duration = Duration::from_millis(20);
         let timeout = Duration::from_secs(u64::from(self.function.timeout));
-        let deliver = |slot: &Slot, payload: Bytes| {
-            let (reply, rx) = oneshot::channel();
-            let inv = Invocation {
-                request_id: request_id.clone(),
-                payload,
-                deadline_ms,
-                invoked_arn: invoked_arn.clone(),
-                reply,
-            };
-            slot.deliver(inv);
-            rx
+        let (deadline, left) = match cold {
+            None => (started + timeout, timeout),
+            Some(start) => match self.cold_start(request_id, started, start, tail).await {
+                // The runtime's deadline counts from the end of init too.
+                Ok(deadline) => (deadline, deadline.saturating_duration_since(Instant::now())),
+                Err(outcome) => return outcome,
+            },
         };
-        let mut reply_rx = deliver(&self.slot, payload.clone());
-        let init_limit = self.spawned + self.respawn.sandbox.init_timeout();
-        let mut in_init = self.slot.initialised().is_none();
-        let mut deadline = if in_init { init_limit.min(started + timeout) } else { started + timeout };
+        let deadline_ms = chrono::Utc::now().timestamp_millis() + i64::try_from(left.as_millis()).unwrap_or(i64::MAX);
+        let (reply, mut reply_rx) = oneshot::channel();
+        self.slot.deliver(Invocation { request_id: request_id.clone(), payload, deadline_ms, invoked_arn, reply });
+        let mut exit = self.exit.clone();
+        tokio::select! {
+            // A runtime that posts its answer and exits at once (an init error) must
+            // be judged by its answer, not by its exit.
+            biased;
+            r = &mut reply_rx => match r {
+                Ok(Reply::Response(body)) => (body, false, true),
+                Ok(Reply::Error { body, .. }) => {
+                    // An error before init finished is an init error: the runtime exits.
+                    let reusable = self.slot.initialised().is_some() && self.exit.borrow().is_none();
+                    (body, true, reusable)
+                }
+                Ok(Reply::TooLarge) => (error_doc("Function.ResponseSizeTooLarge", &format!(
+                    "Response payload size exceeded maximum allowed payload size ({} bytes).",
+                    portico_model::function::limits::MAX_SYNC_PAYLOAD)), true, true),
+                Err(_) => (exit_error(request_id, "runtime closed the invocation"), true, false),
+            },
+            why = exit.wait_for(|s| s.is_some()) => {
+                let why = why.map(|w| w.clone().unwrap_or_default()).unwrap_or_default();
+                self.exited(request_id, &why)
+            }
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => self.timed_out(request_id),
+        }
+    }
+
+    /// A cold start, before the invocation is handed over: waits until init is over
+    /// (the runtime's first GET /next, or its init error), then places START after
+    /// everything the runtime wrote meanwhile, so the stream reads INIT_START, the init
+    /// output, START, the invocation's output. Returns when the invocation's timeout
+    /// ends (counted from the end of init), or its outcome when init failed: the
+    /// runtime exited, or init outlived the init limit twice (as on AWS, an init past
+    /// the limit is retried once, as part of this invocation and under the function's
+    /// timeout). START is placed in every case, before END.
+    async fn cold_start(
+        &mut self,
+        request_id: &str,
+        started: Instant,
+        start: String,
+        tail: bool,
+    ) -> Result<Instant, (Bytes, bool, bool)> {
+        let timeout = Duration::from_secs(u64::from(self.function.timeout));
+        let mut limit = self.spawned + self.respawn.sandbox.init_timeout();
         let mut retried = false;
-        loop {
+        let result = loop {
+            let slot = self.slot.clone();
             let mut exit = self.exit.clone();
             tokio::select! {
-                // A runtime that posts its answer and exits at once (an init error) must
-                // be judged by its answer, not by its exit.
+                // An init error is posted before the runtime exits: it wins.
                 biased;
-                r = &mut reply_rx => return match r {
-                    Ok(Reply::Response(body)) => (body, false, true),
-                    Ok(Reply::Error { body, .. }) => {
-                        // An error before init finished is an init error: the runtime exits.
-                        let reusable = self.slot.initialised().is_some() && self.exit.borrow().is_none();
-                        (body, true, reusable)
-                    }
-                    Ok(Reply::TooLarge) => (error_doc("Function.ResponseSizeTooLarge", &format!(
-                        "Response payload size exceeded maximum allowed payload size ({} bytes).",
-                        portico_model::function::limits::MAX_SYNC_PAYLOAD)), true, true),
-                    Err(_) => (exit_error(request_id, "runtime closed the invocation"), true, false),
-                },
+                () = slot.init_over() => break Ok(match (retried, slot.initialised()) {
+                    // The retried init counts against the function's timeout.
+                    (true, _) => limit,
+                    (false, ready) => ready.map_or(started, |t| t.max(started)) + timeout,
+                }),
                 why = exit.wait_for(|s| s.is_some()) => {
                     let why = why.map(|w| w.clone().unwrap_or_default()).unwrap_or_default();
-                    // Lambda's own words for a sandbox killed at its memory limit.
-                    let doc = if self.lease.out_of_memory() {
-                        error_doc("Runtime.OutOfMemory", &format!(
-                            "RequestId: {request_id} Error: Runtime exited with error: {why}"))
-                    } else {
-                        exit_error(request_id, &why)
-                    };
-                    return (doc, true, false);
+                    break Err(self.exited(request_id, &why));
                 }
-                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
-                    let now = Instant::now();
-                    if in_init {
-                        match self.slot.initialised() {
-                            Some(ready) => {
-                                in_init = false;
-                                deadline = ready.max(started) + timeout;
-                                if deadline > now {
-                                    continue;
-                                }
-                            }
-                            None if now < init_limit => {
-                                deadline = init_limit.min(now + INIT_POLL);
-                                continue;
-                            }
-                            None if !retried => {
-                                tracing::info!(
-                                    "{}: init exceeded {:.1} s; retrying it within the invocation",
-                                    self.function.name,
-                                    self.respawn.sandbox.init_timeout().as_secs_f64()
-                                );
-                                retried = true;
-                                in_init = false;
-                                if let Err(e) = self.restart() {
-                                    return (exit_error(request_id, &e.to_string()), true, false);
-                                }
-                                if tail {
-                                    self.logs.start_capture();
-                                }
-                                reply_rx = deliver(&self.slot, payload.clone());
-                                deadline = Instant::now() + timeout;
-                                continue;
-                            }
-                            None => {}
-                        }
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(limit)) => {
+                    if retried {
+                        break Err(self.timed_out(request_id));
                     }
-                    return (error_doc("Sandbox.Timedout", &format!(
-                        "RequestId: {request_id} Error: Task timed out after {}.00 seconds",
-                        self.function.timeout)), true, false);
+                    tracing::info!(
+                        "{}: init exceeded {:.1} s; retrying it within the invocation",
+                        self.function.name,
+                        self.respawn.sandbox.init_timeout().as_secs_f64()
+                    );
+                    retried = true;
+                    if let Err(e) = self.restart() {
+                        break Err((exit_error(request_id, &e.to_string()), true, false));
+                    }
+                    limit = Instant::now() + timeout;
                 }
             }
+        };
+        let init_output = self.logs.end_init(start, tail).await;
+        if tail {
+            self.init_output = init_output;
         }
+        result
+    }
+
+    /// The outcome when the runtime exited (or was killed) before answering.
+    fn exited(&self, request_id: &str, why: &str) -> (Bytes, bool, bool) {
+        // Lambda's own words for a sandbox killed at its memory limit.
+        let doc = if self.lease.out_of_memory() {
+            error_doc(
+                "Runtime.OutOfMemory",
+                &format!("RequestId: {request_id} Error: Runtime exited with error: {why}"),
+            )
+        } else {
+            exit_error(request_id, why)
+        };
+        (doc, true, false)
+    }
+
+    /// The outcome of an invocation past the function's timeout.
+    fn timed_out(&self, request_id: &str) -> (Bytes, bool, bool) {
+        let doc = error_doc(
+            "Sandbox.Timedout",
+            &format!("RequestId: {request_id} Error: Task timed out after {}.00 seconds", self.function.timeout),
+        );
+        (doc, true, false)
     }
 
     /// Replaces the process with a fresh one (same log stream): the old one and
@@ -434,14 +523,19 @@ impl Drop for Environment {
     }
 }
 
-/// The `LogType: Tail` answer: the invocation's log, last 4 KB (as AWS returns).
-fn log_tail(request_id: &str, version: &str, output: &[u8], report: &str) -> String {
+/// The `LogType: Tail` answer: the invocation's log, last 4 KB, as AWS returns it. That
+/// is the stream from START to REPORT, and on a cold start what init wrote (`init`)
+/// before START too, but not INIT_START: AWS's tail of a failed init shows the init's
+/// error output before START, and its INIT_START line is "not visible in the console"
+/// (whose test output is this tail).
+fn log_tail(init: &[u8], request_id: &str, version: &str, output: &[u8], report: &str) -> String {
     let text = format!(
-        "START RequestId: {request_id} Version: {version}\n{}END RequestId: {request_id}\n{report}",
+        "{}START RequestId: {request_id} Version: {version}\n{}END RequestId: {request_id}\n{report}",
+        String::from_utf8_lossy(init),
         String::from_utf8_lossy(output)
     );
     let bytes = text.as_bytes();
-    let start = bytes.len().saturating_sub(4096);
+    let start = bytes.len().saturating_sub(TAIL_BYTES);
     String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
@@ -495,7 +589,6 @@ fn reserved_variables(
     log_stream: &str,
     api: &str,
 ) -> Vec<(&'static str, String)> {
-    use portico_model::Runtime;
     let root = spec.task_root.to_string_lossy().into_owned();
     let runtime_dir = spec.launcher.runtime_dir.to_string_lossy().into_owned();
     // The interpreter's directory first, as /var/lang/bin on Lambda. An OS-only
@@ -540,4 +633,300 @@ fn reserved_variables(
     }
     vars.extend(defaults.into_iter().filter(|(k, _)| !f.environment.contains_key(*k)));
     vars
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use portico_model::function::{CodeRef, FunctionState, LastUpdateStatus};
+    use portico_model::Scope;
+
+    use super::*;
+    use crate::logs::LogEvent;
+    use crate::sandbox::{SandboxConfig, TmpStorage};
+
+    #[test]
+    fn init_start_names_the_runtime_version_and_its_arn() {
+        let line = init_start_line(Runtime::Nodejs22, "eu-west-3");
+        let (version, arn) = line
+            .strip_prefix("INIT_START Runtime Version: ")
+            .and_then(|l| l.strip_suffix('\n'))
+            .and_then(|l| l.split_once("\tRuntime Version ARN: "))
+            .expect("INIT_START shape");
+        assert_eq!(version, "nodejs:22.v1");
+        let hash = arn.strip_prefix("arn:aws:lambda:eu-west-3::runtime:").expect("ARN shape");
+        assert!(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{hash}");
+        // Deterministic, the region aside; one per runtime.
+        assert_eq!(
+            runtime_version_arn(Runtime::Nodejs22, "us-east-1"),
+            format!("arn:aws:lambda:us-east-1::runtime:{hash}")
+        );
+        let versions: Vec<String> = Runtime::ALL.iter().map(|r| runtime_version(*r)).collect();
+        assert_eq!(
+            versions,
+            [
+                "nodejs:22.v1",
+                "nodejs:20.v1",
+                "python:3.14.v1",
+                "python:3.13.v1",
+                "python:3.12.v1",
+                "python:3.11.v1",
+                "python:3.10.v1",
+                "provided:al2023.v1",
+                "provided:al2.v1"
+            ]
+        );
+        let arns: std::collections::BTreeSet<String> =
+            Runtime::ALL.iter().map(|r| runtime_version_arn(*r, "us-east-1")).collect();
+        assert_eq!(arns.len(), Runtime::ALL.len());
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_4_kb_of_the_invocations_log() {
+        let tail = log_tail(b"", "rid", "$LATEST", b"out\n", "REPORT RequestId: rid\t\n");
+        assert_eq!(tail, "START RequestId: rid Version: $LATEST\nout\nEND RequestId: rid\nREPORT RequestId: rid\t\n");
+        // A cold start's begins with what init wrote.
+        let tail = log_tail(b"init\n", "rid", "$LATEST", b"out\n", "REPORT\n");
+        assert_eq!(tail, "init\nSTART RequestId: rid Version: $LATEST\nout\nEND RequestId: rid\nREPORT\n");
+        let long = log_tail(b"init\n", "rid", "$LATEST", &[b'x'; 5000], "REPORT\n");
+        assert_eq!(long.len(), 4096);
+        assert!(long.ends_with("xxEND RequestId: rid\nREPORT\n") && long.starts_with("xx"));
+    }
+
+    /// A sink that keeps every message.
+    #[derive(Debug, Default)]
+    struct Collect(Mutex<Vec<String>>);
+
+    impl Collect {
+        fn messages(&self) -> Vec<String> {
+            self.0.lock().expect("lock").clone()
+        }
+    }
+
+    impl LogSink for Collect {
+        fn append(&self, _scope: &portico_model::Scope, _group: &str, _stream: &str, events: Vec<LogEvent>) {
+            self.0.lock().expect("lock").extend(events.into_iter().map(|e| e.message));
+        }
+    }
+
+    /// A runtime client in a few lines of Python: writes a line during init (after
+    /// `INIT_DELAY` seconds; forever when the file `HANG_ONCE` does not exist yet, which
+    /// it creates), then per invocation writes `handling {id}` and echoes the event; with
+    /// `INIT_ERROR` set it reports an init error and exits instead.
+    const RUNTIME: &str = r#"
+import http.client, os, sys, time
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+hang = os.environ.get("HANG_ONCE")
+if hang and not os.path.exists(hang):
+    open(hang, "w").close()
+    time.sleep(60)
+time.sleep(float(os.environ.get("INIT_DELAY", "0")))
+print("init line", flush=True)
+api = http.client.HTTPConnection(host, int(port))
+if os.environ.get("INIT_ERROR"):
+    api.request("POST", "/2018-06-01/runtime/init/error", body=b'{"errorType":"Runtime.Test","errorMessage":"boom"}')
+    api.getresponse().read()
+    sys.exit(1)
+while True:
+    api.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = api.getresponse()
+    event = r.read()
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    print("handling " + rid, flush=True)
+    api.request("POST", "/2018-06-01/runtime/invocation/" + rid + "/response", body=event)
+    api.getresponse().read()
+"#;
+
+    fn python() -> Option<PathBuf> {
+        ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"].iter().map(PathBuf::from).find(|p| p.is_file())
+    }
+
+    fn function(vars: &[(&str, &str)]) -> Arc<Function> {
+        Arc::new(Function {
+            scope: Scope { account_id: "111122223333".into(), region: "eu-west-3".into() },
+            name: "f".into(),
+            runtime: Runtime::ProvidedAl2023,
+            role: "arn:aws:iam::111122223333:role/r".into(),
+            handler: "index.handler".into(),
+            description: String::new(),
+            timeout: 2,
+            memory_size: 128,
+            environment: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            architectures: vec![portico_model::function::Architecture::X86_64],
+            ephemeral_storage: 512,
+            code: CodeRef { sha256_hex: "0".repeat(64), sha256_b64: String::new(), size: 0 },
+            last_modified: String::new(),
+            revision_id: String::new(),
+            state: FunctionState::Active,
+            last_update_status: LastUpdateStatus::Successful,
+            policy: Vec::new(),
+            tags: Default::default(),
+            reserved_concurrency: None,
+            version: "$LATEST".into(),
+            last_version: 0,
+            state_reason: None,
+        })
+    }
+
+    /// An environment running [`RUNTIME`], with its stream collected.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        sink: Arc<Collect>,
+        env: Environment,
+    }
+
+    fn start(vars: &[(&str, &str)], init_timeout: Duration) -> Option<Fixture> {
+        let Some(python) = python() else {
+            eprintln!("no python3: skipped");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let task_root = dir.path().join("task");
+        std::fs::create_dir_all(&task_root).expect("mkdir");
+        let script = dir.path().join("runtime.py");
+        std::fs::write(&script, RUNTIME).expect("write");
+        let sandbox = Arc::new(Sandbox::new(SandboxConfig {
+            isolate_users: false,
+            landlock: false,
+            cgroups: false,
+            root: dir.path().join("sandbox"),
+            init_timeout,
+            tmp_storage: TmpStorage::Dir,
+            ..SandboxConfig::default()
+        }));
+        let launcher = Launcher {
+            program: python,
+            args: vec![script.to_string_lossy().into_owned()],
+            runtime_dir: dir.path().to_path_buf(),
+            note: None,
+            self_contained: false,
+        };
+        let sink = Arc::new(Collect::default());
+        let mut vars = vars.to_vec();
+        let hang = dir.path().join("hung").to_string_lossy().into_owned();
+        if vars.iter().any(|(k, _)| *k == "HANG_ONCE") {
+            vars.retain(|(k, _)| *k != "HANG_ONCE");
+            vars.push(("HANG_ONCE", &hang));
+        }
+        let env = Environment::spawn(
+            function(&vars),
+            SpawnSpec {
+                launcher: &launcher,
+                task_root,
+                tmp_root: dir.path().join("tmp"),
+                id: 1,
+                log_sink: Some(sink.clone()),
+                sandbox,
+            },
+        )
+        .expect("spawn");
+        Some(Fixture { _dir: dir, sink, env })
+    }
+
+    impl Fixture {
+        async fn invoke(&mut self, rid: &str, tail: bool) -> (Completed, Option<String>) {
+            let done = self.env.invoke(Arc::from(rid), Bytes::from_static(b"{}"), Arc::from("arn"), tail).await;
+            self.env.logs.settled().await;
+            done
+        }
+
+        /// The stream so far, REPORT lines cut after their request id.
+        fn stream(&self) -> Vec<String> {
+            self.sink
+                .messages()
+                .into_iter()
+                .map(|m| match m.split_once('\t') {
+                    Some((head, _)) if head.starts_with("REPORT ") => head.to_string(),
+                    _ => m,
+                })
+                .collect()
+        }
+    }
+
+    fn init_start() -> String {
+        init_start_line(Runtime::ProvidedAl2023, "eu-west-3")
+    }
+
+    #[tokio::test]
+    async fn init_output_comes_between_init_start_and_start() {
+        // Init outlasts the hand-over of the first invocation.
+        let Some(mut fx) = start(&[("INIT_DELAY", "0.3")], Duration::from_secs(10)) else { return };
+        let (done, tail) = fx.invoke("rid-1", true).await;
+        assert!(!done.function_error && done.reusable, "{:?}", done.payload);
+        let report = fx.sink.messages().last().cloned().expect("REPORT");
+        assert!(report.contains("\tInit Duration: "), "{report}");
+        // The tail is the invocation's log, init output included, INIT_START not.
+        assert_eq!(
+            tail.as_deref(),
+            Some(
+                format!("init line\nSTART RequestId: rid-1 Version: $LATEST\nhandling rid-1\nEND RequestId: rid-1\n{report}")
+                    .as_str()
+            )
+        );
+        // Warm: no INIT_START, no init.
+        let (done, tail) = fx.invoke("rid-2", true).await;
+        assert!(!done.function_error && done.reusable, "{:?}", done.payload);
+        let tail = tail.expect("tail");
+        assert!(
+            tail.starts_with("START RequestId: rid-2 Version: $LATEST\nhandling rid-2\nEND RequestId: rid-2\nREPORT "),
+            "{tail}"
+        );
+        assert_eq!(
+            fx.stream(),
+            [
+                init_start(),
+                "init line\n".into(),
+                "START RequestId: rid-1 Version: $LATEST\n".into(),
+                "handling rid-1\n".into(),
+                "END RequestId: rid-1\n".into(),
+                "REPORT RequestId: rid-1".into(),
+                "START RequestId: rid-2 Version: $LATEST\n".into(),
+                "handling rid-2\n".into(),
+                "END RequestId: rid-2\n".into(),
+                "REPORT RequestId: rid-2".into(),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_init_error_answers_the_invocation_after_start() {
+        let Some(mut fx) = start(&[("INIT_ERROR", "1")], Duration::from_secs(10)) else { return };
+        let (done, tail) = fx.invoke("rid-1", true).await;
+        assert!(done.function_error && !done.reusable);
+        let tail = tail.expect("tail");
+        assert!(
+            tail.starts_with("init line\nSTART RequestId: rid-1 Version: $LATEST\nEND RequestId: rid-1\nREPORT "),
+            "{tail}"
+        );
+        assert_eq!(&done.payload[..], br#"{"errorType":"Runtime.Test","errorMessage":"boom"}"#);
+        assert_eq!(
+            fx.stream(),
+            [
+                init_start(),
+                "init line\n".into(),
+                "START RequestId: rid-1 Version: $LATEST\n".into(),
+                "END RequestId: rid-1\n".into(),
+                "REPORT RequestId: rid-1".into(),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_init_past_the_limit_is_retried_once_in_the_same_stream() {
+        let Some(mut fx) = start(&[("HANG_ONCE", "")], Duration::from_millis(300)) else { return };
+        let (done, _) = fx.invoke("rid-1", false).await;
+        assert!(!done.function_error && done.reusable, "{:?}", done.payload);
+        assert_eq!(
+            fx.stream(),
+            [
+                init_start(),
+                "init line\n".into(),
+                "START RequestId: rid-1 Version: $LATEST\n".into(),
+                "handling rid-1\n".into(),
+                "END RequestId: rid-1\n".into(),
+                "REPORT RequestId: rid-1".into(),
+            ]
+        );
+    }
 }

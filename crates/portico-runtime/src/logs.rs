@@ -8,8 +8,8 @@
 //! complete, without any sleep or polling.
 //!
 //! One task owns the pipe and is the only writer of the environment's stream: function
-//! lines and platform lines (`START`, `END`, `REPORT`) reach the [`LogSink`] in the
-//! order they happened.
+//! lines and platform lines (`INIT_START`, `START`, `END`, `REPORT`) reach the
+//! [`LogSink`] in the order they happened.
 
 use std::fmt;
 use std::io;
@@ -25,6 +25,9 @@ const MAX_LINE: usize = 256 * 1024;
 
 /// Most reads (of 16 KB) a flush makes before it lets the invocation go on.
 const MAX_DRAIN_READS: usize = 256;
+
+/// How much of an invocation's log `LogType: Tail` returns (its last 4 KB, as AWS).
+pub(crate) const TAIL_BYTES: usize = 4096;
 
 /// One log event: a line of the function's output, or a platform line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +75,14 @@ pub struct LogPipe {
     kept: bool,
 }
 
-#[derive(Debug, Default)]
+/// Output collected for a `LogType: Tail` answer.
+#[derive(Debug)]
 struct Capture {
+    /// Output is being collected.
     active: bool,
+    /// The process is in its init (from its start until [`LogPipe::end_init`]): only
+    /// the last [`TAIL_BYTES`] are kept, for the cold start's tail.
+    init: bool,
     bytes: Vec<u8>,
 }
 
@@ -95,20 +103,50 @@ fn message(line: &[u8]) -> String {
 
 impl LogPipe {
     /// Starts the reader task for `reader`; `function` names the source in Portico's
-    /// own log; `target`, when given, receives every line as an event.
-    pub fn spawn(reader: io::PipeReader, function: Arc<str>, target: Option<LogTarget>) -> io::Result<LogPipe> {
+    /// own log; `target`, when given, receives every line as an event, after `head`
+    /// (platform lines that open the stream, such as `INIT_START`, each ending in `\n`):
+    /// those come first even when the process wrote before this is called.
+    pub fn spawn(
+        reader: io::PipeReader,
+        function: Arc<str>,
+        target: Option<LogTarget>,
+        head: Vec<String>,
+    ) -> io::Result<LogPipe> {
         let fd: std::os::fd::OwnedFd = reader.into();
         let rx = pipe::Receiver::from_owned_fd(fd)?;
-        let shared = Arc::new(Mutex::new(Capture::default()));
+        let shared = Arc::new(Mutex::new(Capture { active: true, init: true, bytes: Vec::new() }));
         let (flush, flush_rx) = mpsc::channel(64);
         let kept = target.is_some();
-        let reader = Reader { shared: shared.clone(), function, target, line: Vec::new(), pending: Vec::new() };
+        let mut reader = Reader { shared: shared.clone(), function, target, line: Vec::new(), pending: Vec::new() };
+        if kept {
+            let ts = now_ms();
+            reader.pending.extend(head.into_iter().map(|message| LogEvent { timestamp_ms: ts, message }));
+        }
         tokio::spawn(reader.run(rx, flush_rx));
         Ok(LogPipe { shared, flush, kept })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Capture> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends a cold start's init: reads the pipe dry, places `start` (its START line)
+    /// after everything init wrote, and returns what init wrote (its last
+    /// [`TAIL_BYTES`]) when `tail`: a cold start's `LogType: Tail` begins with it, as on
+    /// AWS. From here on output is collected when `tail`, else not.
+    pub async fn end_init(&self, start: String, tail: bool) -> Vec<u8> {
+        if self.kept || tail {
+            self.run_flush(vec![start]).await;
+        }
+        let mut c = self.lock();
+        c.init = false;
+        c.active = tail;
+        if tail {
+            std::mem::take(&mut c.bytes)
+        } else {
+            c.bytes = Vec::new();
+            Vec::new()
+        }
     }
 
     /// Starts collecting output (for a `LogType: Tail` invocation).
@@ -147,7 +185,7 @@ impl LogPipe {
 
     /// Like [`LogPipe::platform`], but returns only once the lines are placed: what the
     /// process writes afterwards comes after them (`START`, before an event is handed
-    /// to the runtime).
+    /// to a warm runtime; a cold start's is placed by [`LogPipe::end_init`]).
     pub async fn platform_placed(&self, lines: Vec<String>) {
         if self.kept {
             self.run_flush(lines).await;
@@ -182,6 +220,8 @@ struct Reader {
 
 impl Reader {
     async fn run(mut self, rx: pipe::Receiver, mut flushes: mpsc::Receiver<Flush>) {
+        // The stream's head, before anything read.
+        self.emit();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             tokio::select! {
@@ -232,6 +272,10 @@ impl Reader {
             let mut c = self.shared.lock().unwrap_or_else(|e| e.into_inner());
             if c.active {
                 c.bytes.extend_from_slice(chunk);
+                if c.init && c.bytes.len() > 2 * TAIL_BYTES {
+                    let cut = c.bytes.len() - TAIL_BYTES;
+                    c.bytes.drain(..cut);
+                }
             }
         }
         for &b in chunk {
@@ -310,7 +354,7 @@ mod tests {
             group: "/aws/lambda/f".into(),
             stream: "s".into(),
         };
-        let pipe = LogPipe::spawn(reader, Arc::from("f"), Some(target)).expect("spawn");
+        let pipe = LogPipe::spawn(reader, Arc::from("f"), Some(target), Vec::new()).expect("spawn");
         pipe.platform_placed(vec!["START\n".into()]).await;
         pipe.start_capture();
         io::Write::write_all(&mut writer, b"one\ntwo\rlines\npartial").expect("write");
@@ -333,7 +377,7 @@ mod tests {
             group: "g".into(),
             stream: "s".into(),
         };
-        let pipe = LogPipe::spawn(reader, Arc::from("f"), Some(target)).expect("spawn");
+        let pipe = LogPipe::spawn(reader, Arc::from("f"), Some(target), Vec::new()).expect("spawn");
         io::Write::write_all(&mut writer, b"last words").expect("write");
         drop(writer);
         // Let the reader see EOF.
@@ -342,5 +386,58 @@ mod tests {
         pipe.settled().await;
         let got: Vec<String> = sink.0.lock().expect("lock").iter().map(|(_, _, m)| m.clone()).collect();
         assert_eq!(got, ["last words\n", "END\n"]);
+    }
+
+    #[tokio::test]
+    async fn the_head_opens_the_stream_before_what_the_process_wrote() {
+        let sink = Arc::new(Collect::default());
+        let (reader, mut writer) = io::pipe().expect("pipe");
+        // The process writes before the reader exists (it starts first).
+        io::Write::write_all(&mut writer, b"init line\n").expect("write");
+        let target = LogTarget {
+            sink: sink.clone(),
+            scope: Scope { account_id: "111122223333".into(), region: "us-east-1".into() },
+            group: "g".into(),
+            stream: "s".into(),
+        };
+        let pipe = LogPipe::spawn(reader, Arc::from("f"), Some(target), vec!["INIT_START\n".into()]).expect("spawn");
+        io::Write::write_all(&mut writer, b"more init").expect("write");
+        pipe.platform_placed(vec!["START\n".into()]).await;
+        io::Write::write_all(&mut writer, b"handler\n").expect("write");
+        pipe.platform(vec!["END\n".into()]);
+        pipe.settled().await;
+        let got: Vec<String> = sink.0.lock().expect("lock").iter().map(|(_, _, m)| m.clone()).collect();
+        assert_eq!(got, ["INIT_START\n", "init line\n", "more init\n", "START\n", "handler\n", "END\n"]);
+    }
+
+    #[tokio::test]
+    async fn no_sink_no_head() {
+        let (reader, writer) = io::pipe().expect("pipe");
+        let pipe = LogPipe::spawn(reader, Arc::from("f"), None, vec!["INIT_START\n".into()]).expect("spawn");
+        drop(writer);
+        pipe.platform_placed(vec!["START\n".into()]).await;
+        pipe.settled().await;
+    }
+
+    #[tokio::test]
+    async fn init_output_is_kept_for_the_cold_starts_tail() {
+        let (reader, mut writer) = io::pipe().expect("pipe");
+        let pipe = LogPipe::spawn(reader, Arc::from("f"), None, Vec::new()).expect("spawn");
+        // More than the tail holds: only its last TAIL_BYTES stay.
+        let mut init = vec![b'a'; 3 * TAIL_BYTES];
+        init.extend_from_slice(b"\nready\n");
+        io::Write::write_all(&mut writer, &init).expect("write");
+        let kept = pipe.end_init("START\n".into(), true).await;
+        assert!(kept.len() >= TAIL_BYTES && kept.len() <= 2 * TAIL_BYTES, "{}", kept.len());
+        assert!(kept.ends_with(b"aaa\nready\n"));
+        io::Write::write_all(&mut writer, b"handler\n").expect("write");
+        assert_eq!(pipe.finish_capture().await, b"handler\n");
+        // Without LogType Tail nothing is collected after init.
+        let (reader, mut writer) = io::pipe().expect("pipe");
+        let pipe = LogPipe::spawn(reader, Arc::from("f"), None, Vec::new()).expect("spawn");
+        io::Write::write_all(&mut writer, b"init\n").expect("write");
+        assert_eq!(pipe.end_init("START\n".into(), false).await, b"");
+        io::Write::write_all(&mut writer, b"handler\n").expect("write");
+        assert_eq!(pipe.finish_capture().await, b"");
     }
 }

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 use portico_model::function::limits::MAX_SYNC_PAYLOAD;
 
@@ -68,6 +68,8 @@ pub enum Reply {
 #[derive(Debug, Default)]
 pub struct Slot {
     inner: Mutex<SlotState>,
+    /// Told once init is over: the runtime's first `GET /next`, or its `/init/error`.
+    init_over: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -115,15 +117,32 @@ impl Slot {
         self.lock().initialised
     }
 
+    /// Waits until init is over: the runtime asked for its first invocation (everything
+    /// it wrote during init is then in its output pipe), or it reported an init error
+    /// (an invocation delivered afterwards is answered with it). Returns at once when
+    /// that already happened. For one waiter: the environment's owner, on a cold start.
+    pub async fn init_over(&self) {
+        self.init_over.notified().await;
+    }
+
     fn take_for_runtime(&self) -> Result<Invocation, oneshot::Receiver<Invocation>> {
         let mut s = self.lock();
-        s.initialised.get_or_insert_with(std::time::Instant::now);
-        if let Some(inv) = s.queued.take() {
-            return Ok(inv);
+        let first = s.initialised.is_none();
+        let taken = match s.queued.take() {
+            Some(inv) => Ok(inv),
+            None => {
+                let (tx, rx) = oneshot::channel();
+                s.parked = Some(tx);
+                Err(rx)
+            }
+        };
+        if first {
+            s.initialised = Some(std::time::Instant::now());
+            drop(s);
+            // After parking: an invocation delivered on this signal finds the poll waiting.
+            self.init_over.notify_one();
         }
-        let (tx, rx) = oneshot::channel();
-        s.parked = Some(tx);
-        Err(rx)
+        taken
     }
 
     fn start(&self, request_id: Arc<str>, reply: oneshot::Sender<Reply>) {
@@ -152,7 +171,11 @@ impl Slot {
             let _ = inv.reply.send(Reply::Error { error_type, body });
         } else {
             s.init_error = Some((error_type, body));
+            drop(s);
         }
+        // Before the 202: the runtime exits once it has it, and its owner must see the
+        // error before the exit.
+        self.init_over.notify_one();
     }
 }
 
@@ -264,13 +287,67 @@ async fn next(slot: &Slot) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(&inv.invoked_arn) {
         h.insert(names::INVOKED_FUNCTION_ARN, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "Root=1-{:08x}-{}",
-        inv.deadline_ms / 1000,
-        &inv.request_id.replace('-', "")[..24.min(inv.request_id.len())]
-    )) {
+    let hex = inv.request_id.replace('-', "");
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("Root=1-{:08x}-{}", inv.deadline_ms / 1000, hex.get(..24).unwrap_or(&hex)))
+    {
         h.insert(names::TRACE_ID, v);
     }
     slot.start(inv.request_id, inv.reply);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn invocation(id: &str) -> (Invocation, oneshot::Receiver<Reply>) {
+        let (reply, rx) = oneshot::channel();
+        let inv = Invocation {
+            request_id: Arc::from(id),
+            payload: Bytes::from_static(b"{}"),
+            deadline_ms: 0,
+            invoked_arn: Arc::from("arn"),
+            reply,
+        };
+        (inv, rx)
+    }
+
+    async fn over(slot: &Slot) -> bool {
+        tokio::time::timeout(Duration::from_millis(20), slot.init_over()).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn init_is_over_at_the_first_poll_which_then_waits_for_the_invocation() {
+        let slot = Slot::default();
+        assert!(!over(&slot).await);
+        let Err(mut parked) = slot.take_for_runtime() else { panic!("nothing was queued") };
+        assert!(slot.initialised().is_some());
+        // Told once, also when the waiter comes after the poll.
+        assert!(over(&slot).await);
+        let (inv, _reply) = invocation("a");
+        slot.deliver(inv);
+        assert_eq!(&*parked.try_recv().expect("handed to the parked poll").request_id, "a");
+        // Later polls are not the end of init.
+        let _ = slot.take_for_runtime();
+        assert!(!over(&slot).await);
+    }
+
+    #[tokio::test]
+    async fn an_init_error_ends_init_and_answers_the_invocation() {
+        let slot = Slot::default();
+        slot.init_error(Some("Runtime.Test".into()), Bytes::from_static(b"boom"));
+        assert!(over(&slot).await);
+        assert!(slot.initialised().is_none());
+        let (inv, mut reply) = invocation("a");
+        slot.deliver(inv);
+        match reply.try_recv() {
+            Ok(Reply::Error { error_type, body }) => {
+                assert_eq!((error_type.as_deref(), &body[..]), (Some("Runtime.Test"), &b"boom"[..]))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
