@@ -228,6 +228,12 @@ const PREFIX = '/2018-06-01/runtime';
 const NEXT_PATH = `${PREFIX}/invocation/next`;
 const ERROR_TYPE_HEADER = 'Lambda-Runtime-Function-Error-Type';
 
+// A request is pipelined behind a small one only. A large body may leave in several
+// writes, and an answer that comes while bytes are still unsent is an early one (a 413
+// before the body was read: see `onData`) only if they are its own request's bytes,
+// which a request written behind it would blur. Next to such a body, the round trip
+// saved is nothing anyway.
+const PIPELINE_MAX_BYTES = 64 * 1024;
 // A response head larger than this is not the Runtime API's (Node's own default limit).
 const MAX_HEAD_BYTES = 16 * 1024;
 // Header values Node's http would refuse: control characters other than tab, and DEL.
@@ -378,9 +384,10 @@ class ResponseParser {
 }
 
 /**
- * One persistent HTTP/1.1 connection to the Runtime API, used one request at a time
- * (more are queued). `request` resolves with `{status, headers, body}`; headers are
- * keyed by lower-case name, body is a Buffer.
+ * One persistent HTTP/1.1 connection to the Runtime API. `request` resolves with
+ * `{status, headers, body}`; headers are keyed by lower-case name, body is a Buffer.
+ * A request waits until those before it are answered, except the ones `pipeline`
+ * sends behind another: HTTP/1.1 pipelining, the server answers in order.
  */
 class RuntimeApiConnection {
   constructor(host, port, hostHeader) {
@@ -390,20 +397,36 @@ class RuntimeApiConnection {
     this.socket = null;
     /** The socket has carried a whole exchange: the server may close it when idle. */
     this.reused = false;
-    /** The request being answered: `{bytes, resolve, reject, retried}`. */
-    this.active = null;
-    this.parser = null;
-    /** Something of the active request's response arrived on this socket. */
-    this.received = false;
+    /** Requests written and not yet answered, in order: `{bytes, size, follows, resolve, reject, retried}`. */
+    this.inflight = [];
+    /** Requests not yet written. */
     this.queue = [];
+    /** Parses the answer to `inflight[0]`. */
+    this.parser = null;
+    /** Something of `inflight[0]`'s answer arrived on this socket. */
+    this.received = false;
   }
 
   request(method, path, headers, body) {
-    return new Promise((resolve, reject) => {
-      const req = { bytes: this.encode(method, path, headers, body), resolve, reject, retried: false };
-      if (this.active === null) this.start(req);
-      else this.queue.push(req);
-    });
+    return this.pipeline([method, path, headers, body])[0];
+  }
+
+  /**
+   * Sends `[method, path, headers, body]` requests back to back, without waiting for
+   * the answers in between, in one socket write (a request behind a large one waits for
+   * its answer: see PIPELINE_MAX_BYTES). Returns a promise of each answer.
+   */
+  pipeline(...requests) {
+    const answers = requests.map(
+      ([method, path, headers, body], i) =>
+        new Promise((resolve, reject) => {
+          const bytes = this.encode(method, path, headers, body);
+          const size = typeof bytes === 'string' ? bytes.length : bytes[0].length + bytes[1].length;
+          this.queue.push({ bytes, size, follows: i > 0, resolve, reject, retried: false });
+        }),
+    );
+    this.pump();
+    return answers;
   }
 
   /** The request's bytes: one string when possible, so one socket write sends it. */
@@ -427,29 +450,45 @@ class RuntimeApiConnection {
     return [Buffer.from(head, 'latin1'), typeof body === 'string' ? Buffer.from(body) : body];
   }
 
-  start(req) {
-    this.active = req;
-    this.parser = new ResponseParser();
-    this.received = false;
-    let socket = this.socket;
-    if (socket === null) socket = this.connect();
+  /**
+   * Writes what may go out now, in one write: the first request queued if nothing is
+   * in flight, and those pipelined behind it.
+   */
+  pump() {
+    const queue = this.queue;
+    let last = this.inflight.at(-1);
+    let bytes = null;
+    while (queue.length > 0 && (last === undefined || (queue[0].follows && last.size <= PIPELINE_MAX_BYTES))) {
+      last = queue.shift();
+      if (this.inflight.push(last) === 1) {
+        this.parser = new ResponseParser();
+        this.received = false;
+      }
+      if (bytes === null) bytes = last.bytes;
+      else if (typeof bytes === 'string' && typeof last.bytes === 'string') bytes += last.bytes;
+      else bytes = [].concat(bytes, last.bytes);
+    }
+    if (bytes !== null) this.write(bytes);
     // While a request waits (GET /next long-polls) the socket keeps the process alive;
     // idle between requests it must not, or `beforeExit` would never fire.
+    else if (this.inflight.length === 0) this.socket?.unref();
+  }
+
+  write(bytes) {
+    const socket = this.socket ?? this.connect();
     socket.ref();
-    const { bytes } = req;
     if (typeof bytes === 'string') {
       socket.write(bytes);
     } else {
-      socket.cork();
-      socket.write(bytes[0]);
-      socket.write(bytes[1]);
+      socket.cork(); // one writev for all the parts
+      for (const b of bytes) socket.write(b);
       socket.uncork();
     }
   }
 
   connect() {
-    // No Nagle delay: each request goes out in one write, and waiting for an ACK of
-    // the previous segment would only add latency.
+    // No Nagle delay: each batch of requests goes out in one write, and waiting for an
+    // ACK of the previous segment would only add latency.
     const socket = net.connect({ port: this.port, host: this.host, noDelay: true });
     this.socket = socket;
     this.reused = false;
@@ -468,67 +507,80 @@ class RuntimeApiConnection {
   }
 
   onData(chunk) {
-    const req = this.active;
-    if (req === null) {
-      // Nothing was asked: the stream is out of step; start over on a new socket.
-      this.drop();
-      return;
+    // One chunk may end an answer and begin the next: pipelined answers come in order.
+    for (let data = chunk; data !== null; ) {
+      if (this.inflight.length === 0) {
+        // Nothing was asked: the stream is out of step; start over on a new socket.
+        this.drop();
+        return;
+      }
+      this.received = true;
+      const p = this.parser;
+      let complete;
+      try {
+        complete = p.push(data);
+      } catch (e) {
+        this.finish(e);
+        this.restart();
+        return;
+      }
+      if (!complete) break;
+      data = p.rest;
+      this.reused = true;
+      // The server answered before reading the whole request (413 on an oversized
+      // body) or asked to close: the connection is done, and the requests behind
+      // this one, unanswered, go out again on a new one.
+      const done =
+        this.socket.writableLength > 0 || /(?:^|,)\s*close\s*(?:,|$)/i.test(p.headers.connection ?? '');
+      this.finish(null, { status: p.status, headers: p.headers, body: p.body });
+      if (done) {
+        this.restart();
+        return;
+      }
     }
-    this.received = true;
-    let complete;
-    try {
-      complete = this.parser.push(chunk);
-    } catch (e) {
-      this.drop();
-      this.finish(req, e);
-      return;
-    }
-    if (!complete) return;
-    const p = this.parser;
-    this.reused = true;
-    // The server answered before reading the whole request (413 on an oversized
-    // body), asked to close, or sent more than one response: the connection is done.
-    if (
-      p.rest !== null ||
-      this.socket.writableLength > 0 ||
-      /(?:^|,)\s*close\s*(?:,|$)/i.test(p.headers.connection ?? '')
-    ) {
-      this.drop();
-    }
-    this.finish(req, null, { status: p.status, headers: p.headers, body: p.body });
+    this.pump();
   }
 
   onClose(error) {
     this.socket = null;
-    const req = this.active;
-    if (req === null) return; // closed while idle: the next request reconnects
+    const req = this.inflight[0];
+    if (req === undefined) return; // closed while idle: the next request reconnects
     if (this.parser.end()) {
-      this.finish(req, null, { status: this.parser.status, headers: this.parser.headers, body: this.parser.body });
-      return;
-    }
-    // A kept-alive socket the server closed just as we reused it: nothing of the
-    // answer arrived, so the request was not served; send it once more, afresh.
-    if (!this.received && this.reused && !req.retried) {
+      this.finish(null, { status: this.parser.status, headers: this.parser.headers, body: this.parser.body });
+    } else if (!this.received && this.reused && !req.retried) {
+      // A kept-alive socket the server closed just as we reused it: nothing of the
+      // answer arrived, so the request was not served; send it once more, afresh.
       req.retried = true;
-      this.start(req);
-      return;
+    } else {
+      if (error === null) {
+        error = new Error('socket hang up');
+        error.code = 'ECONNRESET';
+      }
+      this.finish(error);
     }
-    if (error === null) {
-      error = new Error('socket hang up');
-      error.code = 'ECONNRESET';
-    }
-    this.finish(req, error);
+    this.restart();
   }
 
-  /** Settles the active request and starts the next one queued. */
-  finish(req, error, response) {
-    this.active = null;
-    this.parser = null;
-    const next = this.queue.shift();
-    if (next !== undefined) this.start(next);
-    else this.socket?.unref();
+  /** Settles the request first in line with its answer or error. */
+  finish(error, response) {
+    const req = this.inflight.shift();
+    this.parser = this.inflight.length > 0 ? new ResponseParser() : null;
+    this.received = false;
     if (error) req.reject(error);
     else req.resolve(response);
+  }
+
+  /**
+   * Drops the socket and sends the requests still in flight again, on a new one. The
+   * first one's answer was dealt with (it is settled, or retried); the server answers
+   * in order, so none behind it was answered, and they go out as they did.
+   */
+  restart() {
+    this.drop();
+    this.queue.unshift(...this.inflight);
+    this.inflight = [];
+    this.parser = null;
+    this.pump();
   }
 
   /** Forgets the current socket; its close event will be ignored. */
@@ -550,19 +602,11 @@ function headerSafe(s) {
   return /^[\x20-\x7e]*$/.test(s) ? s : s.replace(/[^\x20-\x7e]/g, '?');
 }
 
-function post(urlPath, body, headers, conn = api) {
-  return conn.request('POST', urlPath, headers, body);
-}
-
-function postError(urlPath, error, conn) {
+/** The body and headers that report `error`. */
+function errorPost(error) {
   const doc = toRapidResponse(error);
-  const body = JSON.stringify(doc);
-  return post(
-    urlPath,
-    body,
-    { 'Content-Type': 'application/json', [ERROR_TYPE_HEADER]: headerSafe(String(doc.errorType)) },
-    conn,
-  );
+  const headers = { 'Content-Type': 'application/json', [ERROR_TYPE_HEADER]: headerSafe(String(doc.errorType)) };
+  return [JSON.stringify(doc), headers];
 }
 
 function fatal(message, code = 1) {
@@ -705,12 +749,22 @@ class Invocation {
     this.finished = false;
     /** The POST of the outcome, once sent. */
     this.posted = null;
+    /** The GET /next sent with it. */
+    this.next = null;
     this.onPosted = onPosted;
   }
 
-  settle(posting) {
-    this.posted = posting;
-    this.onPosted(posting);
+  /**
+   * Posts the outcome and, in the same write, asks for the next invocation without
+   * waiting for the 202 (HTTP/1.1 pipelining): per invocation one round trip, and one
+   * wake-up of Portico and of this process, instead of two. The 202 is still read
+   * first and settles `posted` as before; if the connection is lost before the GET is
+   * answered, the GET goes again on a new one (`restart`).
+   */
+  settle(kind, body, headers) {
+    const url = `${PREFIX}/invocation/${encodeURIComponent(this.id)}/${kind}`;
+    [this.posted, this.next] = api.pipeline(['POST', url, headers, body], ['GET', NEXT_PATH]);
+    this.onPosted(this.posted);
   }
 
   done(err, result) {
@@ -729,21 +783,13 @@ class Invocation {
     }
     if (body === undefined) body = 'null'; // a function or symbol result
     this.finished = true;
-    this.settle(
-      post(`${PREFIX}/invocation/${encodeURIComponent(this.id)}/response`, body, {
-        'Content-Type': 'application/json',
-      }),
-    );
+    this.settle('response', body, { 'Content-Type': 'application/json' });
   }
 
   succeedRaw(body, contentType) {
     if (this.finished) return;
     this.finished = true;
-    this.settle(
-      post(`${PREFIX}/invocation/${encodeURIComponent(this.id)}/response`, body, {
-        'Content-Type': contentType,
-      }),
-    );
+    this.settle('response', body, { 'Content-Type': contentType });
   }
 
   fail(err) {
@@ -754,7 +800,7 @@ class Invocation {
     } catch {
       // The outcome matters more than its log record.
     }
-    this.settle(postError(`${PREFIX}/invocation/${encodeURIComponent(this.id)}/error`, err));
+    this.settle('error', ...errorPost(err));
   }
 }
 
@@ -837,7 +883,8 @@ function runInvocation(headers, payload) {
   });
 }
 
-// Response streaming, buffered: Portico's Runtime API takes one response body.
+// Response streaming, buffered: Portico's Runtime API takes one response body, so it
+// is posted (and the next GET pipelined behind it) as any other outcome.
 function runStreaming(inv, event, context) {
   const chunks = [];
   let contentType = 'application/octet-stream';
@@ -928,7 +975,8 @@ function die(error, code) {
   }
   // A fresh connection: the kept-alive one may be parked in GET /next.
   const conn = new RuntimeApiConnection(API_HOST, API_PORT, API);
-  postError(target, error, conn).then(exit, exit);
+  const [body, headers] = errorPost(error);
+  conn.request('POST', target, headers, body).then(exit, exit);
 }
 
 process.on('uncaughtException', (error) => {
@@ -959,10 +1007,11 @@ async function main() {
   handlerIsAsync = handler.constructor?.name === 'AsyncFunction';
   handlerStreams = handler[HANDLER_STREAMING] === STREAM_RESPONSE;
 
+  let asked = api.request('GET', NEXT_PATH);
   for (;;) {
     let next;
     try {
-      next = await api.request('GET', NEXT_PATH);
+      next = await asked;
     } catch (e) {
       fatal(`Failed to get next invocation: ${e.message}`);
       return;
@@ -980,6 +1029,7 @@ async function main() {
       record('ERROR', [`Failed to post the invocation's outcome: ${e.message}`]);
     }
     if (dying) return;
+    asked = current.next; // sent with the outcome
   }
 }
 

@@ -2,6 +2,8 @@
 // /response, as fast as bootstrap.mjs can go against a fake Runtime API that costs
 // next to nothing (raw sockets, canned answers, in this process; the runtime is a
 // child process, as under Portico). Prints invocations/s and µs per invocation.
+// Like hyper, the fake answers pipelined requests (the POST and the next GET in one
+// write) in order, one write per answer; an invocation is always waiting.
 //
 // Usage: node runtimes/nodejs/bench/runtime-loop.mjs [--node PATH] [--bootstrap PATH]
 //          [--seconds 5] [--warmup 1]

@@ -1,7 +1,8 @@
 // bootstrap.mjs's HTTP/1.1 client against a raw-socket Runtime API that answers the
 // way a server may but node:http never does: chunked bodies, responses split at every
 // byte, header names in any case, kept-alive sockets closed between requests, early
-// answers to oversized bodies, interim 100 responses.
+// answers to oversized bodies, interim 100 responses; and the outcome pipelined with
+// the next GET, whatever becomes of the connection between them.
 // Run: node --test runtimes/nodejs/test/
 
 import assert from 'node:assert/strict';
@@ -17,15 +18,19 @@ const BOOTSTRAP = fileURLToPath(new URL('../bootstrap.mjs', import.meta.url));
 const NEXT = '/2018-06-01/runtime/invocation/next';
 
 /**
- * A Runtime API on raw sockets. `answer(req, conn)` decides what each request gets:
- * it writes to `conn.socket` itself. `req` is `{method, url, headers, body}` with
- * lower-case header names; `conn.id` numbers connections from 1.
+ * A Runtime API on raw sockets. `answer(req, conn)` decides what each request gets and
+ * sends it with `conn.send`. Like hyper's server it takes requests one at a time: a
+ * pipelined request is taken once the one before it is answered. `req` is
+ * `{method, url, headers, body}` with lower-case header names; `conn.id` numbers
+ * connections from 1, `conn.reads` holds what each read of the socket returned.
  */
 class RawRuntimeApi {
   constructor(answer) {
     this.answer = answer;
     this.requests = [];
     this.connections = 0;
+    /** id -> conn */
+    this.conns = new Map();
     this.sockets = new Set();
     this.waiters = [];
     this.server = net.createServer((socket) => this.accept(socket));
@@ -42,17 +47,37 @@ class RawRuntimeApi {
   }
 
   accept(socket) {
-    const conn = { id: ++this.connections, socket };
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
     let buf = Buffer.alloc(0);
-    // Reads until the headers are complete, then stops: the answer may come before
-    // the body (as a 413 does), or read it with `req.readBody()`.
+    /** The request being served: taken, not answered yet. */
     let req = null;
     let bodyWaiter = null;
+    const conn = {
+      id: ++this.connections,
+      socket,
+      reads: [],
+      /** Bytes received and not taken as a request yet, e.g. a pipelined one. */
+      unread: () => buf.toString('latin1'),
+      /**
+       * Answers the request being served: `slow` writes a byte at a time, `end` then
+       * closes. The next request is taken once the answer is written. An answer that
+       * comes before the body was read must `end` (the body would read as a request).
+       */
+      async send(bytes, { slow = false, end = false } = {}) {
+        if (slow) await trickle(socket, bytes);
+        else socket.write(bytes);
+        if (end) socket.end();
+        req = null;
+        queueMicrotask(pump);
+      },
+    };
+    this.conns.set(conn.id, conn);
+    // Takes the next request when none is being served, reads a body when asked to
+    // (`req.readBody()`); the answer may come before the body is read (as a 413 does).
     const pump = () => {
-      for (;;) {
+      while (!socket.writableEnded && !socket.destroyed) {
         if (req === null) {
           const end = buf.indexOf('\r\n\r\n');
           if (end < 0) return;
@@ -64,36 +89,32 @@ class RawRuntimeApi {
             headers[h.slice(0, c).trim().toLowerCase()] = h.slice(c + 1).trim();
           }
           buf = buf.subarray(end + 4);
-          const length = Number(headers['content-length'] ?? 0);
-          req = { method, url, headers, length, conn: conn.id };
-          const r = req;
+          const r = { method, url, headers, length: Number(headers['content-length'] ?? 0), conn: conn.id };
           r.readBody = () =>
             new Promise((resolve) => {
               bodyWaiter = resolve;
               pump();
             });
-          if (length === 0) {
+          req = r;
+          if (r.length === 0) {
             r.body = '';
             this.record(r);
-            req = null;
-            this.answer(r, conn);
-            continue;
           }
-          if (!this.answer(r, conn)) return; // answered early; the body is not read
-          continue; // `answer` may have read the body already
+          this.answer(r, conn);
+        } else if (bodyWaiter !== null && req.body === undefined && buf.length >= req.length) {
+          req.body = buf.toString('utf8', 0, req.length);
+          buf = buf.subarray(req.length);
+          this.record(req);
+          const w = bodyWaiter;
+          bodyWaiter = null;
+          w(req.body);
+        } else {
+          return;
         }
-        if (buf.length < req.length || bodyWaiter === null) return;
-        const r = req;
-        r.body = buf.toString('utf8', 0, r.length);
-        buf = buf.subarray(r.length);
-        req = null;
-        this.record(r);
-        const w = bodyWaiter;
-        bodyWaiter = null;
-        w(r.body);
       }
     };
     socket.on('data', (chunk) => {
+      conn.reads.push(chunk.toString('latin1'));
       if (socket.writableEnded) return; // closing: what arrives now goes unanswered
       buf = Buffer.concat([buf, chunk]);
       pump();
@@ -195,15 +216,14 @@ describe('Runtime API transport', { concurrency: true }, () => {
     const { api } = await startRuntime(t, (req, conn) => {
       if (req.url === NEXT) {
         n++;
-        if (n > 2) return true; // park
+        if (n > 2) return; // park
         const body = JSON.stringify({ n, text: 'é'.repeat(50) });
         const headers = invocation(`id-${n}`, null, { 'lambda-runtime-client-context': '{"c":1}' });
         const upper = Object.fromEntries(Object.entries(headers).map(([k, v]) => [n === 1 ? k.toUpperCase() : k, v]));
-        trickle(conn.socket, response(200, upper, body, { chunked: 7 }));
-        return true;
+        conn.send(response(200, upper, body, { chunked: 7 }), { slow: true });
+        return;
       }
-      req.readBody().then(() => trickle(conn.socket, response(202, {}, '{"status":"OK"}', { chunked: 4 })));
-      return true;
+      req.readBody().then(() => conn.send(response(202, {}, '{"status":"OK"}', { chunked: 4 }), { slow: true }));
     });
     const reqs = await api.waitForRequests(5);
     const [a, b] = posts(api);
@@ -223,18 +243,16 @@ describe('Runtime API transport', { concurrency: true }, () => {
         // Second GET: closed unanswered, as a server timing out an idle socket would.
         if (n === 2) {
           conn.socket.destroy();
-          return true;
+          return;
         }
-        if (n > 4) return true;
-        conn.socket.write(response(200, invocation(`id-${n}`), JSON.stringify({ n })));
-        return true;
+        if (n > 4) return;
+        conn.send(response(200, invocation(`id-${n}`), JSON.stringify({ n })));
+        return;
       }
       req.readBody().then(() => {
         // Third outcome: answered, then the connection closed without notice.
-        if (n === 3) conn.socket.end(ACCEPTED);
-        else conn.socket.write(ACCEPTED);
+        conn.send(ACCEPTED, { end: n === 3 });
       });
-      return true;
     });
     const reqs = await api.waitForRequests(8);
     assert.deepEqual(
@@ -251,12 +269,11 @@ describe('Runtime API transport', { concurrency: true }, () => {
     let n = 0;
     const { api } = await startRuntime(t, (req, conn) => {
       if (req.url === NEXT) {
-        if (++n > 2) return true;
-        conn.socket.write(response(200, { ...invocation(`id-${n}`), Connection: 'Close' }, '{}'));
-        return true;
+        if (++n > 2) return;
+        conn.send(response(200, { ...invocation(`id-${n}`), Connection: 'Close' }, '{}'));
+        return;
       }
-      req.readBody().then(() => conn.socket.write(ACCEPTED));
-      return true;
+      req.readBody().then(() => conn.send(ACCEPTED));
     });
     const reqs = await api.waitForRequests(5);
     assert.deepEqual(
@@ -269,20 +286,18 @@ describe('Runtime API transport', { concurrency: true }, () => {
     let n = 0;
     const { api } = await startRuntime(t, (req, conn) => {
       if (req.url === NEXT) {
-        if (++n > 2) return true;
+        if (++n > 2) return;
         const interim = 'HTTP/1.1 100 Continue\r\n\r\n';
         if (n === 1) {
-          conn.socket.write(interim);
-          conn.socket.write(response(200, invocation('id-1'), '{"a":1}'));
+          conn.send(Buffer.concat([Buffer.from(interim), response(200, invocation('id-1'), '{"a":1}')]));
         } else {
           // No Content-Length, no chunking: the body runs until the server closes.
           const head = Object.entries(invocation('id-2')).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-          conn.socket.end(`HTTP/1.1 200 OK\r\n${head}\r\n{"b":2}`);
+          conn.send(`HTTP/1.1 200 OK\r\n${head}\r\n{"b":2}`, { end: true });
         }
-        return true;
+        return;
       }
-      req.readBody().then(() => conn.socket.write(ACCEPTED));
-      return true;
+      req.readBody().then(() => conn.send(ACCEPTED));
     });
     await api.waitForRequests(5);
     assert.deepEqual(
@@ -297,18 +312,17 @@ describe('Runtime API transport', { concurrency: true }, () => {
       t,
       (req, conn) => {
         if (req.url === NEXT) {
-          if (++n > 2) return true;
-          conn.socket.write(response(200, invocation(`id-${n}`), JSON.stringify({ big: n === 1 })));
-          return true;
+          if (++n > 2) return;
+          conn.send(response(200, invocation(`id-${n}`), JSON.stringify({ big: n === 1 })));
+          return;
         }
         if (Number(req.headers['content-length']) > 1e6) {
           // Answer without reading the body, then close, as hyper does past its limit.
           api.record({ ...req, body: '{"oversized":true}' });
-          conn.socket.end(response(413, {}, '{"errorType":"RequestEntityTooLarge"}'));
-          return false;
+          conn.send(response(413, {}, '{"errorType":"RequestEntityTooLarge"}'), { end: true });
+          return;
         }
-        req.readBody().then(() => conn.socket.write(ACCEPTED));
-        return true;
+        req.readBody().then(() => conn.send(ACCEPTED));
       },
       `export const handler = async (event) => event.big ? 'x'.repeat(8 * 1024 * 1024) : 'small';`,
     );
@@ -322,18 +336,205 @@ describe('Runtime API transport', { concurrency: true }, () => {
 
   test('410 on GET next: exit 0', async (t) => {
     const { exited } = await startRuntime(t, (req, conn) => {
-      conn.socket.write(response(410, {}, '{"errorType":"Gone"}'));
-      return true;
+      conn.send(response(410, {}, '{"errorType":"Gone"}'));
     });
     assert.equal(await exited, 0);
   });
 
   test('a malformed response is fatal', async (t) => {
     const { exited, output } = await startRuntime(t, (req, conn) => {
-      conn.socket.write('HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n');
-      return true;
+      conn.send('HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n');
     });
     assert.equal(await exited, 1);
     assert.match(output(), /Failed to get next invocation: Runtime API response: bad Content-Length/);
+  });
+});
+
+// After an invocation the runtime sends its outcome and the next GET together
+// (HTTP/1.1 pipelining), and reads their answers in order.
+describe('pipelining', { concurrency: true }, () => {
+  /** The requests taken so far as `conn:METHOD last-path-segment`. */
+  const trail = (api) => api.requests.map((r) => `${r.conn}:${r.method} ${r.url.split('/').at(-1)}`);
+  const nextRequest = (api) => `GET ${NEXT} HTTP/1.1\r\nHost: 127.0.0.1:${api.server.address().port}\r\n\r\n`;
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  /** The last read on connection `id` was an outcome with the next GET behind it. */
+  const sentTogether = (api, id) => {
+    const read = api.conns.get(id).reads.at(-1);
+    assert.ok(read.startsWith('POST ') && read.endsWith(nextRequest(api)), JSON.stringify(read));
+  };
+
+  test('the outcome and the next GET arrive in one read, before the 202 is sent', async (t) => {
+    let n = 0;
+    const unreadAt202 = [];
+    const { api } = await startRuntime(t, (req, conn) => {
+      if (req.url === NEXT) {
+        if (++n > 3) return; // park
+        conn.send(response(200, invocation(`id-${n}`), '{}'));
+        return;
+      }
+      // The 202 is late; the GET is there already, waiting for its turn.
+      req.readBody().then(() =>
+        setTimeout(() => {
+          unreadAt202.push(conn.unread());
+          conn.send(ACCEPTED);
+        }, 50),
+      );
+    });
+    await api.waitForRequests(7);
+    assert.deepEqual(trail(api), [
+      '1:GET next',
+      '1:POST response',
+      '1:GET next',
+      '1:POST response',
+      '1:GET next',
+      '1:POST response',
+      '1:GET next',
+    ]);
+    const next = nextRequest(api);
+    assert.deepEqual(unreadAt202, [next, next, next]);
+    // One write per invocation: each read after the first is a POST, then the next GET.
+    const reads = api.conns.get(1).reads;
+    assert.equal(reads.length, 4, JSON.stringify(reads));
+    for (const [i, read] of reads.slice(1).entries()) {
+      assert.ok(read.startsWith(`POST /2018-06-01/runtime/invocation/id-${i + 1}/response HTTP/1.1\r\n`), read);
+      assert.ok(read.endsWith(`function:fn"}${next}`), read);
+    }
+  });
+
+  test('the 202 and the next invocation in one read', async (t) => {
+    let n = 0;
+    let answered = false; // the GET's answer went out with the 202
+    const { api } = await startRuntime(t, (req, conn) => {
+      if (req.url !== NEXT) {
+        // Both answers in one write, as a server may flush them.
+        req.readBody().then(() => {
+          if (++n > 3) return conn.send(ACCEPTED);
+          answered = true;
+          conn.send(Buffer.concat([ACCEPTED, response(200, invocation(`id-${n}`), JSON.stringify({ n }))]));
+        });
+      } else if (answered) {
+        answered = false;
+        conn.send(Buffer.alloc(0));
+      } else if (++n === 1) {
+        conn.send(response(200, invocation('id-1'), JSON.stringify({ n })));
+      } // else park
+    });
+    await api.waitForRequests(7);
+    assert.deepEqual(
+      posts(api).map((p) => [p.url.split('/').at(-2), p.json.event.n]),
+      [['id-1', 1], ['id-2', 2], ['id-3', 3]],
+    );
+    assert.equal(api.connections, 1);
+  });
+
+  test('413, 400 and 500 answers to the outcome: taken as before, the next GET answered or sent again', async (t) => {
+    let n = 0;
+    const { api, child, output } = await startRuntime(t, (req, conn) => {
+      if (req.url === NEXT) {
+        if (++n > 4) return; // park
+        conn.send(response(200, invocation(`id-${n}`), '{}'));
+        return;
+      }
+      if (n === 1) {
+        // Refused before the body is read (a smaller limit than Portico's), then
+        // closed: the GET behind it was received but goes unanswered.
+        api.record(req);
+        conn.send(response(413, {}, '{"errorType":"RequestEntityTooLarge"}'), { end: true });
+        return;
+      }
+      req.readBody().then(() => {
+        if (n === 2) conn.send(response(400, {}, '{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}'));
+        else if (n === 3) conn.send(response(500, { Connection: 'close' }, '{}'), { end: true });
+        else conn.send(ACCEPTED);
+      });
+    });
+    await api.waitForRequests(9);
+    await sleep(100); // nothing more comes
+    assert.deepEqual(trail(api), [
+      '1:GET next',
+      '1:POST response', // 413, close: the GET is sent again
+      '2:GET next',
+      '2:POST response', // 400, kept alive: the GET behind it is answered
+      '2:GET next',
+      '2:POST response', // 500, Connection: close
+      '3:GET next',
+      '3:POST response', // 202
+      '3:GET next',
+    ]);
+    sentTogether(api, 1); // the first GET went out, and went unanswered
+    // As before pipelining, an answer other than 202 is not the runtime's to report.
+    assert.doesNotMatch(output(), /Failed to post/);
+    assert.equal(child.exitCode, null);
+  });
+
+  test('an outcome the connection lost is reported; the GET behind it goes again on a new connection', async (t) => {
+    let n = 0;
+    const { api, child, output } = await startRuntime(t, (req, conn) => {
+      if (req.url === NEXT) {
+        if (++n > 2) return; // park
+        // Connection: close, so the outcome goes on a fresh connection: one the
+        // runtime does not retry on (the server did not just time out an idle one).
+        conn.send(response(200, { ...invocation(`id-${n}`), Connection: n === 1 ? 'close' : 'keep-alive' }, '{}'));
+        return;
+      }
+      if (n === 1) {
+        api.record(req);
+        conn.socket.destroy(); // nothing answered
+        return;
+      }
+      req.readBody().then(() => conn.send(ACCEPTED));
+    });
+    await api.waitForRequests(5);
+    await sleep(100);
+    assert.deepEqual(trail(api), ['1:GET next', '2:POST response', '3:GET next', '3:POST response', '3:GET next']);
+    sentTogether(api, 2);
+    const failures = output().split('\n').filter((l) => l.includes("Failed to post the invocation's outcome"));
+    assert.equal(failures.length, 1, output());
+    assert.match(failures[0], /\tid-1\tERROR\tFailed to post the invocation's outcome: /);
+    assert.equal(child.exitCode, null);
+  });
+
+  test('a server that closes after the 202: the GET goes again on a new connection, once', async (t) => {
+    let n = 0;
+    const { api, child } = await startRuntime(t, (req, conn) => {
+      if (req.url === NEXT) {
+        if (++n > 2) return; // park
+        conn.send(response(200, invocation(`id-${n}`), '{}'));
+        return;
+      }
+      req.readBody().then(() => conn.send(ACCEPTED, { end: n === 1 }));
+    });
+    await api.waitForRequests(5);
+    await sleep(100);
+    assert.deepEqual(trail(api), ['1:GET next', '1:POST response', '2:GET next', '2:POST response', '2:GET next']);
+    // The GET sent with the first outcome reached the server, which closed instead of answering.
+    sentTogether(api, 1);
+    assert.equal(api.connections, 2);
+    assert.equal(child.exitCode, null);
+  });
+
+  test('a large outcome is answered before the GET goes out', async (t) => {
+    let n = 0;
+    const unreadAt202 = [];
+    const { api } = await startRuntime(
+      t,
+      (req, conn) => {
+        if (req.url === NEXT) {
+          if (++n > 2) return; // park
+          conn.send(response(200, invocation(`id-${n}`), '{}'));
+          return;
+        }
+        req.readBody().then(() =>
+          setTimeout(() => {
+            unreadAt202.push(conn.unread());
+            conn.send(ACCEPTED);
+          }, 20),
+        );
+      },
+      `export const handler = async () => 'x'.repeat(1024 * 1024);`,
+    );
+    await api.waitForRequests(5);
+    assert.deepEqual(trail(api), ['1:GET next', '1:POST response', '1:GET next', '1:POST response', '1:GET next']);
+    assert.deepEqual(unreadAt202, ['', '']);
   });
 });
