@@ -206,3 +206,40 @@ def test_integration_timeout_is_503_and_the_function_is_not_cut_short(lam, apigw
     took = time.monotonic() - t0
     assert (r.status, r.text) == (503, '{"message":"Service Unavailable"}')
     assert took < 1.9, f"the gateway waited {took:.2f}s past a 500 ms integration timeout"
+
+
+def pids_under_load(lam, name, clients, calls_each):
+    """`clients` threads each invoking `name` `calls_each` times back to back: the pids
+    (environments) that answered."""
+    def client(_):
+        return [invoke_json(lam, name, {})["pid"] for _ in range(calls_each)]
+
+    with ThreadPoolExecutor(clients) as pool:
+        return {pid for pids in pool.map(client, range(clients)) for pid in pids}
+
+
+def test_warm_first_short_invocations_share_a_few_hot_environments(lam):
+    """A function whose invocations take well under a cold start: once its pool has seen a
+    cold start and warm turnarounds, 16 callers in a loop queue for busy environments
+    instead of starting 16 (the default, warm-first dispatch)."""
+    name = unique("warmfirst")
+    create_function(lam, name, {"index.mjs": SLEEPER})
+    [first] = pids_under_load(lam, name, 1, 5)  # one cold start, then warm turnarounds
+    pids = pids_under_load(lam, name, 16, 20)
+    assert first in pids
+    assert len(pids) <= 6, f"{len(pids)} environments served 16 looping callers"
+
+
+def test_warm_wait_off_starts_an_environment_per_concurrent_request(tmp_path):
+    """`--warm-wait off`: Lambda's rule, a request that finds no idle environment starts
+    one, so the same 16 looping callers leave (nearly) one environment each."""
+    s = Server(tmp_path / "data", tmp_path / "portico.log", extra_args=("--warm-wait", "off")).start()
+    try:
+        lam = boto_client(s.endpoint, "lambda")
+        name = unique("warmoff")
+        create_function(lam, name, {"index.mjs": SLEEPER})
+        pids_under_load(lam, name, 1, 5)
+        pids = pids_under_load(lam, name, 16, 20)
+        assert len(pids) >= 10, f"only {len(pids)} environments served 16 looping callers"
+    finally:
+        stop_and_check(s)

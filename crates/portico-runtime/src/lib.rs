@@ -15,6 +15,7 @@ pub mod concurrency;
 pub mod environment;
 pub mod launch;
 mod logs;
+mod pool;
 pub mod runtime_api;
 pub mod sandbox;
 
@@ -22,8 +23,8 @@ pub use logs::{LogEvent, LogSink};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -32,6 +33,7 @@ use portico_model::Function;
 use crate::code::CodeCache;
 use crate::environment::{Environment, SpawnSpec};
 use crate::launch::Launchers;
+use crate::pool::{same_config, Pool};
 
 /// Settings of the execution layer, resolved once at start-up.
 #[derive(Debug, Clone)]
@@ -49,6 +51,10 @@ pub struct RuntimeConfig {
     /// Where environments' log events go (none: function output only reaches Portico's
     /// own log).
     pub log_sink: Option<Arc<dyn LogSink>>,
+    /// Warm-first dispatch: an invocation that finds no idle environment may wait for a
+    /// busy one when that is likely quicker than a cold start (see `pool.rs`). Off: it
+    /// starts one at once, as Lambda does.
+    pub warm_wait: bool,
 }
 
 /// Why an invocation could not run at all (as opposed to a function error, which is
@@ -90,43 +96,6 @@ pub struct InvokeOutput {
     pub log_tail: Option<String>,
     /// Wall time of the invocation.
     pub duration: Duration,
-}
-
-/// One function's environments that are idle and warm, and how many of its
-/// invocations are in flight.
-#[derive(Debug, Default)]
-struct Pool {
-    idle: Mutex<Vec<Environment>>,
-}
-
-impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Environment>> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A warm environment started with exactly this configuration. Environments of an
-    /// older configuration are dropped (killed) on the way.
-    fn take(&self, function: &Arc<Function>) -> Option<Environment> {
-        let mut idle = self.lock();
-        while let Some(env) = idle.pop() {
-            if env.alive() && same_config(&env.function, function) {
-                return Some(env);
-            }
-        }
-        None
-    }
-}
-
-/// Whether an environment started for `a` can serve `b` (only the fields a running
-/// process depends on matter; a permission change does not restart anything).
-fn same_config(a: &Arc<Function>, b: &Arc<Function>) -> bool {
-    Arc::ptr_eq(a, b)
-        || (a.code == b.code
-            && a.runtime == b.runtime
-            && a.handler == b.handler
-            && a.timeout == b.timeout
-            && a.memory_size == b.memory_size
-            && a.environment == b.environment)
 }
 
 /// Runs invocations in pooled environments.
@@ -225,14 +194,23 @@ impl Invoker {
         // The unit of concurrency is held until the environment is idle again, so a
         // caller that sees its answer can immediately reuse that environment.
         let _lease = self.limits.admit(function).map_err(InvokeError::Throttled)?;
-        let mut env = match pool.take(function) {
-            Some(env) => env,
-            None => self.spawn(function)?,
+        let began = Instant::now();
+        let (mut env, cold) = match pool.acquire(function, self.cfg.warm_wait).await {
+            Some(env) => (env, false),
+            None => match self.spawn(function) {
+                Ok(env) => (env, true),
+                Err(e) => {
+                    pool.release(None, began.elapsed(), true);
+                    return Err(e);
+                }
+            },
         };
+        let ran = Instant::now();
         let (done, log) = env.invoke(request_id, payload, invoked_arn, tail).await;
-        if done.reusable && !self.stopping.load(Ordering::Relaxed) {
-            pool.lock().push(env);
-        }
+        let reusable = done.reusable && !self.stopping.load(Ordering::Relaxed);
+        // A cold start is measured from the request, a warm turnaround from the hand-over.
+        let took = if cold { began.elapsed() } else { ran.elapsed() };
+        pool.release(reusable.then_some(env), took, cold);
         Ok((done, log))
     }
 
@@ -242,6 +220,9 @@ impl Invoker {
         let sha = &function.code.sha256_hex;
         if !self.code.contains(sha) {
             return Err(InvokeError::CodeMissing { function: function.name.clone(), sha: sha.clone() });
+        }
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(InvokeError::ShuttingDown);
         }
         let id = self.next_env.fetch_add(1, Ordering::Relaxed);
         Environment::spawn(
@@ -262,8 +243,7 @@ impl Invoker {
     pub fn reap_idle(&self) {
         let limit = self.cfg.idle_timeout;
         for pool in self.pools.iter() {
-            let mut idle = pool.lock();
-            idle.retain(|e| e.alive() && e.last_used.elapsed() < limit);
+            pool.retain_idle(|e| e.alive() && e.last_used.elapsed() < limit);
         }
     }
 
@@ -271,9 +251,9 @@ impl Invoker {
     /// `current` answers whether an environment's configuration is still current.
     pub fn retain(&self, current: impl Fn(&Arc<Function>) -> bool) {
         for pool in self.pools.iter() {
-            pool.lock().retain(|e| current(&e.function));
+            pool.retain_idle(|e| current(&e.function));
         }
-        self.pools.retain(|_, p| !p.lock().is_empty() || Arc::strong_count(p) > 1);
+        self.pools.retain(|_, p| !p.is_empty() || Arc::strong_count(p) > 1);
     }
 
     /// The account concurrency limits (reservations are updated from each catalog).
@@ -288,7 +268,7 @@ impl Invoker {
 
     /// Number of idle environments (for metrics and tests).
     pub fn idle_environments(&self) -> usize {
-        self.pools.iter().map(|p| p.lock().len()).sum()
+        self.pools.iter().map(|p| p.idle_count()).sum()
     }
 
     /// Refuses new invocations and stops every idle environment. Busy environments
@@ -296,7 +276,7 @@ impl Invoker {
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::Relaxed);
         for pool in self.pools.iter() {
-            pool.lock().clear();
+            pool.retain_idle(|_| false);
         }
     }
 }

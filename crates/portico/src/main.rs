@@ -97,6 +97,12 @@ struct ServeArgs {
     /// is an explicit mapping, logged at start [default: a `python3.X` of the exact version on PATH].
     #[arg(long, env = "PORTICO_PYTHON_BIN")]
     python_bin: Option<PathBuf>,
+    /// `on`: an invocation that finds no idle environment waits for a busy one when the
+    /// function's recent invocations say that is quicker than a cold start (short
+    /// functions then run in a few hot environments); `off`: it starts a new environment
+    /// at once, as Lambda does.
+    #[arg(long, env = "PORTICO_WARM_WAIT", default_value = "on", value_parser = ["on", "off"])]
+    warm_wait: String,
     /// Seconds an idle execution environment is kept warm.
     #[arg(long, env = "PORTICO_IDLE_TIMEOUT", default_value_t = 600)]
     idle_timeout: u64,
@@ -389,6 +395,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             code_dir: data_dir.join("code"),
             tmp_dir,
             idle_timeout: Duration::from_secs(args.idle_timeout),
+            warm_wait: args.warm_wait == "on",
             account_concurrency: args.account_concurrency,
             log_sink: Some(portico_control::logs::sink(logs.clone())),
             sandbox: sandbox.clone(),

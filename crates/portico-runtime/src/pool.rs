@@ -1,0 +1,224 @@
+//! One function version's environments: the idle ones, and the invocations waiting for one.
+//!
+//! Lambda starts a new environment for every invocation that finds none idle. For a
+//! function whose invocations take a fraction of a millisecond that is the slow choice:
+//! a cold start costs tens of milliseconds, while a busy environment is free again
+//! almost at once, and dozens of processes each woken for every few requests run their
+//! code cold (caches, JIT) and cost several times the CPU per invocation of a few busy
+//! ones. So by default (warm-first) an invocation that finds no idle environment queues
+//! for a busy one when the function's recent turnaround says that is likely quicker than
+//! a cold start, and starts its own once it has waited as long as a cold start takes. Functions whose
+//! invocations take longer than that scale out at once, as on Lambda; `warm_wait: false`
+//! restores Lambda's rule for every function.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use portico_model::Function;
+use tokio::sync::oneshot;
+
+use crate::environment::Environment;
+
+/// How much each new sample moves a running average.
+const WEIGHT: f64 = 0.2;
+
+/// A running average of durations in seconds; empty until the first sample.
+#[derive(Debug, Default, Clone, Copy)]
+struct Average(Option<f64>);
+
+impl Average {
+    fn add(&mut self, d: Duration) {
+        let x = d.as_secs_f64();
+        self.0 = Some(self.0.map_or(x, |avg| avg + WEIGHT * (x - avg)));
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Warm environments, the most recently used last (taken first: its caches are hot).
+    idle: Vec<Environment>,
+    /// Invocations waiting for a busy environment, oldest first.
+    waiters: VecDeque<oneshot::Sender<Environment>>,
+    /// Environments running an invocation or starting for one.
+    busy: u32,
+    /// How long a warm environment stays busy per invocation.
+    turnaround: Average,
+    /// How long an invocation that started its environment took, start included.
+    cold: Average,
+}
+
+impl State {
+    /// How long a new waiter may wait for a busy environment; `None`: start one now.
+    fn patience(&self) -> Option<Duration> {
+        let (Some(turnaround), Some(cold)) = (self.turnaround.0, self.cold.0) else {
+            return None;
+        };
+        if self.busy == 0 {
+            return None;
+        }
+        let ahead = self.waiters.len() as f64 + 1.0;
+        let expected = turnaround * ahead / f64::from(self.busy);
+        (expected < cold).then(|| Duration::from_secs_f64(cold))
+    }
+}
+
+/// A function version's environments.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    state: Mutex<State>,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent between statements: reuse it after a panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A warm environment for `function`: an idle one, or (with `warm_wait`) a busy one
+    /// when it frees up within the pool's patience. `None`: the caller starts one (a
+    /// cold start). Environments of an older configuration met on the way are dropped
+    /// (killed). Every call is paired with one [`Pool::release`].
+    pub(crate) async fn acquire(&self, function: &Arc<Function>, warm_wait: bool) -> Option<Environment> {
+        let (mut rx, patience) = {
+            let mut s = self.lock();
+            while let Some(env) = s.idle.pop() {
+                if env.alive() && same_config(&env.function, function) {
+                    s.busy += 1;
+                    return Some(env);
+                }
+            }
+            let Some(patience) = s.patience().filter(|_| warm_wait) else {
+                s.busy += 1;
+                return None;
+            };
+            // An environment handed over stays counted as busy: no unit of our own.
+            let (tx, rx) = oneshot::channel();
+            s.waiters.push_back(tx);
+            (rx, patience)
+        };
+        let handed = tokio::select! {
+            env = &mut rx => env.ok(),
+            () = tokio::time::sleep(patience) => {
+                // One may have been handed over just now: it is ours, not to be lost.
+                rx.close();
+                rx.try_recv().ok()
+            }
+        };
+        match handed {
+            Some(env) if env.alive() && same_config(&env.function, function) => Some(env),
+            // Stale: dropped here; the one we start takes over its unit of `busy`.
+            Some(_) => None,
+            None => {
+                self.lock().busy += 1;
+                None
+            }
+        }
+    }
+
+    /// Ends an invocation begun with [`Pool::acquire`]: `env` (when it can serve again)
+    /// goes to the oldest waiter or back to the idle list. `took` is how long the
+    /// invocation ran, its environment's start included when `cold`.
+    pub(crate) fn release(&self, env: Option<Environment>, took: Duration, cold: bool) {
+        let mut s = self.lock();
+        if cold {
+            s.cold.add(took);
+        } else {
+            s.turnaround.add(took);
+        }
+        let Some(mut env) = env else {
+            s.busy = s.busy.saturating_sub(1);
+            return;
+        };
+        while let Some(waiter) = s.waiters.pop_front() {
+            match waiter.send(env) {
+                // Still busy: it serves the waiter now.
+                Ok(()) => return,
+                Err(back) => env = back,
+            }
+        }
+        s.busy = s.busy.saturating_sub(1);
+        s.idle.push(env);
+    }
+
+    /// Drops the idle environments `keep` refuses; returns how many stay idle.
+    pub(crate) fn retain_idle(&self, keep: impl FnMut(&Environment) -> bool) -> usize {
+        let mut s = self.lock();
+        s.idle.retain(keep);
+        s.idle.len()
+    }
+
+    /// How many environments are idle.
+    pub(crate) fn idle_count(&self) -> usize {
+        self.lock().idle.len()
+    }
+
+    /// Whether the pool has nothing worth keeping: no environment, busy or idle.
+    pub(crate) fn is_empty(&self) -> bool {
+        let s = self.lock();
+        s.idle.is_empty() && s.busy == 0
+    }
+}
+
+/// Whether an environment started for `a` can serve `b` (only the fields a running
+/// process depends on matter; a permission change does not restart anything).
+pub(crate) fn same_config(a: &Arc<Function>, b: &Arc<Function>) -> bool {
+    Arc::ptr_eq(a, b)
+        || (a.code == b.code
+            && a.runtime == b.runtime
+            && a.handler == b.handler
+            && a.timeout == b.timeout
+            && a.memory_size == b.memory_size
+            && a.environment == b.environment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(busy: u32, waiters: usize, turnaround_ms: f64, cold_ms: f64) -> State {
+        let mut s = State { busy, ..State::default() };
+        s.turnaround.add(Duration::from_secs_f64(turnaround_ms / 1000.0));
+        s.cold.add(Duration::from_secs_f64(cold_ms / 1000.0));
+        for _ in 0..waiters {
+            s.waiters.push_back(oneshot::channel().0);
+        }
+        s
+    }
+
+    #[test]
+    fn short_invocations_wait_for_a_busy_environment() {
+        assert_eq!(state(2, 0, 0.3, 80.0).patience(), Some(Duration::from_millis(80)));
+        // Thirty in line behind two environments of 0.3 ms each: still 4.5 ms, well
+        // under a cold start.
+        assert!(state(2, 30, 0.3, 80.0).patience().is_some());
+    }
+
+    #[test]
+    fn long_invocations_scale_out_at_once() {
+        // A 1 s function: waiting would cost more than starting an environment.
+        assert_eq!(state(1, 0, 1000.0, 80.0).patience(), None);
+        // A queue long enough to outlast a cold start starts a new environment.
+        assert_eq!(state(2, 600, 0.3, 80.0).patience(), None);
+    }
+
+    #[test]
+    fn no_waiting_without_a_measure_or_a_busy_environment() {
+        assert_eq!(State::default().patience(), None);
+        assert_eq!(state(0, 0, 0.3, 80.0).patience(), None);
+        let mut s = State { busy: 1, ..State::default() };
+        s.turnaround.add(Duration::from_micros(300));
+        assert_eq!(s.patience(), None, "no cold start measured yet");
+    }
+
+    #[test]
+    fn averages_follow_recent_samples() {
+        let mut a = Average::default();
+        a.add(Duration::from_millis(10));
+        assert_eq!(a.0, Some(0.010));
+        for _ in 0..50 {
+            a.add(Duration::from_millis(1));
+        }
+        assert!((a.0.unwrap_or(0.0) - 0.001).abs() < 1e-6);
+    }
+}
