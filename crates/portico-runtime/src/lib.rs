@@ -108,6 +108,9 @@ pub struct Invoker {
     limits: concurrency::Limits,
     next_env: AtomicU64,
     stopping: AtomicBool,
+    /// CPUs this process may use: warm-first dispatch scales out freely up to as many
+    /// busy environments of a function.
+    parallelism: u32,
 }
 
 impl Invoker {
@@ -123,6 +126,7 @@ impl Invoker {
             limits,
             next_env: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
+            parallelism: std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
         });
         let weak = Arc::downgrade(&invoker);
         tokio::spawn(async move {
@@ -195,7 +199,8 @@ impl Invoker {
         // caller that sees its answer can immediately reuse that environment.
         let _lease = self.limits.admit(function).map_err(InvokeError::Throttled)?;
         let began = Instant::now();
-        let (mut env, cold) = match pool.acquire(function, self.cfg.warm_wait).await {
+        let wait_beyond = self.cfg.warm_wait.then_some(self.parallelism);
+        let (mut env, cold) = match pool.acquire(function, wait_beyond).await {
             Some(env) => (env, false),
             None => match self.spawn(function) {
                 Ok(env) => (env, true),

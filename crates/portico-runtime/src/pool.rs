@@ -7,7 +7,9 @@
 //! code cold (caches, JIT) and cost several times the CPU per invocation of a few busy
 //! ones. So by default (warm-first) an invocation that finds no idle environment queues
 //! for a busy one when the function's recent turnaround says that is likely quicker than
-//! a cold start, and starts its own once it has waited as long as a cold start takes. Functions whose
+//! a cold start, and starts its own once it has waited as long as a cold start takes.
+//! Up to one busy environment per CPU it never waits: those run in parallel, and more
+//! would only take turns. Functions whose
 //! invocations take longer than that scale out at once, as on Lambda; `warm_wait: false`
 //! restores Lambda's rule for every function.
 
@@ -50,11 +52,12 @@ struct State {
 
 impl State {
     /// How long a new waiter may wait for a busy environment; `None`: start one now.
-    fn patience(&self) -> Option<Duration> {
+    /// Below `free` busy environments it never waits: so many run in parallel anyway.
+    fn patience(&self, free: u32) -> Option<Duration> {
         let (Some(turnaround), Some(cold)) = (self.turnaround.0, self.cold.0) else {
             return None;
         };
-        if self.busy == 0 {
+        if self.busy < free.max(1) {
             return None;
         }
         let ahead = self.waiters.len() as f64 + 1.0;
@@ -75,11 +78,12 @@ impl Pool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A warm environment for `function`: an idle one, or (with `warm_wait`) a busy one
-    /// when it frees up within the pool's patience. `None`: the caller starts one (a
-    /// cold start). Environments of an older configuration met on the way are dropped
-    /// (killed). Every call is paired with one [`Pool::release`].
-    pub(crate) async fn acquire(&self, function: &Arc<Function>, warm_wait: bool) -> Option<Environment> {
+    /// A warm environment for `function`: an idle one, or (with `wait_beyond`: Some(n)),
+    /// once `n` environments are busy, a busy one when it frees up within the pool's
+    /// patience. `None`: the caller starts one (a cold start). Environments of an older
+    /// configuration met on the way are dropped (killed). Every call is paired with one
+    /// [`Pool::release`].
+    pub(crate) async fn acquire(&self, function: &Arc<Function>, wait_beyond: Option<u32>) -> Option<Environment> {
         let (mut rx, patience) = {
             let mut s = self.lock();
             while let Some(env) = s.idle.pop() {
@@ -88,7 +92,7 @@ impl Pool {
                     return Some(env);
                 }
             }
-            let Some(patience) = s.patience().filter(|_| warm_wait) else {
+            let Some(patience) = wait_beyond.and_then(|free| s.patience(free)) else {
                 s.busy += 1;
                 return None;
             };
@@ -188,27 +192,29 @@ mod tests {
 
     #[test]
     fn short_invocations_wait_for_a_busy_environment() {
-        assert_eq!(state(2, 0, 0.3, 80.0).patience(), Some(Duration::from_millis(80)));
+        assert_eq!(state(2, 0, 0.3, 80.0).patience(2), Some(Duration::from_millis(80)));
         // Thirty in line behind two environments of 0.3 ms each: still 4.5 ms, well
         // under a cold start.
-        assert!(state(2, 30, 0.3, 80.0).patience().is_some());
+        assert!(state(2, 30, 0.3, 80.0).patience(2).is_some());
+        // Fewer busy than CPUs: start one, it runs in parallel.
+        assert_eq!(state(2, 0, 0.3, 80.0).patience(4), None);
     }
 
     #[test]
     fn long_invocations_scale_out_at_once() {
         // A 1 s function: waiting would cost more than starting an environment.
-        assert_eq!(state(1, 0, 1000.0, 80.0).patience(), None);
+        assert_eq!(state(1, 0, 1000.0, 80.0).patience(1), None);
         // A queue long enough to outlast a cold start starts a new environment.
-        assert_eq!(state(2, 600, 0.3, 80.0).patience(), None);
+        assert_eq!(state(2, 600, 0.3, 80.0).patience(2), None);
     }
 
     #[test]
     fn no_waiting_without_a_measure_or_a_busy_environment() {
-        assert_eq!(State::default().patience(), None);
-        assert_eq!(state(0, 0, 0.3, 80.0).patience(), None);
+        assert_eq!(State::default().patience(1), None);
+        assert_eq!(state(0, 0, 0.3, 80.0).patience(0), None);
         let mut s = State { busy: 1, ..State::default() };
         s.turnaround.add(Duration::from_micros(300));
-        assert_eq!(s.patience(), None, "no cold start measured yet");
+        assert_eq!(s.patience(1), None, "no cold start measured yet");
     }
 
     #[test]
