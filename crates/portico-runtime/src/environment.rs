@@ -51,6 +51,8 @@ pub struct Environment {
     /// The runtime's `/proc/{pid}/status`, kept open: REPORT's memory figure re-reads it
     /// with one `pread` per invocation instead of a path lookup, open and close.
     proc_status: Option<std::fs::File>,
+    /// The last `VmHWM` read from it (kB), and when.
+    resident_peak: std::cell::Cell<Option<(Instant, u64)>>,
     exit: watch::Receiver<Option<String>>,
     server: JoinHandle<()>,
     logs: LogPipe,
@@ -163,6 +165,9 @@ fn init_start_line(runtime: Runtime, region: &str) -> String {
     )
 }
 
+/// How long a read of the runtime's `VmHWM` stands for REPORT lines.
+const RESIDENT_PEAK_EVERY: Duration = Duration::from_secs(1);
+
 fn log_stream_name(version: &str) -> String {
     format!("{}/[{version}]{}", chrono::Utc::now().format("%Y/%m/%d"), uuid::Uuid::new_v4().simple())
 }
@@ -270,6 +275,7 @@ impl Environment {
             function,
             slot,
             proc_status,
+            resident_peak: std::cell::Cell::new(None),
             exit,
             server,
             logs,
@@ -498,8 +504,22 @@ impl Environment {
         self.peak_resident_kb().map_or(0, |kb| kb.div_ceil(1024)).max(sandbox)
     }
 
-    /// The runtime process's peak resident memory (`VmHWM`), in kB.
+    /// The runtime process's peak resident memory (`VmHWM`), in kB, re-read at most once
+    /// per [`RESIDENT_PEAK_EVERY`]: the kernel renders all of `status` for it, which cost
+    /// more than the rest of a warm invocation's bookkeeping. Growth in between is still
+    /// reported, through the sandbox's peak (read every time, one number).
     fn peak_resident_kb(&self) -> Option<u64> {
+        if let Some((at, kb)) = self.resident_peak.get() {
+            if at.elapsed() < RESIDENT_PEAK_EVERY {
+                return Some(kb);
+            }
+        }
+        let kb = self.read_peak_resident_kb()?;
+        self.resident_peak.set(Some((Instant::now(), kb)));
+        Some(kb)
+    }
+
+    fn read_peak_resident_kb(&self) -> Option<u64> {
         use std::os::unix::fs::FileExt;
         // status is about 1.5 kB; VmHWM sits in its first half.
         let mut buf = [0u8; 4096];
