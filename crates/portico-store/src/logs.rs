@@ -982,6 +982,10 @@ fn insert(conn: &mut Connection, batch: &[Append]) -> Result<()> {
         )?;
         let mut grow_group =
             tx.prepare_cached("UPDATE log_groups SET stored_bytes = stored_bytes + ?2 WHERE id = ?1")?;
+        // Per stream: first and last event time; per group: bytes added. Written once per
+        // batch, not once per append (a busy stream gets dozens of appends a batch).
+        let mut spans: HashMap<i64, (i64, i64)> = HashMap::new();
+        let mut grown: HashMap<i64, usize> = HashMap::new();
         for a in batch {
             let key = (a.account.as_str(), a.region.as_str(), a.group.as_str(), a.stream.as_str());
             let (gid, sid) = match ids.get(&key) {
@@ -995,14 +999,19 @@ fn insert(conn: &mut Connection, batch: &[Append]) -> Result<()> {
                     (gid, sid)
                 }
             };
-            let (mut first, mut last) = (i64::MAX, i64::MIN);
+            let (first, last) = spans.entry(sid).or_insert((i64::MAX, i64::MIN));
             for e in &a.events {
                 add_event.execute(params![gid, sid, e.timestamp_ms, now, e.message])?;
-                first = first.min(e.timestamp_ms);
-                last = last.max(e.timestamp_ms);
+                *first = (*first).min(e.timestamp_ms);
+                *last = (*last).max(e.timestamp_ms);
             }
+            *grown.entry(gid).or_default() += a.bytes;
+        }
+        for (sid, (first, last)) in spans {
             touch_stream.execute(params![sid, first, last, now])?;
-            grow_group.execute(params![gid, i64::try_from(a.bytes).unwrap_or(i64::MAX)])?;
+        }
+        for (gid, bytes) in grown {
+            grow_group.execute(params![gid, i64::try_from(bytes).unwrap_or(i64::MAX)])?;
         }
     }
     tx.commit()?;

@@ -386,8 +386,19 @@ struct Time(i64);
 
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use chrono::{Datelike, Timelike};
+        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        // Written field by field: a strftime pattern is parsed again on every use.
         let at = chrono::DateTime::from_timestamp_millis(self.0).unwrap_or_default();
-        s.collect_str(&at.format("%d/%b/%Y:%H:%M:%S +0000"))
+        let month = MONTHS.get(at.month0() as usize).copied().unwrap_or("Jan");
+        s.collect_str(&format_args!(
+            "{:02}/{month}/{:04}:{:02}:{:02}:{:02} +0000",
+            at.day(),
+            at.year(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        ))
     }
 }
 
