@@ -275,7 +275,8 @@ where
     let payload_hash = payload_hash(req.headers, body)?;
     let canonical = canonical_request(req, &sig.signed_headers, &payload_hash, sig.form);
     let to_sign = string_to_sign(&sig.timestamp, &cred.scope(), &canonical);
-    let expected = signature_bytes(&key.secret_access_key, &cred.date, &cred.region, &cred.service, &to_sign);
+    let signing = remembered_signing_key(&key.secret_access_key, &cred.date, &cred.region, &cred.service);
+    let expected = hmac(&signing, to_sign.as_bytes());
     let Some(provided) = decode_hex32(&sig.signature) else {
         return Err(AuthError::mismatch());
     };
@@ -455,6 +456,56 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
     hmac(&k_service, TERMINATOR.as_bytes())
+}
+
+/// A signing key derived lately (see [`remembered_signing_key`]).
+struct RememberedKey {
+    secret: String,
+    date: String,
+    region: String,
+    service: String,
+    key: [u8; 32],
+}
+
+/// Signing keys derived lately, newest last. A client signs every call of a day with
+/// the same key, so the HMAC chain (four HMACs: a third of a GET's verification) is
+/// worth remembering; it is a pure function of its inputs, so remembering it changes no
+/// outcome. Bounded: the oldest is forgotten first.
+static SIGNING_KEYS: std::sync::Mutex<Vec<RememberedKey>> = std::sync::Mutex::new(Vec::new());
+/// How many signing keys are remembered: every key of a busy data dir, for two days.
+const MAX_SIGNING_KEYS: usize = 64;
+
+/// [`signing_key`], remembered. The secret is compared in constant time; the date,
+/// region and service are public.
+fn remembered_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    // Entries are only ever pushed or removed whole: a poisoned lock is safe to reuse.
+    let lock = || SIGNING_KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    let found = lock()
+        .iter()
+        .rev()
+        .find(|k| {
+            k.date == date
+                && k.region == region
+                && k.service == service
+                && bool::from(k.secret.as_bytes().ct_eq(secret.as_bytes()))
+        })
+        .map(|k| k.key);
+    if let Some(key) = found {
+        return key;
+    }
+    let key = signing_key(secret, date, region, service);
+    let mut keys = lock();
+    if keys.len() >= MAX_SIGNING_KEYS {
+        keys.remove(0);
+    }
+    keys.push(RememberedKey {
+        secret: secret.to_string(),
+        date: date.to_string(),
+        region: region.to_string(),
+        service: service.to_string(),
+        key,
+    });
+    key
 }
 
 fn signature_bytes(secret: &str, date: &str, region: &str, service: &str, string_to_sign: &str) -> [u8; 32] {

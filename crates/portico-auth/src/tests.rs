@@ -222,6 +222,43 @@ fn tampering_is_refused() {
     assert!(r.verify("lambda").is_ok());
 }
 
+/// Remembered signing keys change no outcome: each secret gets its own, for one scope,
+/// even when another secret's key for that scope was derived just before (and when
+/// far more keys than are remembered were derived in between).
+#[test]
+fn remembered_signing_keys_are_per_secret_and_scope() {
+    let req = list_functions();
+    let key = |secret: &'static str| {
+        move |_: &str| Ok(Some(Key { secret_access_key: secret.into(), account_id: ACCOUNT.into() }))
+    };
+    let opts = Options::new("lambda");
+    let mismatch = Err(AuthError::InvalidSignature(MISMATCH_MESSAGE.into()));
+    for _ in 0..2 {
+        assert!(verify(req.parts(), b"", key(SECRET), at(SIGNED_AT), &opts).is_ok());
+        assert_eq!(verify(req.parts(), b"", key("not-the-secret"), at(SIGNED_AT), &opts), mismatch);
+        assert!(verify(req.parts(), b"", key(SECRET), at(SIGNED_AT), &opts).is_ok());
+    }
+    for i in 0..(2 * MAX_SIGNING_KEYS) {
+        let secret = format!("secret-{i}");
+        assert_eq!(
+            remembered_signing_key(&secret, "20260102", "us-east-1", "lambda"),
+            signing_key(&secret, "20260102", "us-east-1", "lambda")
+        );
+    }
+    assert_eq!(
+        remembered_signing_key(SECRET, "20260102", "us-east-1", "lambda"),
+        signing_key(SECRET, "20260102", "us-east-1", "lambda")
+    );
+    assert_ne!(
+        remembered_signing_key(SECRET, "20260103", "us-east-1", "lambda"),
+        remembered_signing_key(SECRET, "20260102", "us-east-1", "lambda")
+    );
+    assert_eq!(
+        remembered_signing_key(SECRET, "20260102", "eu-west-1", "sts"),
+        signing_key(SECRET, "20260102", "eu-west-1", "sts")
+    );
+}
+
 #[test]
 fn wrong_secret_unknown_key_and_lookup_failure() {
     let req = list_functions();

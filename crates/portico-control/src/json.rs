@@ -1,7 +1,7 @@
 //! Reading request documents: one place that turns a body into typed input and a
 //! parse failure into the service's error.
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::{AwsError, Result, Service};
 
@@ -9,7 +9,8 @@ use crate::{AwsError, Result, Service};
 const MAX_DEPTH: usize = 64;
 
 /// Parses a request body (an empty body is `{}`).
-pub fn parse<T: DeserializeOwned>(service: Service, body: &[u8]) -> Result<T> {
+/// A document may borrow from the body (`#[serde(borrow)]`).
+pub fn parse<'a, T: Deserialize<'a>>(service: Service, body: &'a [u8]) -> Result<T> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
     if depth(body) > MAX_DEPTH {
         return Err(fail(service, format!("JSON nesting deeper than {MAX_DEPTH} levels")));
@@ -27,20 +28,23 @@ fn fail(service: Service, detail: String) -> AwsError {
 }
 
 /// Maximum nesting of `[`/`{` outside strings: a cheap guard before a recursive parser.
+/// A string is skipped to its closing quote a block at a time (a CreateFunction body is
+/// one 1.4 MB string of base64); a `\` escapes the byte after it; an unterminated
+/// string ends the scan.
 fn depth(body: &[u8]) -> usize {
-    let (mut d, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
-    for &b in body {
-        if in_str {
-            match (esc, b) {
-                (true, _) => esc = false,
-                (false, b'\\') => esc = true,
-                (false, b'"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
+    let (mut d, mut max, mut i) = (0usize, 0usize, 0usize);
+    while let Some(&b) = body.get(i) {
+        i += 1;
         match b {
-            b'"' => in_str = true,
+            b'"' => loop {
+                let Some(p) = body.get(i..).and_then(quote_or_backslash) else { return max };
+                let at = i + p;
+                i = at + 1;
+                if body.get(at) == Some(&b'"') {
+                    break;
+                }
+                i += 1; // the escaped byte
+            },
             b'[' | b'{' => {
                 d += 1;
                 max = max.max(d);
@@ -50,4 +54,81 @@ fn depth(body: &[u8]) -> usize {
         }
     }
     max
+}
+
+/// Where the first `"` or `\` of `s` is. Blocks of 32 bytes are tested without a branch
+/// per byte (the compiler vectorises the fold), the rest byte by byte.
+fn quote_or_backslash(s: &[u8]) -> Option<usize> {
+    const BLOCK: usize = 32;
+    let mut start = 0;
+    for block in s.chunks_exact(BLOCK) {
+        if block.iter().fold(false, |hit, &b| hit | (b == b'"') | (b == b'\\')) {
+            break;
+        }
+        start += BLOCK;
+    }
+    s.get(start..)?.iter().position(|&b| b == b'"' || b == b'\\').map(|p| start + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte-at-a-time scan `depth` replaced, as the reference.
+    fn reference_depth(body: &[u8]) -> usize {
+        let (mut d, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
+        for &b in body {
+            if in_str {
+                match (esc, b) {
+                    (true, _) => esc = false,
+                    (false, b'\\') => esc = true,
+                    (false, b'"') => in_str = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_str = true,
+                b'[' | b'{' => {
+                    d += 1;
+                    max = max.max(d);
+                }
+                b']' | b'}' => d = d.saturating_sub(1),
+                _ => {}
+            }
+        }
+        max
+    }
+
+    #[test]
+    fn depth_is_the_byte_at_a_time_depth() {
+        let long = "A".repeat(100);
+        let cases: Vec<String> = vec![
+            String::new(),
+            "{}".into(),
+            "[[[]]]".into(),
+            r#"{"a":"[[[{{{"}"#.into(),
+            r#"{"a":"\"[[["}"#.into(),
+            r#"{"a":"\\"}[[["#.into(),
+            r#"{"a":"unterminated [[[ "#.into(),
+            r#"{"a":"ends in a backslash\"#.into(),
+            r#""\"#.into(),
+            r#"]]]}}}[[{"#.into(),
+            format!(r#"{{"a":"{long}\"{long}[","b":[[{{"c":"{long}"}}]]}}"#),
+            format!(r#"{{"Code":{{"ZipFile":"{}"}}}}"#, "QUJD".repeat(10_000)),
+            format!("{}{}", "[".repeat(70), "]".repeat(70)),
+        ];
+        for c in &cases {
+            assert_eq!(depth(c.as_bytes()), reference_depth(c.as_bytes()), "{c:?}");
+        }
+        // Every cut of a document with strings, escapes and nesting, at every offset
+        // against the 32-byte blocks.
+        let doc = format!(r#"{{"x":[{{"s":"{long}\\\"{{[{long}"}},"{long}",["\\"]]}}"#);
+        for start in 0..40 {
+            for end in (start..doc.len()).step_by(7) {
+                let b = &doc.as_bytes()[start..end];
+                assert_eq!(depth(b), reference_depth(b), "{start}..{end}");
+            }
+        }
+    }
 }

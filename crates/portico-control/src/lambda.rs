@@ -1,5 +1,6 @@
 //! Lambda's REST-JSON API (`/2015-03-31/functions...`): one route table, one file.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -11,12 +12,12 @@ use portico_model::function::{
     self as fmodel, limits, Architecture, CodeRef, Function, FunctionState, LastUpdateStatus, PolicyStatement, Runtime,
 };
 use portico_model::{Change, FunctionArn, Qualifier, Record};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::versions;
-use crate::{empty_response, json, json_response, AwsError, Call, Control, Result, Service};
+use crate::{empty_response, json, json_response, typed_json_response, AwsError, Call, Control, Result, Service};
 
 pub(crate) type Resp = Response<Full<Bytes>>;
 
@@ -110,21 +111,11 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
         Action::ListFunctions => list_functions(c, call),
         Action::GetFunction(name) => {
             let f = find(c, call, name)?;
-            let mut doc = json!({
-                "Configuration": configuration(&f),
-                "Code": { "RepositoryType": "S3", "Location": code_location(c, &f) },
-            });
-            if !f.tags.is_empty() {
-                doc["Tags"] = json!(f.tags);
-            }
-            if let Some(n) = f.reserved_concurrency {
-                doc["Concurrency"] = json!({ "ReservedConcurrentExecutions": n });
-            }
-            Ok(json_response(StatusCode::OK, &doc))
+            typed_json_response(StatusCode::OK, &get_function(&f, code_location(c, &f)))
         }
         Action::GetFunctionConfiguration(name) => {
             let f = find(c, call, name)?;
-            Ok(json_response(StatusCode::OK, &configuration(&f)))
+            typed_json_response(StatusCode::OK, &Configuration::of(&f))
         }
         Action::DeleteFunction(name) => {
             if let Some(q) = call.query("Qualifier") {
@@ -338,53 +329,172 @@ fn code_location(c: &Control, f: &Function) -> String {
     format!("http://127.0.0.1:{}/2015-03-31/functions/{}/code", c.cfg.public_port, f.arn().replace(':', "%3A"))
 }
 
-/// The `FunctionConfiguration` document.
+/// The `GetFunction` document. Members are declared in the byte order of their names,
+/// so the bytes are those of the same document built as a `serde_json::Value` (whose
+/// maps are sorted): a test holds the two equal.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetFunctionOut<'a> {
+    code: CodeOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    concurrency: Option<ConcurrencyOut>,
+    configuration: Configuration<'a>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    tags: &'a BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CodeOut {
+    location: String,
+    repository_type: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConcurrencyOut {
+    reserved_concurrent_executions: u32,
+}
+
+fn get_function(f: &Function, location: String) -> GetFunctionOut<'_> {
+    GetFunctionOut {
+        code: CodeOut { location, repository_type: "S3" },
+        concurrency: f.reserved_concurrency.map(|n| ConcurrencyOut { reserved_concurrent_executions: n }),
+        configuration: Configuration::of(f),
+        tags: &f.tags,
+    }
+}
+
+/// The `FunctionConfiguration` document, borrowed from the function. Members are
+/// declared in the byte order of their names (see [`GetFunctionOut`]).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Configuration<'a> {
+    architectures: Vec<&'static str>,
+    code_sha256: &'a str,
+    code_size: u64,
+    description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<EnvironmentOut<'a>>,
+    ephemeral_storage: SizeOut,
+    function_arn: String,
+    function_name: &'a str,
+    handler: &'a str,
+    last_modified: &'a str,
+    last_update_status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_update_status_reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_update_status_reason_code: Option<&'static str>,
+    logging_config: LoggingConfigOut,
+    memory_size: u32,
+    package_type: &'static str,
+    revision_id: &'a str,
+    role: &'a str,
+    runtime: &'static str,
+    runtime_version_config: RuntimeVersionConfigOut,
+    snap_start: SnapStartOut,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_reason_code: Option<&'static str>,
+    timeout: u32,
+    tracing_config: TracingConfigOut,
+    version: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct EnvironmentOut<'a> {
+    variables: &'a BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SizeOut {
+    size: u32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LoggingConfigOut {
+    log_format: &'static str,
+    log_group: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RuntimeVersionConfigOut {
+    runtime_version_arn: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnapStartOut {
+    apply_on: &'static str,
+    optimization_status: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TracingConfigOut {
+    mode: &'static str,
+}
+
+impl<'a> Configuration<'a> {
+    pub(crate) fn of(f: &'a Function) -> Configuration<'a> {
+        let (state_reason, state_reason_code) = match f.state {
+            FunctionState::Pending => (Some("The function is being created."), Some("Creating")),
+            FunctionState::Failed => (
+                Some(f.state_reason.as_deref().unwrap_or("The function could not be prepared.")),
+                Some("InternalError"),
+            ),
+            FunctionState::Active => (None, None),
+        };
+        let in_progress = f.last_update_status == LastUpdateStatus::InProgress;
+        Configuration {
+            architectures: f.architectures.iter().map(|a| a.as_str()).collect(),
+            code_sha256: &f.code.sha256_b64,
+            code_size: f.code.size,
+            description: &f.description,
+            environment: (!f.environment.is_empty()).then_some(EnvironmentOut { variables: &f.environment }),
+            ephemeral_storage: SizeOut { size: f.ephemeral_storage },
+            function_arn: f.version_arn(),
+            function_name: &f.name,
+            handler: &f.handler,
+            last_modified: &f.last_modified,
+            last_update_status: f.last_update_status.as_str(),
+            last_update_status_reason: in_progress.then_some("The function is being created."),
+            last_update_status_reason_code: in_progress.then_some("Creating"),
+            logging_config: LoggingConfigOut { log_format: "Text", log_group: f.log_group() },
+            memory_size: f.memory_size,
+            package_type: "Zip",
+            revision_id: &f.revision_id,
+            role: &f.role,
+            runtime: f.runtime.as_str(),
+            runtime_version_config: RuntimeVersionConfigOut {
+                runtime_version_arn: format!(
+                    "arn:aws:lambda:{}::runtime:portico-{}",
+                    f.scope.region,
+                    f.runtime.as_str()
+                ),
+            },
+            snap_start: SnapStartOut { apply_on: "None", optimization_status: "Off" },
+            state: f.state.as_str(),
+            state_reason,
+            state_reason_code,
+            timeout: f.timeout,
+            tracing_config: TracingConfigOut { mode: "PassThrough" },
+            version: &f.version,
+        }
+    }
+}
+
+/// The `FunctionConfiguration` document, as a value (for lists and other documents).
 pub(crate) fn configuration(f: &Function) -> Value {
-    let mut doc = json!({
-        "FunctionName": f.name,
-        "FunctionArn": f.version_arn(),
-        "Runtime": f.runtime.as_str(),
-        "Role": f.role,
-        "Handler": f.handler,
-        "CodeSize": f.code.size,
-        "Description": f.description,
-        "Timeout": f.timeout,
-        "MemorySize": f.memory_size,
-        "LastModified": f.last_modified,
-        "CodeSha256": f.code.sha256_b64,
-        "Version": f.version,
-        "TracingConfig": { "Mode": "PassThrough" },
-        "RevisionId": f.revision_id,
-        "State": f.state.as_str(),
-        "LastUpdateStatus": f.last_update_status.as_str(),
-        "PackageType": "Zip",
-        "Architectures": f.architectures.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-        "EphemeralStorage": { "Size": f.ephemeral_storage },
-        "SnapStart": { "ApplyOn": "None", "OptimizationStatus": "Off" },
-        "RuntimeVersionConfig": {
-            "RuntimeVersionArn": format!("arn:aws:lambda:{}::runtime:portico-{}", f.scope.region, f.runtime.as_str())
-        },
-        "LoggingConfig": { "LogFormat": "Text", "LogGroup": f.log_group() },
-    });
-    if !f.environment.is_empty() {
-        doc["Environment"] = json!({ "Variables": f.environment });
-    }
-    match f.state {
-        FunctionState::Pending => {
-            doc["StateReason"] = json!("The function is being created.");
-            doc["StateReasonCode"] = json!("Creating");
-        }
-        FunctionState::Failed => {
-            doc["StateReason"] = json!(f.state_reason.as_deref().unwrap_or("The function could not be prepared."));
-            doc["StateReasonCode"] = json!("InternalError");
-        }
-        FunctionState::Active => {}
-    }
-    if f.last_update_status == LastUpdateStatus::InProgress {
-        doc["LastUpdateStatusReason"] = json!("The function is being created.");
-        doc["LastUpdateStatusReasonCode"] = json!("Creating");
-    }
-    doc
+    // A struct of strings, numbers and string maps always converts.
+    serde_json::to_value(Configuration::of(f)).unwrap_or(Value::Null)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -395,8 +505,10 @@ struct EnvironmentIn {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct CodeIn {
-    zip_file: Option<String>,
+struct CodeIn<'a> {
+    /// Borrowed from the body: a package is the bulk of it (base64 has no escapes).
+    #[serde(borrow)]
+    zip_file: Option<Cow<'a, str>>,
     s3_bucket: Option<String>,
     image_uri: Option<String>,
 }
@@ -409,12 +521,13 @@ struct StorageIn {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct CreateFunctionIn {
+struct CreateFunctionIn<'a> {
     function_name: Option<String>,
     runtime: Option<String>,
     role: Option<String>,
     handler: Option<String>,
-    code: Option<CodeIn>,
+    #[serde(borrow)]
+    code: Option<CodeIn<'a>>,
     description: Option<String>,
     timeout: Option<i64>,
     memory_size: Option<i64>,
@@ -460,7 +573,7 @@ fn ephemeral(s: Option<StorageIn>) -> Result<u32> {
 }
 
 /// Decodes, validates and stores a `ZipFile`; returns its reference.
-async fn accept_zip(c: &Control, code: Option<CodeIn>) -> Result<CodeRef> {
+async fn accept_zip(c: &Control, code: Option<CodeIn<'_>>) -> Result<CodeRef> {
     let code = code.ok_or_else(|| AwsError::invalid_parameter("Code is required: provide Code.ZipFile."))?;
     let Some(b64) = code.zip_file else {
         let what = if code.s3_bucket.is_some() {
@@ -770,8 +883,9 @@ async fn update_configuration(c: &Control, call: &Call, name: &str) -> Result<Re
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct UpdateCodeIn {
-    zip_file: Option<String>,
+struct UpdateCodeIn<'a> {
+    #[serde(borrow)]
+    zip_file: Option<Cow<'a, str>>,
     s3_bucket: Option<String>,
     image_uri: Option<String>,
     architectures: Option<Vec<String>>,
@@ -973,4 +1087,132 @@ fn policy_document(policy: &[PolicyStatement]) -> Value {
         "Id": "default",
         "Statement": policy.iter().map(statement_document).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portico_model::function::CodeRef;
+    use portico_model::Scope;
+
+    fn function() -> Function {
+        Function {
+            scope: Scope { account_id: "111122223333".into(), region: "eu-west-1".into() },
+            name: "f\"n".into(),
+            runtime: Runtime::parse("nodejs22.x").expect("runtime"),
+            role: "arn:aws:iam::111122223333:role/r".into(),
+            handler: "index.handler".into(),
+            description: "d\u{e9}\n".into(),
+            timeout: 3,
+            memory_size: 128,
+            environment: BTreeMap::new(),
+            architectures: vec![Architecture::X86_64],
+            ephemeral_storage: 512,
+            code: CodeRef { sha256_hex: "ab".into(), sha256_b64: "q83v".into(), size: 1_048_837 },
+            last_modified: "2026-11-26T00:00:00.000+0000".into(),
+            revision_id: "r-1".into(),
+            state: FunctionState::Active,
+            last_update_status: LastUpdateStatus::Successful,
+            policy: Vec::new(),
+            tags: BTreeMap::new(),
+            reserved_concurrency: None,
+            version: portico_model::function::LATEST.into(),
+            last_version: 0,
+            state_reason: None,
+        }
+    }
+
+    /// The documents as they were built before they were typed: a `json!` value.
+    fn reference_configuration(f: &Function) -> Value {
+        let mut doc = json!({
+            "FunctionName": f.name,
+            "FunctionArn": f.version_arn(),
+            "Runtime": f.runtime.as_str(),
+            "Role": f.role,
+            "Handler": f.handler,
+            "CodeSize": f.code.size,
+            "Description": f.description,
+            "Timeout": f.timeout,
+            "MemorySize": f.memory_size,
+            "LastModified": f.last_modified,
+            "CodeSha256": f.code.sha256_b64,
+            "Version": f.version,
+            "TracingConfig": { "Mode": "PassThrough" },
+            "RevisionId": f.revision_id,
+            "State": f.state.as_str(),
+            "LastUpdateStatus": f.last_update_status.as_str(),
+            "PackageType": "Zip",
+            "Architectures": f.architectures.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            "EphemeralStorage": { "Size": f.ephemeral_storage },
+            "SnapStart": { "ApplyOn": "None", "OptimizationStatus": "Off" },
+            "RuntimeVersionConfig": {
+                "RuntimeVersionArn": format!("arn:aws:lambda:{}::runtime:portico-{}", f.scope.region, f.runtime.as_str())
+            },
+            "LoggingConfig": { "LogFormat": "Text", "LogGroup": f.log_group() },
+        });
+        if !f.environment.is_empty() {
+            doc["Environment"] = json!({ "Variables": f.environment });
+        }
+        match f.state {
+            FunctionState::Pending => {
+                doc["StateReason"] = json!("The function is being created.");
+                doc["StateReasonCode"] = json!("Creating");
+            }
+            FunctionState::Failed => {
+                doc["StateReason"] = json!(f.state_reason.as_deref().unwrap_or("The function could not be prepared."));
+                doc["StateReasonCode"] = json!("InternalError");
+            }
+            FunctionState::Active => {}
+        }
+        if f.last_update_status == LastUpdateStatus::InProgress {
+            doc["LastUpdateStatusReason"] = json!("The function is being created.");
+            doc["LastUpdateStatusReasonCode"] = json!("Creating");
+        }
+        doc
+    }
+
+    fn reference_get_function(f: &Function, location: &str) -> Value {
+        let mut doc = json!({
+            "Configuration": reference_configuration(f),
+            "Code": { "RepositoryType": "S3", "Location": location },
+        });
+        if !f.tags.is_empty() {
+            doc["Tags"] = json!(f.tags);
+        }
+        if let Some(n) = f.reserved_concurrency {
+            doc["Concurrency"] = json!({ "ReservedConcurrentExecutions": n });
+        }
+        doc
+    }
+
+    #[test]
+    fn typed_documents_are_byte_for_byte_the_value_documents() {
+        let mut variants = vec![function()];
+        let mut f = function();
+        f.state = FunctionState::Pending;
+        f.last_update_status = LastUpdateStatus::InProgress;
+        f.environment.insert("B".into(), "2".into());
+        f.environment.insert("A".into(), "\"1\"".into());
+        f.tags.insert("team".into(), "x".into());
+        f.reserved_concurrency = Some(7);
+        variants.push(f);
+        let mut f = function();
+        f.state = FunctionState::Failed;
+        f.last_update_status = LastUpdateStatus::Failed;
+        f.state_reason = Some("no runtime".into());
+        f.version = "3".into();
+        f.architectures = vec![Architecture::Arm64];
+        variants.push(f);
+        let mut f = function();
+        f.state = FunctionState::Failed;
+        variants.push(f);
+        let location = "http://127.0.0.1:1/2015-03-31/functions/arn%3Aaws/code";
+        for f in &variants {
+            let typed = serde_json::to_string(&Configuration::of(f)).expect("encode");
+            assert_eq!(typed, reference_configuration(f).to_string());
+            assert_eq!(configuration(f), reference_configuration(f));
+            let typed = serde_json::to_string(&get_function(f, location.to_string())).expect("encode");
+            assert_eq!(typed, reference_get_function(f, location).to_string());
+        }
+    }
 }

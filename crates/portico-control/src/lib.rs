@@ -105,6 +105,16 @@ pub fn service_of(method: &Method, path: &str, headers: &HeaderMap) -> Option<Se
     }
 }
 
+/// Whether a request head announces a body: `Transfer-Encoding`, or a `Content-Length`
+/// other than 0 (an unparsable one counts: the listener refuses it anyway).
+fn announces_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get_all(http::header::CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.to_str().map_or(true, |v| v.trim().parse::<u64>().map_or(true, |n| n > 0)))
+}
+
 /// Lambda's REST paths start with the API version of the operation's model, a date:
 /// `/2015-03-31/functions`, `/2017-10-31/functions/{name}/concurrency`,
 /// `/2016-08-19/account-settings`, ...
@@ -132,7 +142,15 @@ impl Control {
     /// The answer to a call that can be refused from its head alone, before its body is
     /// read: unsigned, malformed, or signed with an unknown key (see [`auth`]). `None`
     /// when the head passes; [`Control::handle`] still verifies the whole signature.
+    ///
+    /// A call that announces no body (no `Content-Length` above 0, no
+    /// `Transfer-Encoding`) has nothing to refuse unread: it passes here and
+    /// [`Control::handle`] makes the same checks, in the same order, with the same
+    /// answers, so its key is read once, not twice.
     pub fn refuse_early(&self, service: Service, parts: &http::request::Parts) -> Option<Response<Full<Bytes>>> {
+        if !announces_body(&parts.headers) {
+            return None;
+        }
         let (path, query) = (parts.uri.path(), parts.uri.query());
         auth::precheck(&self.cfg, service, &parts.method, path, query, &parts.headers)
             .err()
@@ -225,6 +243,15 @@ pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Res
     *r.status_mut() = status;
     r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
+}
+
+/// A JSON response with `status`, serialised straight from a typed document.
+pub(crate) fn typed_json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Result<Response<Full<Bytes>>> {
+    let bytes = serde_json::to_vec(body).map_err(|e| AwsError::service(format!("encoding the response: {e}")))?;
+    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
 }
 
 /// An empty response with `status`.

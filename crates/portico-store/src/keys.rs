@@ -6,10 +6,16 @@
 //! stored as they are, in their own SQLite file `<state>/keys.db`, mode `0600`, inside
 //! the `0700` data dir; SQLite gives its `-wal` and `-shm` files the same mode.
 //!
-//! The file is shared between the server and `portico keys ...` run beside it: the
-//! server reads a key on every request ([`KeyStore::lookup`], one indexed read), so a
-//! key created by another process works at once and a deleted one stops at once.
+//! The file is shared between the server and `portico keys ...` run beside it: a key
+//! created by another process works at once and a deleted one stops at once. The server
+//! looks a key up on every request ([`KeyStore::lookup`]) and keeps the keys it found
+//! for as long as the database is unchanged, which SQLite itself tells: `PRAGMA
+//! data_version` changes whenever another connection (another process's included) has
+//! committed, and this store's own writes drop the cache. Otherwise a key is read again
+//! (one indexed read).
 //! Secrets are never logged: [`AccessKey`]'s `Debug` hides them.
+
+use std::collections::HashMap;
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -71,6 +77,18 @@ pub struct KeyInfo {
 pub struct KeyStore {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Keys found, and the `data_version` they were read under (see the module doc).
+    cache: Mutex<KeyCache>,
+}
+
+/// Most keys kept: enough for every key of a data dir; more callers only cost reads.
+const MAX_CACHED_KEYS: usize = 1024;
+
+/// Keys found, and the database's `data_version` they were read under.
+#[derive(Debug, Default)]
+struct KeyCache {
+    version: Option<i64>,
+    keys: HashMap<String, AccessKey>,
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
@@ -126,7 +144,12 @@ impl KeyStore {
                     .map_err(io(format!("restrict {}", p.display())))?;
             }
         }
-        Ok(KeyStore { conn: Mutex::new(conn), path })
+        Ok(KeyStore { conn: Mutex::new(conn), path, cache: Mutex::new(KeyCache::default()) })
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
+        // The cache is only ever left whole: a poisoned lock is safe to reuse.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Where the keys live.
@@ -156,9 +179,34 @@ impl KeyStore {
         Ok(key)
     }
 
-    /// The key with this id, if it exists.
+    /// The key with this id, if it exists: from the cache while the database is
+    /// unchanged since the key was read, else from the database (see the module doc).
     pub fn lookup(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
         let conn = self.conn();
+        // Changes when another connection has committed since this one last looked.
+        let version: i64 = conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+        {
+            let mut cache = self.cache();
+            if cache.version != Some(version) {
+                cache.keys.clear();
+                cache.version = Some(version);
+            } else if let Some(key) = cache.keys.get(access_key_id) {
+                return Ok(Some(key.clone()));
+            }
+        }
+        let found = Self::read(&conn, access_key_id)?;
+        if let Some(key) = &found {
+            let mut cache = self.cache();
+            if cache.keys.len() >= MAX_CACHED_KEYS {
+                cache.keys.clear();
+            }
+            cache.keys.insert(access_key_id.to_string(), key.clone());
+        }
+        Ok(found)
+    }
+
+    /// The key with this id, read from the database.
+    fn read(conn: &Connection, access_key_id: &str) -> Result<Option<AccessKey>> {
         let mut stmt = conn.prepare_cached(
             "SELECT secret_access_key, account_id, created_ms FROM access_keys WHERE access_key_id = ?1",
         )?;
@@ -188,7 +236,11 @@ impl KeyStore {
 
     /// Deletes a key; `false` when there was none.
     pub fn delete(&self, access_key_id: &str) -> Result<bool> {
-        Ok(self.conn().execute("DELETE FROM access_keys WHERE access_key_id = ?1", params![access_key_id])? > 0)
+        let deleted =
+            self.conn().execute("DELETE FROM access_keys WHERE access_key_id = ?1", params![access_key_id])?;
+        // This connection's own commits leave its data_version as it was.
+        self.cache().keys.clear();
+        Ok(deleted > 0)
     }
 
     /// Whether no key exists (a data dir's first start).
@@ -231,5 +283,64 @@ mod tests {
                 other.access_key_id, other.secret_access_key
             )
         );
+    }
+
+    #[test]
+    fn cached_keys_follow_every_writer_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = KeyStore::open(dir.path()).expect("open");
+        let cli = KeyStore::open(dir.path()).expect("open again");
+        let key = cli.create("111122223333").expect("create");
+        for _ in 0..3 {
+            assert_eq!(server.lookup(&key.access_key_id).expect("lookup"), Some(key.clone()));
+        }
+        assert!(server.cache().keys.contains_key(&key.access_key_id), "a found key is kept");
+        // Another handle's commit (another process's, as far as the file is concerned).
+        let other = cli.create("444455556666").expect("create");
+        assert_eq!(server.lookup(&other.access_key_id).expect("lookup"), Some(other.clone()));
+        assert_eq!(server.lookup(&key.access_key_id).expect("lookup"), Some(key.clone()));
+        assert!(server.cache().keys.contains_key(&key.access_key_id));
+        // A writer that is not a KeyStore at all.
+        let raw = Connection::open(dir.path().join("keys.db")).expect("raw open");
+        raw.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+        raw.execute(
+            "UPDATE access_keys SET account_id = '999988887777' WHERE access_key_id = ?1",
+            params![key.access_key_id],
+        )
+        .expect("update");
+        let changed = server.lookup(&key.access_key_id).expect("lookup").expect("still there");
+        assert_eq!(changed.account_id, "999988887777");
+        assert!(cli.delete(&key.access_key_id).expect("delete"));
+        assert_eq!(server.lookup(&key.access_key_id).expect("lookup"), None);
+        // The store's own delete, through the connection that cached the key.
+        let own = server.create("111122223333").expect("create");
+        assert_eq!(server.lookup(&own.access_key_id).expect("lookup"), Some(own.clone()));
+        assert!(server.delete(&own.access_key_id).expect("delete"));
+        assert_eq!(server.lookup(&own.access_key_id).expect("lookup"), None);
+        // Many commits later (the WAL is checkpointed and restarted), still current.
+        for _ in 0..50 {
+            let k = cli.create("111122223333").expect("create");
+            assert!(cli.delete(&k.access_key_id).expect("delete"));
+        }
+        raw.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").expect("checkpoint");
+        assert!(cli.delete(&other.access_key_id).expect("delete"));
+        assert_eq!(server.lookup(&other.access_key_id).expect("lookup"), None);
+    }
+
+    #[test]
+    fn a_data_dir_made_again_is_read_afresh() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state");
+        let first = KeyStore::open(&state).expect("open");
+        let key = first.create("111122223333").expect("create");
+        assert_eq!(first.lookup(&key.access_key_id).expect("lookup"), Some(key.clone()));
+        drop(first);
+        std::fs::remove_dir_all(&state).expect("remove");
+        let second = KeyStore::open(&state).expect("open again");
+        assert_eq!(second.lookup(&key.access_key_id).expect("lookup"), None);
+        let other = second.create("111122223333").expect("create");
+        assert_eq!(second.lookup(&other.access_key_id).expect("lookup"), Some(other.clone()));
+        assert!(second.delete(&other.access_key_id).expect("delete"));
+        assert_eq!(second.lookup(&other.access_key_id).expect("lookup"), None);
     }
 }
