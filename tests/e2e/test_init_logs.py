@@ -113,7 +113,11 @@ def cold_then_warm(srv, region: str, runtime: str, handler: str, files: dict[str
         assert "FunctionError" not in r and body == {"n": n}, body
         rids.append(r["ResponseMetadata"]["RequestId"])
         tail = tail or log
-    return rids, tail, stream_messages(logs, name)
+    # The runtime version the function's configuration names is the one INIT_START names.
+    arn = lam.get_function_configuration(FunctionName=name)["RuntimeVersionConfig"]["RuntimeVersionArn"]
+    messages = stream_messages(logs, name)
+    assert messages[0].endswith(f"\tRuntime Version ARN: {arn}\n"), (arn, messages[0])
+    return rids, tail, messages
 
 
 def test_node_init_output_comes_between_init_start_and_start(srv):

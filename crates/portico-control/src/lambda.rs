@@ -474,11 +474,8 @@ impl<'a> Configuration<'a> {
             role: &f.role,
             runtime: f.runtime.as_str(),
             runtime_version_config: RuntimeVersionConfigOut {
-                runtime_version_arn: format!(
-                    "arn:aws:lambda:{}::runtime:portico-{}",
-                    f.scope.region,
-                    f.runtime.as_str()
-                ),
+                // The ARN the environment's INIT_START line names.
+                runtime_version_arn: portico_runtime::environment::runtime_version_arn(f.runtime, &f.scope.region),
             },
             snap_start: SnapStartOut { apply_on: "None", optimization_status: "Off" },
             state: f.state.as_str(),
@@ -1146,7 +1143,7 @@ mod tests {
             "EphemeralStorage": { "Size": f.ephemeral_storage },
             "SnapStart": { "ApplyOn": "None", "OptimizationStatus": "Off" },
             "RuntimeVersionConfig": {
-                "RuntimeVersionArn": format!("arn:aws:lambda:{}::runtime:portico-{}", f.scope.region, f.runtime.as_str())
+                "RuntimeVersionArn": portico_runtime::environment::runtime_version_arn(f.runtime, &f.scope.region)
             },
             "LoggingConfig": { "LogFormat": "Text", "LogGroup": f.log_group() },
         });
