@@ -997,6 +997,22 @@ process.on('unhandledRejection', (reason, promise) => {
 
 async function main() {
   const appRoot = env.LAMBDA_TASK_ROOT || process.cwd();
+  // Portico may still be completing this environment's sandbox (joining its cgroups
+  // while Node started): no function code runs until it says it is done.
+  if (env._PORTICO_AWAIT_SANDBOX !== undefined) {
+    delete env._PORTICO_AWAIT_SANDBOX;
+    let answer;
+    try {
+      answer = await api.request('GET', `${PREFIX}/portico/sandbox`);
+    } catch (e) {
+      fatal(`Failed to learn whether the sandbox is ready: ${e.message}`);
+      return;
+    }
+    if (answer.status !== 200) {
+      fatal(`The sandbox is not ready: HTTP status ${answer.status}: ${answer.body.toString()}`);
+      return;
+    }
+  }
   try {
     handler = await loadHandler(appRoot, env._HANDLER || '');
   } catch (error) {

@@ -438,6 +438,13 @@ def main():
         sys.path.insert(0, task_root)
     client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     setup_logging()
+    # Portico may still be completing this environment's sandbox (joining its cgroups
+    # while Python started): no function code runs until it says it is done.
+    if os.environ.pop("_PORTICO_AWAIT_SANDBOX", None) is not None:
+        status, _, body = client.request("GET", RUNTIME_PREFIX + "/portico/sandbox")
+        if status != 200:
+            print("The sandbox is not ready: HTTP status {}: {}".format(status, body.decode("utf-8", "replace")))
+            sys.exit(1)
     try:
         request_handler = get_handler(os.environ.get("_HANDLER", ""))
     except Exception as e:

@@ -31,6 +31,9 @@ class FakeRuntimeApi:
         self.outcomes: dict[str, "queue.Queue[dict]"] = {}
         self.init_error: "queue.Queue[dict]" = queue.Queue()
         self.requests: list[dict] = []
+        # Portico's sandbox hand-shake: answered with `sandbox_status` once the gate opens.
+        self.sandbox_gate = threading.Event()
+        self.sandbox_status = 200
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,6 +44,9 @@ class FakeRuntimeApi:
 
             def do_GET(self):
                 api.requests.append({"method": "GET", "path": self.path, "peer": self.client_address})
+                if self.path == PREFIX + "portico/sandbox":
+                    api.sandbox_gate.wait()
+                    return self.answer(api.sandbox_status, b'{"status":"OK"}')
                 if self.path != PREFIX + "invocation/next":
                     return self.answer(404, b'{"errorType":"NotFound"}')
                 request_id, payload, headers = api.invocations.get()
@@ -428,3 +434,23 @@ def test_exits_quietly_when_the_environment_stops(api, start):
     api.invoke({})
     api.invocations.put((None, b"", {}))
     assert r.wait() == 0
+
+
+def test_waits_for_the_sandbox_before_importing_the_function(api, start):
+    src = "print('module loaded')\nimport os\ndef h(e, c):\n    return os.environ.get('_PORTICO_AWAIT_SANDBOX', 'unset')\n"
+    r = start({"sb.py": src}, "sb.h", {"_PORTICO_AWAIT_SANDBOX": "1"})
+    time.sleep(0.3)
+    assert "module loaded" not in r.output()
+    assert [q["path"] for q in api.requests] == [PREFIX + "portico/sandbox"]
+    api.sandbox_gate.set()
+    assert body_json(api.invoke({})) == "unset"
+    assert "module loaded" in r.output_with("module loaded")
+
+
+def test_a_sandbox_portico_could_not_complete_runs_no_function_code(api, start):
+    api.sandbox_status = 500
+    api.sandbox_gate.set()
+    r = start({"sb.py": "print('module loaded')\ndef h(e, c):\n    return 1\n"}, "sb.h", {"_PORTICO_AWAIT_SANDBOX": "1"})
+    assert r.wait() == 1
+    assert "module loaded" not in r.output()
+    assert "The sandbox is not ready: HTTP status 500" in r.output()

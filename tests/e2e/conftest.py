@@ -519,6 +519,18 @@ def allow_api(lam_client, name: str, api_id: str, sid: str | None = None):
     )
 
 
+def assert_in_own_cgroups(body):
+    """`body`: what function code saw at init: `atInit`, its /proc/self/cgroup, and
+    `awaitVar`, its _PORTICO_AWAIT_SANDBOX. Every memory, cpu and pids hierarchy (v1), or
+    else the unified one (v2), must place it in an environment's cgroup (`.../env-N`)."""
+    entries = [line.split(":", 2) for line in body["atInit"].splitlines()]  # id:controllers:path
+    v1 = [path for _, controllers, path in entries if {"memory", "cpu", "pids"} & set(controllers.split(","))]
+    v2 = [path for _, controllers, path in entries if controllers == ""]
+    joined = v1 or v2
+    assert joined and all("/env-" in path for path in joined), body["atInit"]
+    assert body["awaitVar"] is None, "the hand-shake variable is the runtime client's, not the function's"
+
+
 def error_of(excinfo) -> tuple[str, int]:
     """(error code, HTTP status) of a botocore ClientError."""
     r = excinfo.value.response

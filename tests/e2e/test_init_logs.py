@@ -15,7 +15,9 @@ import shutil
 
 import pytest
 
-from conftest import REGION, ROLE, Server, boto_client, make_zip, stop_and_check, unique, wait_active
+from conftest import (
+    REGION, ROLE, Server, assert_in_own_cgroups, boto_client, make_zip, stop_and_check, unique, wait_active,
+)
 
 # Python functions run on the host's python3 (as in test_runtimes.py): one that sandbox
 # users can reach when there is a choice.
@@ -184,3 +186,25 @@ def test_python_init_error_output_comes_before_start(srv):
     assert report(rid, cold=False).match(messages[6]), messages[6]
     # The tail begins with the init output, as AWS's does (the runtime's \r kept).
     assert tail.replace("\r", "\n") == "".join(messages[1:]), tail
+
+
+CGROUP_AT_INIT_PYTHON = """
+import os
+AT_INIT = open('/proc/self/cgroup').read()
+AWAIT_VAR = os.environ.get('_PORTICO_AWAIT_SANDBOX')
+def handler(event, context):
+    return {'atInit': AT_INIT, 'awaitVar': AWAIT_VAR}
+"""
+
+
+def test_python_code_runs_in_its_cgroups_from_its_first_line(srv):
+    """The Python runtime client, like Node's, loads function code only once Portico has
+    moved the process into its cgroups (test_isolation.py has the Node case)."""
+    if "cgroups: off" in srv.log_path.read_text(errors="replace"):
+        pytest.skip("no cgroups on this host")
+    lam = boto_client(srv.endpoint, "lambda", region=REGION)
+    name = unique("cg-init-py")
+    create(lam, name, "python3.12", "app.handler", {"app.py": CGROUP_AT_INIT_PYTHON})
+    r = lam.invoke(FunctionName=name, Payload=b"{}")
+    assert "FunctionError" not in r
+    assert_in_own_cgroups(json.loads(r["Payload"].read()))

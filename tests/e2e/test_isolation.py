@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server, boto_client, create_function, make_zip, stop_and_check, unique
+from conftest import Server, assert_in_own_cgroups, boto_client, create_function, make_zip, stop_and_check, unique
 
 IS_ROOT = os.geteuid() == 0
 
@@ -299,6 +299,24 @@ def test_runtime_api_serves_only_its_own_environment(mode):
 
 
 # --- faults -----------------------------------------------------------------------------------
+
+
+# Module scope runs at init: what it sees is where function code first runs.
+CGROUP_AT_INIT_NODE = """
+import fs from 'node:fs';
+const atInit = fs.readFileSync('/proc/self/cgroup', 'utf8');
+const awaitVar = process.env._PORTICO_AWAIT_SANDBOX ?? null;
+export const handler = async () => ({ atInit, awaitVar });
+"""
+def test_function_code_runs_in_its_cgroups_from_its_first_line(mode):
+    """Portico's own runtime clients start before their cgroups are joined (the join waits
+    out an RCU grace period) and load function code only once it is done (Python: in
+    test_init_logs.py, whose server has a Python the sandbox users can run)."""
+    if not mode.cgroups:
+        pytest.skip("no cgroups in this mode")
+    name = unique("cg-init")
+    create_function(mode.lam, name, {"index.mjs": CGROUP_AT_INIT_NODE})
+    assert_in_own_cgroups(mode.ok(name, {}))
 
 
 def test_out_of_memory_ends_the_environment_with_lambdas_error(mode):

@@ -216,6 +216,9 @@ impl Environment {
             sandbox: respawn.sandbox.clone(),
         };
         let tmp_dir = lease.tmp_dir().to_path_buf();
+        // Portico's own runtime clients wait for the cgroups to be joined from here, after
+        // the start (see `Lease::apply`); a package's bootstrap joins them before exec.
+        let join_later = if spec.launcher.awaits_sandbox { lease.cgroup_procs()? } else { Vec::new() };
 
         let (reader, writer) = std::io::pipe()?;
         let writer2 = writer.try_clone()?;
@@ -231,7 +234,10 @@ impl Environment {
             .stderr(Stdio::from(writer2))
             .process_group(0)
             .kill_on_drop(true);
-        let started = lease.apply(&mut cmd).and_then(|()| cmd.spawn());
+        if !join_later.is_empty() {
+            cmd.env("_PORTICO_AWAIT_SANDBOX", "1");
+        }
+        let started = lease.apply(&mut cmd, !join_later.is_empty()).and_then(|()| cmd.spawn());
         // Drop our copies of the write end (inside `cmd`) so EOF arrives when the process exits.
         drop(cmd);
         let mut child = match started {
@@ -247,6 +253,18 @@ impl Environment {
             return Err(std::io::Error::other("runtime process exited at once"));
         };
         lease.started(pgid);
+        if join_later.is_empty() {
+            slot.sandbox_done(true);
+        } else {
+            let slot = slot.clone();
+            tokio::task::spawn_blocking(move || {
+                let joined = crate::sandbox::join_cgroups(&join_later, pgid);
+                if let Err(e) = &joined {
+                    tracing::warn!("runtime process {pgid:?}: joining its cgroups failed: {e}");
+                }
+                slot.sandbox_done(joined.is_ok());
+            });
+        }
         let proc_status = std::fs::File::open(format!("/proc/{}/status", pgid.as_raw_nonzero())).ok();
         let spec = &respawn;
         let target = spec.log_sink.clone().map(|sink| LogTarget {
@@ -821,6 +839,7 @@ while True:
             runtime_dir: dir.path().to_path_buf(),
             note: None,
             self_contained: false,
+            awaits_sandbox: false,
         };
         let sink = Arc::new(Collect::default());
         let mut vars = vars.to_vec();

@@ -106,6 +106,10 @@ pub struct Launcher {
     /// Whether `program` runs correctly from a copy elsewhere (Node.js is one file; a
     /// Python loads its own prefix and is not).
     pub self_contained: bool,
+    /// Whether the runtime client is Portico's own, which asks the Runtime API whether
+    /// its sandbox is complete before it loads any function code: the environment may
+    /// then join its cgroups while the interpreter starts (see `sandbox.rs`).
+    pub awaits_sandbox: bool,
 }
 
 /// Resolved launchers for every runtime, or why each is unavailable.
@@ -287,6 +291,7 @@ impl Launchers {
                 runtime_dir: node_dir.clone(),
                 note: None,
                 self_contained: true,
+                awaits_sandbox: true,
             })
         };
 
@@ -316,6 +321,7 @@ impl Launchers {
                 runtime_dir: python_dir.clone(),
                 note,
                 self_contained: false,
+                awaits_sandbox: true,
             })
         };
         let provided = match find_bash() {
@@ -325,6 +331,8 @@ impl Launchers {
                 runtime_dir: provided_dir.clone(),
                 note: None,
                 self_contained: false,
+                // The package's own bootstrap is function code from its first instruction.
+                awaits_sandbox: false,
             }),
             None => Err(Unavailable(
                 "the provided runtimes start the package's bootstrap through bash, which is not on this host: install bash"

@@ -70,7 +70,19 @@ pub struct Slot {
     inner: Mutex<SlotState>,
     /// Told once init is over: the runtime's first `GET /next`, or its `/init/error`.
     init_over: Notify,
+    /// Whether the environment's sandbox is complete: [`SANDBOX_PENDING`], then
+    /// [`SANDBOX_READY`] or [`SANDBOX_FAILED`] (see [`Slot::sandbox_done`]).
+    sandbox: std::sync::atomic::AtomicU8,
+    /// Told when `sandbox` leaves [`SANDBOX_PENDING`].
+    sandbox_done: Notify,
 }
+
+/// The sandbox is still being completed (the process joins its cgroups).
+pub const SANDBOX_PENDING: u8 = 0;
+/// The sandbox is complete: function code may run.
+pub const SANDBOX_READY: u8 = 1;
+/// The sandbox could not be completed: the runtime must not run function code.
+pub const SANDBOX_FAILED: u8 = 2;
 
 #[derive(Debug, Default)]
 struct SlotState {
@@ -110,6 +122,24 @@ impl Slot {
             }
         }
         s.queued = Some(inv);
+    }
+
+    /// Records whether the sandbox was completed; a runtime waiting in
+    /// `GET /2018-06-01/runtime/portico/sandbox` is answered.
+    pub fn sandbox_done(&self, ready: bool) {
+        let state = if ready { SANDBOX_READY } else { SANDBOX_FAILED };
+        self.sandbox.store(state, std::sync::atomic::Ordering::Release);
+        self.sandbox_done.notify_one();
+    }
+
+    /// Waits until the sandbox is complete (or could not be): whether it is.
+    async fn sandbox_ready(&self) -> bool {
+        loop {
+            match self.sandbox.load(std::sync::atomic::Ordering::Acquire) {
+                SANDBOX_PENDING => self.sandbox_done.notified().await,
+                state => return state == SANDBOX_READY,
+            }
+        }
     }
 
     /// Whether the runtime has finished init (asked for an invocation).
@@ -223,6 +253,15 @@ async fn handle(req: Request<Incoming>, slot: &Slot) -> Response<Body> {
     let method = req.method().clone();
     match (method, rest.as_str()) {
         (Method::GET, "invocation/next") => next(slot).await,
+        // Portico's own runtime clients ask before loading function code, when told to
+        // by `_PORTICO_AWAIT_SANDBOX` (not part of Lambda's Runtime API).
+        (Method::GET, "portico/sandbox") => match slot.sandbox_ready().await {
+            true => reply(StatusCode::OK, r#"{"status":"OK"}"#),
+            false => reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"errorMessage":"the environment's sandbox could not be completed","errorType":"Sandbox.Failure"}"#,
+            ),
+        },
         (Method::POST, "init/error") => {
             let error_type = error_type(&req);
             let body = read_body(req.into_body()).await.unwrap_or_default();
@@ -349,5 +388,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn the_sandbox_question_is_answered_once_the_sandbox_is_done() {
+        use std::sync::Arc;
+        let slot = Arc::new(Slot::default());
+        let waiting = tokio::spawn({
+            let slot = slot.clone();
+            async move { slot.sandbox_ready().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "no answer while the sandbox is pending");
+        slot.sandbox_done(true);
+        assert!(waiting.await.expect("join"));
+        // Asked again, or after the fact: the same answer at once.
+        assert!(slot.sandbox_ready().await);
+        let failed = Slot::default();
+        failed.sandbox_done(false);
+        assert!(!failed.sandbox_ready().await);
     }
 }

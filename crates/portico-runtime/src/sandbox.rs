@@ -668,14 +668,19 @@ impl Lease {
     }
 
     /// Sets the user and the in-child steps (cgroup, rlimits, no-new-privs, Landlock).
-    pub(crate) fn apply(&self, cmd: &mut tokio::process::Command) -> io::Result<()> {
+    /// With `join_later` the child does not join its cgroups itself: the caller hands
+    /// [`Lease::cgroup_procs`] to [`join_cgroups`] once the process runs. Joining a cgroup
+    /// v1 hierarchy waits out an RCU grace period (7 to 20 ms here); done from outside it
+    /// overlaps the interpreter's start instead of delaying it. Only for a runtime client
+    /// that runs no function code until told its sandbox is complete.
+    pub(crate) fn apply(&self, cmd: &mut tokio::process::Command, join_later: bool) -> io::Result<()> {
         if let Some((uid, gid)) = self.ids {
             // std drops supplementary groups (setgroups(0)) before setuid when root.
             cmd.uid(uid).gid(gid);
         }
         let procs = match &self.cgroup {
-            Some(cg) => cg.procs_fds()?,
-            None => Vec::new(),
+            Some(cg) if !join_later => cg.procs_fds()?,
+            _ => Vec::new(),
         };
         let landlock = self.sandbox.landlock_ruleset(self)?;
         let hard = |r: Resource, want: u64| rustix::process::getrlimit(r).maximum.map_or(want, |h| h.min(want));
@@ -698,6 +703,11 @@ impl Lease {
             cmd.pre_exec(move || child.run());
         }
         Ok(())
+    }
+
+    /// The `cgroup.procs` of each of the environment's cgroups (none without cgroups).
+    pub(crate) fn cgroup_procs(&self) -> io::Result<Vec<OwnedFd>> {
+        self.cgroup.as_ref().map_or(Ok(Vec::new()), |cg| cg.procs_fds())
     }
 
     /// The runtime process started: remember its group and, without a memory cgroup,
@@ -852,6 +862,16 @@ impl Teardown {
 }
 
 /// The steps the child takes between fork and exec, on data prepared by the parent.
+/// Moves process `pid` (every thread of it) into the cgroups whose `cgroup.procs` are
+/// given. Blocking: a cgroup v1 join waits for an RCU grace period.
+pub(crate) fn join_cgroups(procs: &[OwnedFd], pid: Pid) -> io::Result<()> {
+    let pid = pid.as_raw_nonzero().get().to_string();
+    for fd in procs {
+        rustix::io::write(fd, pid.as_bytes())?;
+    }
+    Ok(())
+}
+
 struct ChildSetup {
     /// `cgroup.procs` of each hierarchy: writing "0" moves the writer in.
     procs: Vec<OwnedFd>,

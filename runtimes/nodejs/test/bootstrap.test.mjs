@@ -37,6 +37,8 @@ class FakeRuntimeApi {
     this.parked = [];
     this.outcomes = new Map();
     this.initError = deferred();
+    /** Resolve with an HTTP status to answer `GET portico/sandbox` (Portico's hand-shake). */
+    this.sandboxGate = deferred();
     /** Every request the runtime made: `{method, url, headers, body, port}` (port: the runtime's end). */
     this.requests = [];
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -63,6 +65,13 @@ class FakeRuntimeApi {
         const inv = this.queue.shift();
         if (inv) this.send(res, inv);
         else this.parked.push(res);
+        return;
+      }
+      if (req.method === 'GET' && rest === 'portico/sandbox') {
+        this.sandboxGate.promise.then((status) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(status === 200 ? '{"status":"OK"}' : '{"errorType":"Sandbox.Failure"}');
+        });
         return;
       }
       const accepted = () => {
@@ -595,6 +604,35 @@ describe('bootstrap.mjs', { concurrency: true }, () => {
     assert.match(at(/\tdebug$/), new RegExp(`^${ISO}\\tlog-1\\tDEBUG\\tdebug$`));
     assert.match(at(/\tTRACE\t/), new RegExp(`^${ISO}\\tlog-1\\tTRACE\\ttrace$`));
     assert.match(at(/\tundefined$/), new RegExp(`^${ISO}\\tlog-1\\tINFO\\tundefined$`));
+  });
+
+  test('told to, it loads no function code until Portico says the sandbox is complete', async (t) => {
+    const rt = await runtime(t, {
+      files: {
+        'index.mjs': `console.log('module loaded');
+          export const handler = async () => process.env._PORTICO_AWAIT_SANDBOX ?? 'unset';`,
+      },
+      env: { _PORTICO_AWAIT_SANDBOX: '1' },
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!rt.output.includes('module loaded'), rt.output);
+    assert.deepEqual(rt.api.requests.map((r) => r.url), ['/2018-06-01/runtime/portico/sandbox']);
+    rt.api.sandboxGate.resolve(200);
+    const r = await rt.api.invoke({});
+    assert.equal(r.json, 'unset', 'the hand-shake variable is not left to the function');
+    assert.ok(rt.output.includes('module loaded'));
+  });
+
+  test('a sandbox Portico could not complete runs no function code', async (t) => {
+    const rt = await runtime(t, {
+      files: { 'index.mjs': `console.log('module loaded'); export const handler = async () => 1;` },
+      env: { _PORTICO_AWAIT_SANDBOX: '1' },
+    });
+    rt.api.sandboxGate.resolve(500);
+    const { code } = await within(rt.exited, 5000, 'exit');
+    assert.equal(code, 1);
+    assert.ok(!rt.output.includes('module loaded'), rt.output);
+    assert.match(rt.output, /The sandbox is not ready: HTTP status 500/);
   });
 
   test('AWS_LAMBDA_LOG_LEVEL filters records', async (t) => {
