@@ -10,6 +10,8 @@ test:
 bench: bench-gateway
 	bash bench/hello.sh
 	bash bench/environments.sh
+	bash bench/scale.sh
+	bash bench/control.sh
 
 # The gateway's pure per-request work (route match, event, response map), criterion.
 bench-gateway:

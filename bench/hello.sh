@@ -4,14 +4,17 @@
 # handler, measured in one run on this machine. Loopback only, bounded in time.
 #
 # Usage: bench/hello.sh [DURATION]   (default 10s per scenario)
+#        PORTICO_BIN=path  run that binary instead of building target/release/portico
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true
 duration="${1:-10s}"
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-bash scripts/setup.sh
-cargo build --release -p portico --locked >&2
+bash scripts/setup.sh  # wrk, Node 22, the venv
+if [ -z "${PORTICO_BIN:-}" ]; then
+  cargo build --release -p portico --locked >&2
+  PORTICO_BIN="$PWD/target/release/portico"
+fi
 node22="$PWD/.tools/node22/node_modules/node/bin/node"
 
 work="$(mktemp -d)"
@@ -28,7 +31,7 @@ wait_for_line() { # file -> URL printed in its "listening on" line
   echo "server did not start: $(cat "$1")" >&2; exit 1
 }
 
-PORTICO_NODEJS22_BIN="$node22" target/release/portico serve --listen 127.0.0.1:0 \
+PORTICO_NODEJS22_BIN="$node22" "$PORTICO_BIN" serve --listen 127.0.0.1:0 \
   --data-dir "$work/data" >"$work/portico.out" 2>"$work/portico.err" &
 pids+=($!)
 portico="$(wait_for_line "$work/portico.out")"
@@ -43,7 +46,11 @@ baseline_url="$(wait_for_line "$work/node.out")/hello?name=Dev"
 for url in "$portico_url" "$baseline_url"; do
   body="$(curl -sS "$url")"
   [ "$body" = '{"message":"Hello, Dev!"}' ] || { echo "unexpected answer from $url: $body" >&2; exit 1; }
-  wrk -t1 -c32 -d2s "$url" >/dev/null # warm up
+  # Warm up as traffic usually arrives: one client first, then many. Portico's pool then
+  # knows the function is quick (warm-first dispatch queues for its hot environments);
+  # a burst of 32 into a function never invoked before starts 32 environments, as Lambda would.
+  wrk -t1 -c1 -d1s "$url" >/dev/null
+  wrk -t1 -c32 -d2s "$url" >/dev/null
 done
 
 run() { wrk -t1 -c"$2" -d"$duration" --latency "$1"; }

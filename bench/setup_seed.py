@@ -14,7 +14,7 @@ import sys
 import time
 import zipfile
 
-os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 import boto3  # noqa: E402
 
 endpoint = sys.argv[1]

@@ -3,6 +3,7 @@
 #   .tools/node22  Node.js 22 from the npm registry (the nodejs22.x runtime)
 #   .venv          Python venv with the AWS CLI, boto3 and pytest (tests/e2e/requirements.txt)
 #   /usr/bin/aws   the AWS CLI v2, Debian's awscli package (PyPI has only v1; `aws logs tail` is v2's)
+#   wrk            the HTTP load generator of bench/*.sh (Debian's wrk package)
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +22,19 @@ if [ ! -x .venv/bin/python ] || ! cmp -s tests/e2e/requirements.txt "$stamp"; th
   cp tests/e2e/requirements.txt "$stamp"
 fi
 
+sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+apt_install() { # PACKAGE: from Debian, updating the package lists only when needed
+  $sudo apt-get install -y -q --no-install-recommends "$1" >&2 ||
+    { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q --no-install-recommends "$1" >&2; }
+}
+
 if ! /usr/bin/aws --version 2>/dev/null | grep -q '^aws-cli/2\.'; then
   echo "setup: installing the AWS CLI v2 (Debian's awscli)" >&2
-  sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-  export DEBIAN_FRONTEND=noninteractive
-  apt_install() { $sudo apt-get install -y -q --no-install-recommends awscli >&2; }
-  apt_install || { $sudo apt-get update -q >&2 && apt_install; }
+  apt_install awscli
+fi
+
+if ! command -v wrk >/dev/null; then
+  echo "setup: installing wrk (Debian's wrk)" >&2
+  apt_install wrk
 fi
