@@ -156,6 +156,9 @@ def create(endpoint, creds_file, n, data_dir):
     for label, xs in [("CreateFunction -> 201", to_created), ("CreateFunction -> State Active", to_active),
                       ("floor: write 1 MB + one fsync", floor)]:
         print(f"{label:<34} {statistics.median(xs):8.1f} {pct(xs, 99):8.1f} {max(xs):8.1f}")
+    if os.environ.get("BENCH_JUDGE") == "no":
+        print("goal (a) create->Active p50 < 50 ms: not judged (a debug build: a smoke test, not a measurement)")
+        return
     print(f"goal (a) create->Active p50 < 50 ms: {'PASS' if statistics.median(to_active) < 50 else 'FAIL'}"
           f" ({statistics.median(to_active):.1f} ms, {50 / statistics.median(to_active):.2f}x the goal's budget)")
 

@@ -30,6 +30,9 @@ if [ -z "${PORTICO_BIN:-}" ]; then
   cargo build --release -p portico --locked >&2
   PORTICO_BIN=target/release/portico
 fi
+# The goals are judged on an optimised build only.
+case "$PORTICO_BIN" in */debug/*) BENCH_JUDGE=no ;; *) BENCH_JUDGE=yes ;; esac
+export BENCH_JUDGE
 node22="$PWD/.tools/node22/node_modules/node/bin/node"
 
 work="$(mktemp -d)"
@@ -113,8 +116,10 @@ report="bench/results/control-$(date -u +%Y%m%dT%H%M%SZ).txt"
   done
   n2="$(non2xx signed)"
   [ "$n2" = 0 ] || echo "WARNING: $n2 signed replays were not answered 200 (a DURATION near 5 minutes outlives the signature)"
-  awk -v a="$(rps signed)" -v f="$(rps floor)" -v ca="$(cpu_us signed)" -v cf="$(cpu_us floor)" 'BEGIN {
+  awk -v a="$(rps signed)" -v f="$(rps floor)" -v ca="$(cpu_us signed)" -v cf="$(cpu_us floor)" \
+    -v judge="$BENCH_JUDGE" 'BEGIN {
     printf "ratio signed/floor: %.2f of the req/s, %.2fx the CPU per request\n", a / f, ca / cf
+    if (judge == "no") { print "goal (b) >= 10000 req/s: not judged (a debug build: a smoke test, not a measurement)"; exit }
     printf "goal (b) >= 10000 req/s: %s (%.2fx the goal)\n", (a >= 10000 ? "PASS" : "FAIL"), a / 10000 }'
 } | tee "$report"
 echo "saved to $report" >&2
