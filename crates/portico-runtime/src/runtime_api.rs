@@ -220,15 +220,24 @@ fn reply(status: StatusCode, body: &'static str) -> Response<Body> {
 
 /// Serves the Runtime API for one environment until the listener's task is aborted.
 /// `admit` may refuse a connection (the sandbox checks it comes from the environment's user).
-pub async fn serve(listener: TcpListener, slot: Arc<Slot>, admit: impl Fn(&tokio::net::TcpStream) -> bool) {
+/// `admit(local, peer)` judges each connection by its addresses.
+pub async fn serve(
+    listener: TcpListener,
+    slot: Arc<Slot>,
+    admit: impl Fn(std::net::SocketAddr, std::net::SocketAddr) -> bool + Send + Sync + 'static,
+) {
+    let admit = Arc::new(admit);
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
-        if !admit(&stream) {
-            continue;
-        }
+        let Ok((stream, peer)) = listener.accept().await else { continue };
+        let Ok(local) = stream.local_addr() else { continue };
         let _ = stream.set_nodelay(true);
-        let slot = slot.clone();
+        let (slot, admit) = (slot.clone(), admit.clone());
         tokio::spawn(async move {
+            // The sandbox's check reads a procfs table as long as the host's socket list
+            // (milliseconds on a busy host): on a blocking thread, not a request thread.
+            if !tokio::task::spawn_blocking(move || admit(local, peer)).await.unwrap_or(false) {
+                return;
+            }
             let service = hyper::service::service_fn(move |req| {
                 let slot = slot.clone();
                 async move { Ok::<_, Infallible>(handle(req, &slot).await) }

@@ -746,14 +746,11 @@ impl Lease {
 
     /// Accepts a Runtime API connection only from this environment's user, when it has
     /// its own (TCP has no SO_PEERCRED: the owner comes from `/proc/net/tcp`).
-    pub(crate) fn admit(&self) -> impl Fn(&tokio::net::TcpStream) -> bool + Send + Sync + 'static {
+    pub(crate) fn admit(&self) -> impl Fn(std::net::SocketAddr, std::net::SocketAddr) -> bool + Send + Sync + 'static {
         let uid = self.ids.map(|(uid, _)| uid);
-        move |stream| {
+        move |local, peer| {
             let Some(uid) = uid else { return true };
-            let owner = match (stream.local_addr(), stream.peer_addr()) {
-                (Ok(local), Ok(peer)) => procfs::tcp_peer_uid(local, peer),
-                _ => None,
-            };
+            let owner = procfs::tcp_peer_uid(local, peer);
             if owner != Some(uid) {
                 tracing::warn!("Runtime API: refused a connection from uid {owner:?}, not the environment's uid {uid}");
             }
