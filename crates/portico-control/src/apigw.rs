@@ -985,6 +985,12 @@ fn snapshot(b: &ApiBundle, description: Option<String>, auto_deployed: bool) -> 
 /// deployment they all point at, and the removal of auto-made deployments no stage
 /// serves any more (explicit deployments stay until DeleteDeployment).
 fn auto_deploy(catalog: &Catalog, api_id: &str, changes: &[Change]) -> Vec<Change> {
+    // Previewing the changes copies the whole API: not worth it when no stage auto-deploys.
+    let auto_now = catalog.apis.get(api_id).is_some_and(|b| b.stages.values().any(|s| s.auto_deploy));
+    let auto_next = changes.iter().any(|c| matches!(c, Change::Put(Record::Stage(s)) if s.auto_deploy));
+    if !auto_now && !auto_next {
+        return Vec::new();
+    }
     let next = catalog.apply(catalog.revision, changes.iter().cloned());
     let Some(b) = next.apis.get(api_id) else { return Vec::new() };
     let stale: Vec<&Stage> = b
