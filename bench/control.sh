@@ -24,30 +24,7 @@ export AWS_EC2_METADATA_DISABLED=true
 duration="${1:-10s}"
 creates="${2:-30}"
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-bash scripts/setup.sh
-if [ -z "${PORTICO_BIN:-}" ]; then
-  cargo build --release -p portico --locked >&2
-  PORTICO_BIN=target/release/portico
-fi
-# The goals are judged on an optimised build only.
-case "$PORTICO_BIN" in */debug/*) BENCH_JUDGE=no ;; *) BENCH_JUDGE=yes ;; esac
-export BENCH_JUDGE
-node22="$PWD/.tools/node22/node_modules/node/bin/node"
-
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-wait_for_line() { # file -> URL printed in its "listening on" line
-  for _ in $(seq 300); do
-    url="$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$1" | head -1 || true)"
-    [ -n "$url" ] && { echo "$url"; return; }
-    sleep 0.05
-  done
-  echo "server did not start: $(cat "$1")" >&2; exit 1
-}
+source bench/lib.sh  # PORTICO_BIN, BENCH_JUDGE (goals are judged on an optimised build only), node22, work
 
 PORTICO_NODEJS22_BIN="$node22" "$PORTICO_BIN" serve --listen 127.0.0.1:0 --data-dir "$work/data" \
   >"$work/portico.out" 2>"$work/portico.err" &

@@ -13,13 +13,9 @@ export AWS_EC2_METADATA_DISABLED=true
 quick=()
 if [ "${1:-}" = --quick ]; then quick=(--quick); shift; fi
 if [ "${1:-}" = -- ]; then shift; fi
-bash scripts/setup.sh
-if [ -z "${PORTICO_BIN:-}" ]; then
-  cargo build --release -p portico --locked >&2
-  PORTICO_BIN="$PWD/target/release/portico"
-fi
+source bench/lib.sh  # PORTICO_BIN, node22
 mkdir -p bench/results
 name=environments; [ ${#quick[@]} -eq 0 ] || name=environments-quick
 .venv/bin/python bench/environments.py "${quick[@]}" "$PORTICO_BIN" \
-  "$PWD/.tools/node22/node_modules/node/bin/node" -- "$@" \
+  "$node22" -- "$@" \
   | tee "bench/results/$name-$(date -u +%Y%m%dT%H%M%SZ).txt"

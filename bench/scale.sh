@@ -20,34 +20,19 @@ functions="${2:-1000}"
 routes="${3:-10000}"
 rounds="${BENCH_ROUNDS:-3}"
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-bash scripts/setup.sh
-if [ -z "${PORTICO_BIN:-}" ]; then
-  cargo build --release -p portico --locked >&2
-  PORTICO_BIN="$PWD/target/release/portico"
-fi
-node22="$PWD/.tools/node22/node_modules/node/bin/node"
+source bench/lib.sh  # PORTICO_BIN, node22, work, pids, wait_for_line
 seed_body='{"message":"Hello, Dev!"}'
-
-work="$(mktemp -d)"
 pid=
-cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
 start_portico() { # starts Portico on $work/data; sets pid and portico (its URL)
   : >"$work/portico.out"
   PORTICO_NODEJS22_BIN="$node22" PORTICO_LOG=warn "$PORTICO_BIN" serve --listen 127.0.0.1:0 \
     --data-dir "$work/data" >"$work/portico.out" 2>>"$work/portico.err" &
   pid=$!
-  for _ in $(seq 300); do
-    portico="$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/portico.out" | head -1 || true)"
-    [ -n "$portico" ] && return
-    sleep 0.05
-  done
-  echo "Portico did not start: $(cat "$work/portico.out" "$work/portico.err")" >&2
-  exit 1
+  pids=("$pid")
+  portico="$(wait_for_line "$work/portico.out")"
 }
-stop_portico() { kill "$pid"; wait "$pid" || true; pid=; }
+stop_portico() { kill "$pid"; wait "$pid" || true; pid=; pids=(); }
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
 check() { # URL: the seed's answer, or fail
   local body
