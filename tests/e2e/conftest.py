@@ -381,6 +381,35 @@ def stop_and_check(server: Server, sig: int = signal.SIGTERM):
     return took
 
 
+def _world_reachable(path) -> bool:
+    """Whether every directory above `path` lets other users through (sandboxed
+    functions run as their own users)."""
+    p = os.path.realpath(path)
+    while p != "/":
+        p = os.path.dirname(p)
+        if not os.stat(p).st_mode & 0o001:
+            return False
+    return True
+
+
+# The host's Python 3, preferring one sandbox users can reach (a pyenv under /root is not).
+HOST_PYTHON = next((p for p in ("/usr/bin/python3", shutil.which("python3")) if p and os.path.exists(p)
+                    and _world_reachable(p)), shutil.which("python3"))
+
+
+@pytest.fixture(scope="module")
+def python_server(tmp_path_factory):
+    """A module's own server whose Python functions run on HOST_PYTHON (`--python-bin`)."""
+    assert HOST_PYTHON, "no python3 on PATH"
+    base = tmp_path_factory.mktemp("portico-python")
+    s = Server(base / "data", base / "portico.log", extra_args=("--python-bin", HOST_PYTHON)).start()
+    yield s
+    try:
+        stop_and_check(s)
+    finally:
+        s.kill()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("portico")

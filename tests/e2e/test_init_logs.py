@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import shutil
 
 import pytest
 
 from conftest import (
-    REGION, ROLE, Server, assert_in_own_cgroups, boto_client, make_zip, stop_and_check, unique, wait_active,
+    REGION, ROLE, assert_in_own_cgroups, boto_client, make_zip, unique, wait_active,
 )
 
-# Python functions run on the host's python3 (as in test_runtimes.py): one that sandbox
-# users can reach when there is a choice.
-HOST_PYTHON = next((p for p in ("/usr/bin/python3", shutil.which("python3")) if p and os.path.exists(p)),
-                   None)
 OTHER_REGION = "eu-west-1"
 
 NODE_SRC = """
@@ -67,16 +61,9 @@ def report(rid: str, cold: bool) -> re.Pattern:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(python_server):
     """This module's own server, with a Python for python3.12 functions."""
-    assert HOST_PYTHON, "no python3 on PATH"
-    base = tmp_path_factory.mktemp("portico-init-logs")
-    s = Server(base / "data", base / "portico.log", extra_args=("--python-bin", HOST_PYTHON)).start()
-    yield s
-    try:
-        stop_and_check(s)
-    finally:
-        s.kill()
+    return python_server
 
 
 def create(lam, name: str, runtime: str, handler: str, files: dict[str, str]):

@@ -23,25 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, ROLE, Server, boto_client, curl, error_of, run_aws, stop_and_check, unique, wait_active
+from conftest import (
+    HOST_PYTHON, REPO, ROLE, boto_client, curl, error_of, run_aws, unique, wait_active,
+)
 
 RUST_FIXTURE = REPO / "tests/fixtures/rust-hello"
-def _world_reachable(path):
-    """Whether every directory above `path` lets other users through (sandboxed
-    functions run as their own users)."""
-    p = os.path.realpath(path)
-    while p != "/":
-        p = os.path.dirname(p)
-        if not os.stat(p).st_mode & 0o001:
-            return False
-    return True
-
-
-# The host's Python 3, preferring one sandbox users can reach (a pyenv under /root is not).
-HOST_PYTHON = next((p for p in ("/usr/bin/python3", shutil.which("python3")) if p and os.path.exists(p)
-                    and _world_reachable(p)), shutil.which("python3"))
-
-
 def host_python_version() -> str:
     out = subprocess.run([HOST_PYTHON, "-c", "import platform; print(platform.python_version())"],
                          capture_output=True, text=True, check=True, env={})
@@ -89,16 +75,9 @@ def no_processes_in(zip_bytes: bytes, timeout: float = 3.0) -> bool:
 
 
 @pytest.fixture(scope="module")
-def rt(tmp_path_factory):
+def rt(python_server):
     """This module's own server: Python functions run on the host's python3."""
-    assert HOST_PYTHON, "no python3 on PATH"
-    base = tmp_path_factory.mktemp("portico-runtimes")
-    s = Server(base / "data", base / "portico.log", extra_args=("--python-bin", HOST_PYTHON)).start()
-    yield s
-    try:
-        stop_and_check(s)
-    finally:
-        s.kill()
+    return python_server
 
 
 @pytest.fixture(scope="module")
