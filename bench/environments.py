@@ -5,7 +5,12 @@
   `node` process serving the same handler over HTTP (bench/baseline/hello-server.mjs,
   the runtime's own memory); per idle Node.js environment after the scale-outs;
 - cold start: the first Invoke of a just-created function, against `node -e 0`
-  (process start to exit of the same Node.js 22 binary, clean environment);
+  (process start to exit of the same Node.js 22 binary, clean environment), three ways:
+  in a process started for it (the function sets NODE_OPTIONS, which only a process
+  started with it can honour, so no spare serves it); invoked as soon as it is Active
+  (the spare started when it was created may still be starting); and invoked 0.5 s later,
+  a spare ready (the pre-initialised pool);
+- spare runtime processes: how many, and their resident memory (the pool's cost);
 - warm direct Invoke latency, p50 and p99, over one keep-alive connection;
 - scale-out: 0 -> 50 and 0 -> 100 concurrent environments of one function, each
   invocation holding its environment (sleeping) 2 s, so every request needs its own
@@ -85,7 +90,7 @@ class Lambda:
     def call(self, method, path, body=b"", conn=None):
         return self.send(conn or self.conn, method, path, body, self.sign(method, path, body))
 
-    def create(self, name, timeout=3):
+    def create(self, name, timeout=3, variables=None):
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as z:
             z.writestr("index.mjs", SLEEPER)
@@ -93,6 +98,8 @@ class Lambda:
             "FunctionName": name, "Runtime": "nodejs22.x", "Handler": "index.handler",
             "Role": f"arn:aws:iam::{ACCOUNT}:role/bench", "Timeout": timeout, "Code": {"ZipFile": base64.b64encode(buf.getvalue()).decode()},
         }
+        if variables:
+            doc["Environment"] = {"Variables": variables}
         self.call("POST", "/2015-03-31/functions", json.dumps(doc).encode())
         while json.loads(self.call("GET", f"/2015-03-31/functions/{name}"))["Configuration"]["State"] != "Active":
             time.sleep(0.005)
@@ -122,6 +129,22 @@ def pss_kb(pid):
     except OSError:
         pass
     return 0
+
+
+def is_spare(pid):
+    """Whether a process of Portico's is a spare runtime (its initial environment names no
+    function: it was started before its function was known)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return b"AWS_LAMBDA_FUNCTION_NAME=" not in f.read()
+    except OSError:
+        return False
+
+
+def environments(root_pid):
+    """Portico's runtime processes serving a function, and its spares."""
+    procs = descendants(root_pid)
+    return [p for p in procs if not is_spare(p)], [p for p in procs if is_spare(p)]
 
 
 def descendants(root_pid):
@@ -275,7 +298,7 @@ def main():
                 raise RuntimeError(f"GET {seed_url}: unexpected answer {body}")
         time.sleep(0.5)
         r["portico_seed_answered_kb"] = status_kb(proc.pid)
-        seed_envs = descendants(proc.pid)
+        seed_envs, _ = environments(proc.pid)
         if len(seed_envs) != 1:
             raise RuntimeError(f"the seed runs in {len(seed_envs)} processes, expected 1: {seed_envs}")
         r["seed_env_rss_kb"] = status_kb(seed_envs[0])
@@ -303,16 +326,25 @@ def main():
             node_runs.append((time.perf_counter() - t0) * 1000)
         r["node_e_0_ms_p50"] = statistics.median(node_runs)
 
-        # Cold starts: the first invoke of each new function.
-        cold = []
-        for i in range(2 if quick else 10):
-            name = f"cold-{i}"
-            lam.create(name)
-            t0 = time.perf_counter()
-            lam.invoke(name)
-            cold.append((time.perf_counter() - t0) * 1000)
-        r["cold_start_ms_p50"] = statistics.median(cold)
-        r["cold_start_ms_max"] = max(cold)
+        # Cold starts: the first invoke of each new function, three ways (see the top).
+        def cold_starts(kind, variables=None, pause=0.0):
+            times = []
+            for i in range(2 if quick else 10):
+                name = f"cold-{kind}-{i}"
+                lam.create(name, variables=variables)
+                time.sleep(pause)
+                t0 = time.perf_counter()
+                lam.invoke(name)
+                times.append((time.perf_counter() - t0) * 1000)
+            return statistics.median(times), max(times)
+
+        r["cold_fresh"] = cold_starts("fresh", variables={"NODE_OPTIONS": ""})
+        r["cold_at_once"] = cold_starts("at-once")
+        r["cold_spare"] = cold_starts("spare", pause=0.5)
+        time.sleep(5.5)  # the spares reported after the last take are refilled
+        _, spares = environments(proc.pid)
+        r["spares"] = len(spares)
+        r["spares_rss_kb"] = sum(status_kb(p) for p in spares)
 
         # Warm direct Invoke latency.
         lam.create("warm")
@@ -331,7 +363,7 @@ def main():
         r["node_burst_ms"] = node_burst(node22, widths[-1])
 
         time.sleep(1)
-        envs = descendants(proc.pid)
+        envs, _ = environments(proc.pid)
         r["idle_environments"] = len(envs)
         r["env_rss_kb_avg"] = sum(status_kb(p) for p in envs) / max(len(envs), 1)
         r["env_pss_kb_avg"] = sum(pss_kb(p) for p in envs) / max(len(envs), 1)
@@ -365,9 +397,13 @@ def main():
           f"{mb(r['portico_envs_kb']):8.1f} MB")
     print("-- latency")
     print(f"node -e 0 (Node 22, clean env), p50 of {len(node_runs)}:           {r['node_e_0_ms_p50']:8.1f} ms")
-    print(f"cold start, first Invoke of a new function, p50:   {r['cold_start_ms_p50']:8.1f} ms"
-          f"  (max {r['cold_start_ms_max']:.1f}; ratio to node -e 0: "
-          f"{r['cold_start_ms_p50'] / r['node_e_0_ms_p50']:.2f})")
+    for key, what in (("cold_fresh", "in a process started for it"),
+                      ("cold_at_once", "invoked once Active (spare starting)"),
+                      ("cold_spare", "a spare ready (0.5 s after Active)")):
+        p50, top = r[key]
+        print(f"cold start, first Invoke, {what + ', p50:':<45} {p50:8.1f} ms"
+              f"  (max {top:.1f}; ratio to node -e 0: {p50 / r['node_e_0_ms_p50']:.2f})")
+    print(f"spare runtime processes kept ready afterwards: {r['spares']}, RSS {mb(r['spares_rss_kb']):.1f} MB in all")
     print(f"warm direct Invoke (signed, keep-alive), p50:      {r['warm_invoke_us_p50']:8.0f} us")
     print(f"warm direct Invoke, p99:                           {r['warm_invoke_us_p99']:8.0f} us")
     print(f"-- scale-out from zero: n concurrent Invokes of a new function, each holding its environment {hold_ms} ms;")

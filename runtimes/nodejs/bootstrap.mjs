@@ -9,8 +9,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import Module, { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { format, types } from 'node:util';
 import { Writable } from 'node:stream';
 
@@ -187,20 +187,22 @@ function record(level, args) {
 }
 
 const LEVELS = { TRACE: 1, DEBUG: 2, INFO: 3, WARN: 4, ERROR: 5, FATAL: 6 };
-const minLevel = LEVELS[(env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] || LEVELS.TRACE;
 const noLog = () => {};
-function logger(level) {
-  return LEVELS[level] >= minLevel ? (...args) => record(level, args) : noLog;
-}
-const logErrorRecord = logger('ERROR');
+let logErrorRecord = noLog; // set by patchConsole
 
-console.trace = logger('TRACE');
-console.debug = logger('DEBUG');
-console.info = logger('INFO');
-console.log = console.info;
-console.warn = logger('WARN');
-console.error = logErrorRecord;
-console.fatal = (...args) => record('FATAL', args);
+// The level is applied here, once: a method below it is a no-op, not a check per call.
+function patchConsole(levelName) {
+  const minLevel = LEVELS[(levelName || '').toUpperCase()] || LEVELS.TRACE;
+  const logger = (level) => (LEVELS[level] >= minLevel ? (...args) => record(level, args) : noLog);
+  logErrorRecord = logger('ERROR');
+  console.trace = logger('TRACE');
+  console.debug = logger('DEBUG');
+  console.info = logger('INFO');
+  console.log = console.info;
+  console.warn = logger('WARN');
+  console.error = logErrorRecord;
+  console.fatal = (...args) => record('FATAL', args);
+}
 
 /** `ERROR\t<label> \t{json}`, as AWS's structured error log. */
 function logError(label, err) {
@@ -216,6 +218,7 @@ function logError(label, err) {
 // HTTP: requests we write ourselves, and responses from one known server that carry
 // a status, a few headers and a body delimited by Content-Length (or chunked).
 
+// Read once: a function assigned later (see `takeAssignment`) keeps this connection.
 const API = env.AWS_LAMBDA_RUNTIME_API;
 if (!API) {
   writeOut('Portico runtime: AWS_LAMBDA_RUNTIME_API is not set\n');
@@ -239,6 +242,8 @@ const MAX_HEAD_BYTES = 16 * 1024;
 // Header values Node's http would refuse: control characters other than tab, and DEL.
 const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const NON_ASCII = /[^\x00-\x7f]/;
+// A `Connection` header that closes the connection.
+const CONNECTION_CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i;
 
 function protocolError(message) {
   const e = new Error(`Runtime API response: ${message}`);
@@ -531,7 +536,7 @@ class RuntimeApiConnection {
       // body) or asked to close: the connection is done, and the requests behind
       // this one, unanswered, go out again on a new one.
       const done =
-        this.socket.writableLength > 0 || /(?:^|,)\s*close\s*(?:,|$)/i.test(p.headers.connection ?? '');
+        this.socket.writableLength > 0 || CONNECTION_CLOSE.test(p.headers.connection ?? '');
       this.finish(null, { status: p.status, headers: p.headers, body: p.body });
       if (done) {
         this.restart();
@@ -621,6 +626,8 @@ const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
 const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
 const STREAM_RESPONSE = 'response';
 const PRELUDE = Symbol('portico.httpResponsePrelude');
+// `module.function.path`: the module, then where the function is in it.
+const HANDLER_NAME = /^([^.]*)\.(.*)$/;
 
 class HttpResponseStream {
   // Streaming is buffered here: the prelude is kept aside and the whole response is
@@ -632,6 +639,7 @@ class HttpResponseStream {
   }
 }
 
+// Called only once the function's environment is in place (after any assignment).
 function installGlobalAwsLambda() {
   const off = env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA;
   if (off === '1' || off === 'true') return;
@@ -656,7 +664,8 @@ async function importIfExists(file) {
 }
 
 // The nearest package.json decides whether .js is ESM; node_modules or / stop the search.
-function typeModule(folder) {
+// A package.json that cannot be read is warned about, unless `warn` is false.
+function typeModule(folder, warn = true) {
   for (;;) {
     if (folder.endsWith('/node_modules')) return false;
     const pj = path.join(folder, 'package.json');
@@ -665,7 +674,7 @@ function typeModule(folder) {
         const pkg = JSON.parse(fs.readFileSync(pj, 'utf8'));
         if (pkg) return pkg.type === 'module';
       } catch (e) {
-        console.warn(`${pj} cannot be read, it will be ignored for ES module detection purposes.`, e);
+        if (warn) console.warn(`${pj} cannot be read, it will be ignored for ES module detection purposes.`, e);
         return false;
       }
     }
@@ -700,7 +709,7 @@ async function loadHandler(appRoot, fullHandler) {
   }
   const base = path.basename(fullHandler);
   const moduleRoot = fullHandler.substring(0, fullHandler.indexOf(base));
-  const match = /^([^.]*)\.(.*)$/.exec(base);
+  const match = HANDLER_NAME.exec(base);
   if (!match) throw new MalformedHandlerName('Bad handler');
   const [, moduleName, handlerPath] = match;
 
@@ -727,11 +736,12 @@ async function loadHandler(appRoot, fullHandler) {
 // ---------------------------------------------------------------------------
 // Invocations.
 
-const FUNCTION_NAME = env.AWS_LAMBDA_FUNCTION_NAME;
-const FUNCTION_VERSION = env.AWS_LAMBDA_FUNCTION_VERSION;
-const MEMORY_SIZE = env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
-const LOG_GROUP = env.AWS_LAMBDA_LOG_GROUP_NAME;
-const LOG_STREAM = env.AWS_LAMBDA_LOG_STREAM_NAME;
+// Set by readEnvironment.
+let FUNCTION_NAME;
+let FUNCTION_VERSION;
+let MEMORY_SIZE;
+let LOG_GROUP;
+let LOG_STREAM;
 
 function parseHeaderJson(value, name) {
   if (value === undefined) return undefined;
@@ -995,10 +1005,176 @@ process.on('unhandledRejection', (reason, promise) => {
 // ---------------------------------------------------------------------------
 // Start: load the handler, then GET next -> handle -> POST, forever.
 
+let appRoot;
+let handlerName;
+
+/**
+ * Reads what the client takes from the environment (AWS_LAMBDA_RUNTIME_API aside):
+ * at start, and again once a spare process is assigned its function.
+ */
+function readEnvironment() {
+  patchConsole(env.AWS_LAMBDA_LOG_LEVEL);
+  FUNCTION_NAME = env.AWS_LAMBDA_FUNCTION_NAME;
+  FUNCTION_VERSION = env.AWS_LAMBDA_FUNCTION_VERSION;
+  MEMORY_SIZE = env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
+  LOG_GROUP = env.AWS_LAMBDA_LOG_GROUP_NAME;
+  LOG_STREAM = env.AWS_LAMBDA_LOG_STREAM_NAME;
+  appRoot = env.LAMBDA_TASK_ROOT || process.cwd();
+  handlerName = env._HANDLER || '';
+}
+
+// What setenv takes: a name without '=' or NUL, a value without NUL. Anything else
+// would be dropped or cut short silently.
+const ENV_NAME = /^[^=\0]+$/;
+
+/** The JSON object `body` holds; throws when it holds something else. */
+function jsonObject(body) {
+  let doc;
+  try {
+    doc = JSON.parse(body.toString());
+  } catch (e) {
+    throw new Error(`not JSON (${e.message})`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('not a JSON object');
+  return doc;
+}
+
+/**
+ * Whether the sandbox answer's body makes this process a spare (`{"status":"OK",
+ * "spare":true}`), started before Portico knew its function, rather than a process
+ * started for its function (`{"status":"OK"}`). Throws on a malformed answer.
+ */
+function sandboxSaysSpare(body) {
+  const spare = jsonObject(body).spare;
+  if (spare !== undefined && typeof spare !== 'boolean') throw new Error('"spare" is not a boolean');
+  return spare === true;
+}
+
+/**
+ * The function assigned to this spare process, from the body of the answer to
+ * `GET portico/assignment`: `{"environment": {...}, "taskRoot": "/abs"}`. Throws on a
+ * malformed answer.
+ */
+function parseAssignment(body) {
+  const doc = jsonObject(body);
+  const environment = doc.environment;
+  if (environment === null || typeof environment !== 'object' || Array.isArray(environment)) {
+    throw new Error('"environment" is not an object');
+  }
+  for (const [name, value] of Object.entries(environment)) {
+    if (!ENV_NAME.test(name)) throw new Error(`"environment" has an invalid name ${JSON.stringify(name)}`);
+    if (typeof value !== 'string' || value.includes('\0')) {
+      throw new Error(`"environment.${name}" is not a string without NUL`);
+    }
+  }
+  const taskRoot = doc.taskRoot;
+  if (typeof taskRoot !== 'string' || !path.isAbsolute(taskRoot)) {
+    throw new Error('"taskRoot" is not an absolute path');
+  }
+  return { environment, taskRoot };
+}
+
+/**
+ * Becomes the assigned function's process: its environment exactly, its task root as
+ * cwd, and everything derived from them read again. No function code has run yet.
+ */
+function takeAssignment({ environment, taskRoot }) {
+  for (const name of Object.keys(env)) {
+    if (!Object.hasOwn(environment, name)) delete env[name];
+  }
+  for (const [name, value] of Object.entries(environment)) {
+    // Unchanged values are left alone: setting TZ, even to itself, resets date caches.
+    if (env[name] !== value) env[name] = value;
+  }
+  process.chdir(taskRoot);
+  // require()'s global paths were computed from the start environment's NODE_PATH.
+  if (typeof Module?._initPaths === 'function') Module._initPaths();
+  readEnvironment();
+}
+
+/**
+ * A spare's wait for its function (`GET portico/assignment`, answered once Portico
+ * assigns one), then its taking it. False when it cannot: the process is exiting.
+ */
+async function becomeAssignedFunction() {
+  await warmUp();
+  let answer;
+  try {
+    answer = await api.request('GET', `${PREFIX}/portico/assignment`);
+  } catch (e) {
+    fatal(`Failed to get the assignment: ${e.message}`);
+    return false;
+  }
+  if (answer.status !== 200) {
+    fatal(`The assignment failed: HTTP status ${answer.status}: ${answer.body.toString()}`);
+    return false;
+  }
+  let assignment;
+  try {
+    assignment = parseAssignment(answer.body);
+  } catch (e) {
+    fatal(`The assignment is malformed: ${e.message}`);
+    return false;
+  }
+  try {
+    takeAssignment(assignment);
+  } catch (e) {
+    fatal(`Cannot take the assigned function: ${e.message}`);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * A spare's warm-up, run while it has nothing else to do, before it asks for its
+ * function. Node compiles its internals and our functions lazily, on first use, and
+ * V8 compiles a regular expression to machine code on its second use: left cold, the
+ * path from the assignment's arrival to the first GET /next (parsing the answer,
+ * validating it, finding and loading the handler's module) takes about twice as long
+ * as warm. So its steps run here first, on inputs of our own: nothing is written,
+ * process.env and the working directory are left alone, no function code is loaded.
+ * The socket and the writing of requests need nothing more: the sandbox round trip
+ * ran them, and the GET portico/assignment that follows runs them again.
+ */
+async function warmUp() {
+  try {
+    const self = fileURLToPath(import.meta.url);
+    const dir = path.dirname(self);
+    // An ES module: a file: URL resolved (this very module's: nothing is loaded), and a
+    // module loaded, linked and evaluated (from a data: URL: nothing is read).
+    import.meta.resolve?.(import.meta.url);
+    await import('data:text/javascript,export default 1');
+    // A CommonJS module resolved: this very file.
+    require.resolve(self);
+    // loadModule's helpers, on this very file (typeModule: never with a warning).
+    const file = path.resolve(dir, '', path.basename(self));
+    typeModule(dir, false);
+    if (fs.existsSync(file)) pathToFileURL(file).href;
+    // The assignment's arrival: an answer parsed, an assignment validated, a handler
+    // name split. Several times, for the regular expressions.
+    const body = '{"environment":{"LANG":"C.UTF-8","PATH":"/usr/bin:/bin","TZ":":UTC"},"taskRoot":"/"}';
+    const head = `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
+    const answer = Buffer.from(head + body);
+    for (let i = 0; i < 6; i++) {
+      const parser = new ResponseParser();
+      parser.push(answer);
+      CONNECTION_CLOSE.test('');
+      parseAssignment(parser.body);
+      HANDLER_NAME.exec('index.handler');
+    }
+    // loadHandler compiled, by a name it refuses before it loads anything.
+    await loadHandler(dir, '..').catch(() => {});
+  } catch {
+    // A warm-up that fails leaves the spare as it was: only colder.
+  }
+}
+
 async function main() {
-  const appRoot = env.LAMBDA_TASK_ROOT || process.cwd();
+  readEnvironment();
   // Portico may still be completing this environment's sandbox (joining its cgroups
-  // while Node started): no function code runs until it says it is done.
+  // while Node started): no function code runs until it says it is done. A spare
+  // process, started before Portico knew its function, is told so here, then waits for
+  // its function, and writes nothing before: its output would belong to no function.
   if (env._PORTICO_AWAIT_SANDBOX !== undefined) {
     delete env._PORTICO_AWAIT_SANDBOX;
     let answer;
@@ -1012,9 +1188,17 @@ async function main() {
       fatal(`The sandbox is not ready: HTTP status ${answer.status}: ${answer.body.toString()}`);
       return;
     }
+    let spare;
+    try {
+      spare = sandboxSaysSpare(answer.body);
+    } catch (e) {
+      fatal(`The sandbox answer is malformed: ${e.message}`);
+      return;
+    }
+    if (spare && !(await becomeAssignedFunction())) return;
   }
   try {
-    handler = await loadHandler(appRoot, env._HANDLER || '');
+    handler = await loadHandler(appRoot, handlerName);
   } catch (error) {
     logError('Uncaught Exception', error);
     die(error, 129);

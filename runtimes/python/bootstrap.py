@@ -427,24 +427,114 @@ def handle_event_request(client, request_handler, headers, body):
         client.post_invocation_result(invoke_id, result, content_type)
 
 
+def sandbox_failure(message):
+    print(message)
+    sys.exit(1)
+
+
+def python_path_entries():
+    """PYTHONPATH's directories as the interpreter put them on sys.path at start: absolute,
+    an empty one meaning the working directory, an empty variable meaning none."""
+    value = os.environ.get("PYTHONPATH")
+    return [os.path.abspath(p) for p in value.split(os.pathsep)] if value else []
+
+
+def json_object(body, failure):
+    """`body` as a JSON object, or the end of this process with `failure` and the reason.
+    The reasons name no values: an environment may hold the function's secrets."""
+    try:
+        answer = json.loads(body)
+    except ValueError as e:
+        sandbox_failure("{}: not JSON: {}".format(failure, e))
+    if not isinstance(answer, dict):
+        sandbox_failure("{}: not a JSON object".format(failure))
+    return answer
+
+
+def await_sandbox(client):
+    """Waits for Portico's word that the sandbox is complete. A spare environment, started
+    before its function was known, is told it is one: it then waits for its assignment,
+    whose task root is returned."""
+    status, _, body = client.request("GET", RUNTIME_PREFIX + "/portico/sandbox")
+    if status != 200:
+        sandbox_failure("The sandbox is not ready: HTTP status {}: {}".format(status, body.decode("utf-8", "replace")))
+    answer = json_object(body, "The sandbox answer is malformed")
+    spare = answer.get("spare", False)
+    if not isinstance(spare, bool):
+        sandbox_failure("The sandbox answer is malformed: spare is not a boolean")
+    if not spare:
+        return None
+    warm_up()
+    return await_assignment(client)
+
+
+def warm_up():
+    """Does ahead of the assignment what the way from it to the function's first invocation
+    would otherwise do for the first time, with no effect the function could see. The
+    modules that way uses are all imported by now; but the first compilation of source in
+    a process sets up the interpreter's syntax tree types (1 to 2 ms), which the first
+    import of the function's module would pay when it has no up-to-date .pyc."""
+    compile("def handler(event, context):\n    return event\n", "<portico-warm-up>", "exec", dont_inherit=True)
+
+
+def await_assignment(client):
+    """Waits for a spare's function: its environment and task root, which the process takes
+    on exactly as if it had been started with them. Returns the task root."""
+    status, _, body = client.request("GET", RUNTIME_PREFIX + "/portico/assignment")
+    if status != 200:
+        # An error's body is Portico's own error document, never the function's environment.
+        sandbox_failure("The assignment failed: HTTP status {}: {}".format(status, body.decode("utf-8", "replace")))
+    assignment = json_object(body, "The assignment is malformed")
+    environment = assignment.get("environment")
+    if not isinstance(environment, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in environment.items()
+    ):
+        sandbox_failure("The assignment is malformed: environment is not an object of strings")
+    task_root = assignment.get("taskRoot")
+    if not isinstance(task_root, str) or not os.path.isabs(task_root):
+        sandbox_failure("The assignment is malformed: taskRoot is not an absolute path")
+    spare_python_path = python_path_entries()
+    # Exactly the function's environment: nothing of the spare's own start may remain.
+    os.environ.clear()
+    try:
+        os.environ.update(environment)
+    except ValueError as e:
+        sandbox_failure("The assignment is malformed: environment: {}".format(e))
+    try:
+        os.chdir(task_root)
+    except OSError as e:
+        sandbox_failure("The assignment is unusable: taskRoot: {}".format(e.strerror))
+    # What the interpreter took from the spare's environment at start, taken again from
+    # the function's: PYTHONPATH's directories (after the script's) and the time zone.
+    python_path = python_path_entries()
+    if python_path != spare_python_path:
+        rest = [p for p in sys.path[1:] if p not in spare_python_path and p not in python_path]
+        sys.path[1:] = python_path + rest
+    time.tzset()
+    return task_root
+
+
 def main():
     sys.stdout = Unbuffered(sys.stdout)
     sys.stderr = Unbuffered(sys.stderr)
+    # Resolved before an assignment may change the working directory.
+    runtime_dir = os.path.dirname(os.path.abspath(__file__))
+    client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    task_root = None
+    # Portico may still be completing this environment's sandbox (joining its cgroups
+    # while Python started), or may not yet know its function (a spare, which then waits
+    # for its assignment): no function code runs until it says it is done. Nothing is
+    # written before: it would be no function's output.
+    if os.environ.pop("_PORTICO_AWAIT_SANDBOX", None) is not None:
+        task_root = await_sandbox(client)
+    # From here on the environment is the function's: everything taken from it is taken now.
     # The function's own modules come first, as on Lambda (the task root heads sys.path).
-    task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
-    if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    task_root = task_root or os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    if sys.path and os.path.abspath(sys.path[0] or ".") == runtime_dir:
         sys.path[0] = task_root
     else:
         sys.path.insert(0, task_root)
-    client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     setup_logging()
-    # Portico may still be completing this environment's sandbox (joining its cgroups
-    # while Python started): no function code runs until it says it is done.
-    if os.environ.pop("_PORTICO_AWAIT_SANDBOX", None) is not None:
-        status, _, body = client.request("GET", RUNTIME_PREFIX + "/portico/sandbox")
-        if status != 200:
-            print("The sandbox is not ready: HTTP status {}: {}".format(status, body.decode("utf-8", "replace")))
-            sys.exit(1)
     try:
         request_handler = get_handler(os.environ.get("_HANDLER", ""))
     except Exception as e:

@@ -31,13 +31,24 @@ class FakeRuntimeApi:
         self.outcomes: dict[str, "queue.Queue[dict]"] = {}
         self.init_error: "queue.Queue[dict]" = queue.Queue()
         self.requests: list[dict] = []
-        # Portico's sandbox hand-shake: answered with `sandbox_status` once the gate opens.
+        # Portico's sandbox hand-shake: answered with `sandbox_status` and `sandbox_body`
+        # once the gate opens.
         self.sandbox_gate = threading.Event()
         self.sandbox_status = 200
+        self.sandbox_body = b'{"status":"OK"}'
+        # A spare's wait for its function: answered with `assignment_status` and
+        # `assignment_body` once the gate opens; `assignment_asked` is set on the request.
+        self.assignment_asked = threading.Event()
+        self.assignment_gate = threading.Event()
+        self.assignment_status = 200
+        self.assignment_body = b""
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as AWS's Runtime API
+            # As Portico's Runtime API (set_nodelay): a response's headers and body, written
+            # apart, would otherwise wait for the runtime's delayed ACK (40 ms).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
@@ -46,7 +57,11 @@ class FakeRuntimeApi:
                 api.requests.append({"method": "GET", "path": self.path, "peer": self.client_address})
                 if self.path == PREFIX + "portico/sandbox":
                     api.sandbox_gate.wait()
-                    return self.answer(api.sandbox_status, b'{"status":"OK"}')
+                    return self.answer(api.sandbox_status, api.sandbox_body)
+                if self.path == PREFIX + "portico/assignment":
+                    api.assignment_asked.set()
+                    api.assignment_gate.wait()
+                    return self.answer(api.assignment_status, api.assignment_body)
                 if self.path != PREFIX + "invocation/next":
                     return self.answer(404, b'{"errorType":"NotFound"}')
                 request_id, payload, headers = api.invocations.get()
@@ -115,9 +130,9 @@ class FakeRuntimeApi:
 class Runtime:
     """bootstrap.py started the way Portico starts it: clean environment, cwd = task root."""
 
-    def __init__(self, api: FakeRuntimeApi, task_root: Path, handler: str, extra_env=None):
+    def __init__(self, api: FakeRuntimeApi, task_root: Path, handler: str, extra_env=None, env=None):
         self.task_root = task_root
-        env = {
+        env = env or {
             "AWS_LAMBDA_RUNTIME_API": api.address,
             "_HANDLER": handler,
             "LAMBDA_TASK_ROOT": str(task_root),
@@ -440,7 +455,7 @@ def test_waits_for_the_sandbox_before_importing_the_function(api, start):
     src = "print('module loaded')\nimport os\ndef h(e, c):\n    return os.environ.get('_PORTICO_AWAIT_SANDBOX', 'unset')\n"
     r = start({"sb.py": src}, "sb.h", {"_PORTICO_AWAIT_SANDBOX": "1"})
     time.sleep(0.3)
-    assert "module loaded" not in r.output()
+    assert r.output() == ""
     assert [q["path"] for q in api.requests] == [PREFIX + "portico/sandbox"]
     api.sandbox_gate.set()
     assert body_json(api.invoke({})) == "unset"
@@ -454,3 +469,224 @@ def test_a_sandbox_portico_could_not_complete_runs_no_function_code(api, start):
     assert r.wait() == 1
     assert "module loaded" not in r.output()
     assert "The sandbox is not ready: HTTP status 500" in r.output()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status": "OK"},
+        {"status": "OK", "spare": False},
+        # No longer how a function is assigned: ignored (applied, it would make this start fail).
+        {"status": "OK", "assignment": {"environment": {"_HANDLER": "other.h"}, "taskRoot": "/nonexistent"}},
+    ],
+)
+def test_an_environment_that_is_no_spare_asks_for_no_assignment(api, start, answer):
+    api.sandbox_body = json.dumps(answer).encode()
+    api.sandbox_gate.set()
+    src = "import os\ndef h(e, c):\n    return [os.getcwd(), os.environ['AWS_LAMBDA_FUNCTION_NAME']]\n"
+    r = start({"ns.py": src}, "ns.h", {"_PORTICO_AWAIT_SANDBOX": "1"})
+    assert body_json(api.invoke({})) == [str(r.task_root), "py-test"]
+    # Function code ran, so the hand-shake was over: it never asked for an assignment.
+    assert [q["path"] for q in api.requests][:2] == [PREFIX + "portico/sandbox", PREFIX + "invocation/next"]
+    assert not any(q["path"] == PREFIX + "portico/assignment" for q in api.requests)
+    assert not api.assignment_asked.is_set()
+
+
+# --- spares: started before their function is known, then assigned it ---------------------------
+
+
+SPARE_ANSWER = b'{"status":"OK","spare":true}'
+
+
+def write_files(root: Path, files: dict) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, src in files.items():
+        (root / name).write_text(src)
+    return root
+
+
+def function_environment(api, root: Path, **extra) -> dict:
+    """The environment Portico gives a function of task root `root` and handler app.handler."""
+    return {
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "_HANDLER": "app.handler",
+        "LAMBDA_TASK_ROOT": str(root),
+        "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
+        "PYTHONPATH": str(BOOTSTRAP.parent),
+        "AWS_LAMBDA_FUNCTION_NAME": "py-spare",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_FUNCTION_VERSION": "7",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/py-spare",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/26/[7]fedcba9876543210fedcba9876543210",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        **extra,
+    }
+
+
+def assign(api, answer, status=200):
+    """Answers the spare's GET /portico/assignment."""
+    api.assignment_status = status
+    api.assignment_body = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+    api.assignment_gate.set()
+
+
+def assignment(environment: dict, task_root: Path) -> dict:
+    return {"environment": environment, "taskRoot": str(task_root)}
+
+
+@pytest.fixture
+def spare(api, tmp_path):
+    """`spare()` starts bootstrap.py as Portico starts a spare: minimal environment (plus
+    STRAY=1), in a directory holding a decoy of the function's module app.py; the sandbox
+    answer (`sandbox_answer`) tells it it is a spare."""
+    started = []
+
+    def _spare(sandbox_answer=SPARE_ANSWER) -> Runtime:
+        api.sandbox_body = sandbox_answer
+        api.sandbox_gate.set()
+        decoy = "print('decoy loaded')\ndef handler(e, c):\n    return 'decoy'\n"
+        cwd = write_files(tmp_path / "spare", {"app.py": decoy})
+        env = {
+            "AWS_LAMBDA_RUNTIME_API": api.address,
+            "_PORTICO_AWAIT_SANDBOX": "1",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "TMPDIR": str(tmp_path),
+            "PYTHONPATH": str(BOOTSTRAP.parent),
+            "STRAY": "1",
+        }
+        r = Runtime(api, cwd, "", env=env)
+        started.append(r)
+        return r
+
+    yield _spare
+    for r in started:
+        r.stop()
+
+
+def test_a_spare_runs_the_function_it_is_assigned(api, spare, tmp_path):
+    src = (
+        "import logging, os, sys\n"
+        "print('function loaded')\n"
+        "def handler(event, context):\n"
+        "    logging.warning('warning below the level')\n"
+        "    logging.info('info below the level')\n"
+        "    logging.error('error at the level')\n"
+        "    return {'environ': dict(os.environ), 'cwd': os.getcwd(), 'path': sys.path, 'word': 'h\\u00e9',\n"
+        "            'context': [context.function_name, context.memory_limit_in_mb, context.function_version,\n"
+        "                        context.log_group_name, context.log_stream_name]}\n"
+    )
+    root = write_files(tmp_path / "fn", {"app.py": src})
+    r = spare()
+    assert api.assignment_asked.wait(10)
+    time.sleep(0.3)
+    # Waiting for its function, it has written nothing (it would be no function's output).
+    assert r.output() == ""
+    assert r.proc.poll() is None
+    assert [q["path"] for q in api.requests] == [PREFIX + "portico/sandbox", PREFIX + "portico/assignment"]
+    environment = function_environment(api, root, AWS_LAMBDA_LOG_LEVEL="ERROR", CUSTOM="custom value")
+    assign(api, assignment(environment, root))
+    o = api.invoke({})
+    assert o["kind"] == "response", o
+    got = body_json(o)
+    # Exactly the function's environment (and the invocation's trace id).
+    assert got["environ"].pop("_X_AMZN_TRACE_ID")
+    assert "STRAY" not in got["environ"] and "_PORTICO_AWAIT_SANDBOX" not in got["environ"]
+    assert got["environ"] == environment
+    assert got["cwd"] == str(root)
+    assert got["path"][0] == str(root)
+    assert str(r.task_root) not in got["path"]
+    assert str(BOOTSTRAP.parent) in got["path"]
+    assert got["context"] == [
+        "py-spare", "256", "7", "/aws/lambda/py-spare", "2026/11/26/[7]fedcba9876543210fedcba9876543210"
+    ]
+    # The function's AWS_EXECUTION_ENV (python3.12) writes non-ASCII characters as they are.
+    assert '"word": "h\u00e9"' in o["body"].decode()
+    out = r.output_with("error at the level\n")
+    assert out.startswith("function loaded\n"), repr(out)
+    assert "decoy" not in out
+    rid = re.escape(o["request_id"])
+    assert re.search(r"^\[ERROR\]\t" + ISO_Z + r"\t" + rid + r"\terror at the level\n", out, re.M), repr(out)
+    # The function's AWS_LAMBDA_LOG_LEVEL applies: WARNING and INFO are below ERROR.
+    assert "below the level" not in out
+    # The hand-shake, the wait and the invocations share one kept-alive connection.
+    assert len({q["peer"] for q in api.requests}) == 1, api.requests
+
+
+def test_a_spare_takes_pythonpath_and_time_zone_from_the_assignment(api, spare, tmp_path):
+    lib = write_files(tmp_path / "lib", {"extra.py": "VALUE = 'from lib'\n"})
+    src = (
+        "import sys, time, extra\n"
+        "def handler(e, c):\n"
+        "    return [extra.VALUE, sys.path[:3], time.strftime('%Z'), time.localtime().tm_gmtoff]\n"
+    )
+    root = write_files(tmp_path / "fn", {"app.py": src})
+    spare()
+    pythonpath = "%s:%s" % (lib, BOOTSTRAP.parent)
+    assign(api, assignment(function_environment(api, root, PYTHONPATH=pythonpath, TZ="JST-9"), root))
+    assert body_json(api.invoke({})) == ["from lib", [str(root), str(lib), str(BOOTSTRAP.parent)], "JST", 9 * 3600]
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (b"OK", "The sandbox answer is malformed: not JSON: "),
+        (b'["OK"]', "The sandbox answer is malformed: not a JSON object\n"),
+        (b'{"status":"OK","spare":"true"}', "The sandbox answer is malformed: spare is not a boolean\n"),
+        (b'{"status":"OK","spare":1}', "The sandbox answer is malformed: spare is not a boolean\n"),
+    ],
+)
+def test_a_malformed_sandbox_answer_is_fatal(api, spare, answer, message):
+    r = spare(answer)
+    assert r.wait() == 1
+    out = r.output()
+    assert message in out and out.count("\n") == 1, repr(out)
+    assert "decoy" not in out
+    assert [q["path"] for q in api.requests] == [PREFIX + "portico/sandbox"]
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (b"OK", "The assignment is malformed: not JSON: "),
+        (b'["OK"]', "The assignment is malformed: not a JSON object\n"),
+        (b'"app"', "The assignment is malformed: not a JSON object\n"),
+        ({"taskRoot": "/"}, "The assignment is malformed: environment is not an object of strings\n"),
+        ({"environment": [["SECRET", "s3cr3t"]], "taskRoot": "/"}, "environment is not an object of strings\n"),
+        ({"environment": {"SECRET": "s3cr3t", "N": 1}, "taskRoot": "/"}, "environment is not an object of strings\n"),
+        ({"environment": {"SECRET": "s3cr3t"}}, "The assignment is malformed: taskRoot is not an absolute path\n"),
+        ({"environment": {}, "taskRoot": 42}, "taskRoot is not an absolute path\n"),
+        ({"environment": {}, "taskRoot": "fn"}, "taskRoot is not an absolute path\n"),
+        # The old form, the assignment inside a sandbox answer, is no assignment.
+        ({"status": "OK", "assignment": {"environment": {"SECRET": "s3cr3t"}, "taskRoot": "/"}},
+         "environment is not an object of strings\n"),
+        ({"environment": {"SECRET": "s3cr3t", "A=B": "1"}, "taskRoot": "/"},
+         "The assignment is malformed: environment: "),
+        ({"environment": {}, "taskRoot": "/nonexistent/portico-task-root"},
+         "The assignment is unusable: taskRoot: No such file or directory\n"),
+    ],
+)
+def test_a_malformed_assignment_is_fatal(api, spare, answer, message):
+    r = spare()
+    assign(api, answer)
+    assert r.wait() == 1
+    out = r.output()
+    # One line, the reason, and nothing of the environment's values.
+    assert message in out and out.count("\n") == 1, repr(out)
+    assert "decoy" not in out and "s3cr3t" not in out
+    assert [q["path"] for q in api.requests] == [PREFIX + "portico/sandbox", PREFIX + "portico/assignment"]
+
+
+@pytest.mark.parametrize("status", [404, 500, 503])
+def test_a_failed_assignment_is_fatal(api, spare, status):
+    r = spare()
+    error = b'{"errorType":"ServiceException","errorMessage":"Portico is stopping"}'
+    assign(api, error, status)
+    assert r.wait() == 1
+    out = r.output()
+    assert out == "The assignment failed: HTTP status %d: %s\n" % (status, error.decode()), repr(out)
+    assert [q["path"] for q in api.requests] == [PREFIX + "portico/sandbox", PREFIX + "portico/assignment"]

@@ -227,7 +227,7 @@ def test_another_functions_code_is_out_of_reach(mode):
     assert mode.ok(mode.victim, {"op": "read", "path": victim["root"] + "/secret.txt"})["value"] == "victim's secret"
     theirs = mode.ok(mode.probe, {"op": "read", "path": victim["root"] + "/secret.txt"})
     # The shared, content-addressed tree in the data dir is no way around it.
-    sha = Path(victim["root"]).name
+    sha = base64.b64decode(mode.lam.get_function(FunctionName=mode.victim)["Configuration"]["CodeSha256"]).hex()
     canonical = mode.ok(mode.probe, {"op": "read", "path": str(mode.server.data_dir / "code" / sha / "secret.txt")})
     if mode.users or mode.landlock:
         assert (theirs["ok"], theirs.get("code")) == (False, "EACCES"), theirs

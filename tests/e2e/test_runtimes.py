@@ -275,7 +275,9 @@ def test_python_environment(rt, lam):
     create(lam, name, "python3.12", "env_fn.handler", zip_bytes)
     _, env, _ = invoke(lam, name)
     root = env["LAMBDA_TASK_ROOT"]
-    assert env["path0"] == root and Path(root).name == code_hash(zip_bytes)
+    # The function's own modules come first (the task root's name is Portico's: the
+    # package's hash, or a spare's `task`, as Lambda's /var/task).
+    assert env["path0"] == root and Path(root).name in (code_hash(zip_bytes), "task")
     # PYTHONPATH is the runtime's directory, as on Lambda (/var/runtime there).
     assert env["PYTHONPATH"] == env["LAMBDA_RUNTIME_DIR"] and env["PYTHONPATH"].endswith("/runtimes/python")
     assert env["NODE_PATH"] is None

@@ -72,6 +72,9 @@ pub struct Environment {
     pub log_stream: String,
     /// When it last finished an invocation.
     pub last_used: Instant,
+    /// For an environment that was a spare: how long its process took to start (the
+    /// part of a cold start the spare saved).
+    pub spare_start: Option<Duration>,
 }
 
 /// What `spawn` needs besides the function.
@@ -107,16 +110,16 @@ struct Respawn {
 /// The V8 heap limits Lambda's Node.js bootstrap derives from MemorySize, so a function
 /// runs out of heap where it would on Lambda: a tenth of the memory for the young
 /// generation (two semi-spaces), the rest for the old one.
-fn node_memory_args(function: &Function) -> Vec<String> {
-    if !matches!(function.runtime, Runtime::Nodejs22 | Runtime::Nodejs20) {
+fn node_memory_args(runtime: Runtime, memory_size: u32) -> Vec<String> {
+    if !matches!(runtime, Runtime::Nodejs22 | Runtime::Nodejs20) {
         return Vec::new();
     }
-    let new_space = function.memory_size / 10;
+    let new_space = memory_size / 10;
     vec![
         "--expose-gc".into(),
         "--max-http-header-size=81920".into(),
         format!("--max-semi-space-size={}", new_space / 2),
-        format!("--max-old-space-size={}", function.memory_size - new_space),
+        format!("--max-old-space-size={}", memory_size - new_space),
     ]
 }
 
@@ -172,69 +175,60 @@ fn log_stream_name(version: &str) -> String {
     format!("{}/[{version}]{}", chrono::Utc::now().format("%Y/%m/%d"), uuid::Uuid::new_v4().simple())
 }
 
-impl Environment {
-    /// Starts the runtime process for `function`. Returns once the process exists; its
-    /// init runs concurrently and the first invocation waits for it.
-    pub fn spawn(function: Arc<Function>, spec: SpawnSpec<'_>) -> std::io::Result<Environment> {
-        let respawn = Respawn {
-            launcher: spec.launcher.clone(),
-            task_root: spec.task_root,
-            tmp_root: spec.tmp_root,
-            id: spec.id,
-            restarts: 0,
-            log_sink: spec.log_sink,
-            sandbox: spec.sandbox,
-        };
-        Environment::start(function.clone(), respawn, log_stream_name(&function.version))
-    }
+/// A started runtime process with its Runtime API server and sandbox, not yet tied to
+/// a log stream: an environment's, or a spare's until it is assigned.
+#[derive(Debug)]
+struct Process {
+    slot: Arc<Slot>,
+    server: JoinHandle<()>,
+    lease: Lease,
+    exit: watch::Receiver<Option<String>>,
+    proc_status: Option<std::fs::File>,
+    /// The read end of its stdout and stderr.
+    output: std::io::PipeReader,
+    /// When it started (for a spare: when it was assigned), which init counts from.
+    spawned: Instant,
+    /// `AWS_LAMBDA_RUNTIME_API`: its listener's address.
+    api: String,
+}
 
-    fn start(function: Arc<Function>, respawn: Respawn, log_stream: String) -> std::io::Result<Environment> {
+impl Process {
+    /// Starts `launcher`'s runtime in `lease` with the variables `vars(runtime_api)`
+    /// returns (nothing of the host's), `cwd` as its working directory, stdout and
+    /// stderr on one pipe, in its own process group; its Runtime API is served on a
+    /// loopback listener of its own, through `slot`.
+    fn launch(
+        mut lease: Lease,
+        launcher: &Launcher,
+        args: Vec<String>,
+        cwd: &std::path::Path,
+        slot: Slot,
+        vars: impl FnOnce(&str) -> Vec<(String, String)>,
+    ) -> std::io::Result<Process> {
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         std_listener.set_nonblocking(true)?;
-        let api_addr = std_listener.local_addr()?;
+        let api = std_listener.local_addr()?.to_string();
         let listener = TcpListener::from_std(std_listener)?;
-        let slot = Arc::new(Slot::default());
-
-        let mut lease = respawn.sandbox.prepare(
-            &function,
-            &respawn.task_root,
-            &respawn.launcher,
-            &respawn.tmp_root,
-            &match respawn.restarts {
-                0 => format!("env-{}", respawn.id),
-                n => format!("env-{}-{n}", respawn.id),
-            },
-        )?;
+        let slot = Arc::new(slot);
         let server = tokio::spawn(runtime_api::serve(listener, slot.clone(), lease.admit()));
-        // The function sees the task root and scratch directory its sandbox user can reach.
-        let spec = SpawnSpec {
-            launcher: &respawn.launcher,
-            task_root: lease.task_root().to_path_buf(),
-            tmp_root: respawn.tmp_root.clone(),
-            id: respawn.id,
-            log_sink: respawn.log_sink.clone(),
-            sandbox: respawn.sandbox.clone(),
-        };
-        let tmp_dir = lease.tmp_dir().to_path_buf();
         // Portico's own runtime clients wait for the cgroups to be joined from here, after
         // the start (see `Lease::apply`); a package's bootstrap joins them before exec.
-        let join_later = if spec.launcher.awaits_sandbox { lease.cgroup_procs()? } else { Vec::new() };
+        let join_later = if launcher.awaits_sandbox { lease.cgroup_procs()? } else { Vec::new() };
 
         let (reader, writer) = std::io::pipe()?;
         let writer2 = writer.try_clone()?;
         let mut cmd = tokio::process::Command::new(lease.program());
-        cmd.args(node_memory_args(&function))
-            .args(&spec.launcher.args)
+        cmd.args(args)
+            .args(&launcher.args)
             .env_clear()
-            .envs(&function.environment)
-            .envs(reserved_variables(&function, &spec, &tmp_dir, &log_stream, &api_addr.to_string()))
-            .current_dir(&spec.task_root)
+            .envs(vars(&api))
+            .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::from(writer))
             .stderr(Stdio::from(writer2))
             .process_group(0)
             .kill_on_drop(true);
-        if !join_later.is_empty() {
+        if !join_later.is_empty() || slot.is_spare() {
             cmd.env("_PORTICO_AWAIT_SANDBOX", "1");
         }
         let started = lease.apply(&mut cmd, !join_later.is_empty()).and_then(|()| cmd.spawn());
@@ -266,19 +260,6 @@ impl Environment {
             });
         }
         let proc_status = std::fs::File::open(format!("/proc/{}/status", pgid.as_raw_nonzero())).ok();
-        let spec = &respawn;
-        let target = spec.log_sink.clone().map(|sink| LogTarget {
-            sink,
-            scope: function.scope.clone(),
-            group: function.log_group(),
-            stream: log_stream.clone(),
-        });
-        // A new stream opens with INIT_START; a retried init writes on in the same stream.
-        let head = match spec.restarts {
-            0 => vec![init_start_line(function.runtime, &function.scope.region)],
-            _ => Vec::new(),
-        };
-        let logs = LogPipe::spawn(reader, Arc::from(function.name.as_str()), target, head)?;
         let (exit_tx, exit) = watch::channel(None);
         tokio::spawn(async move {
             let status = child.wait().await;
@@ -288,7 +269,237 @@ impl Environment {
             };
             let _ = exit_tx.send(Some(why));
         });
-        let now = Instant::now();
+        Ok(Process { slot, server, lease, exit, proc_status, output: reader, spawned: Instant::now(), api })
+    }
+}
+
+/// A runtime process started before its function is known, sized for a [`Profile`]:
+/// interpreter up, runtime client loaded, sandbox complete, waiting to be told which
+/// function it runs. [`Spare::assign`] makes it that function's environment, for the
+/// cost of linking the code and loading it, instead of a process start.
+///
+/// Only Portico's own runtime clients can be spares: told so by the answer to
+/// `GET /2018-06-01/runtime/portico/sandbox`, they wait in
+/// `GET /2018-06-01/runtime/portico/assignment`, whose answer carries the function's
+/// environment variables and task root.
+#[derive(Debug)]
+pub struct Spare {
+    process: Process,
+    profile: Profile,
+    id: u64,
+}
+
+/// What a runtime process is started with before its function is known: functions
+/// with the same profile can take each other's spares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Profile {
+    /// The runtime.
+    pub runtime: Runtime,
+    /// MemorySize (cgroup limit, V8's heap limits).
+    pub memory_size: u32,
+    /// EphemeralStorage (TMPDIR's size).
+    pub ephemeral_storage: u32,
+}
+
+/// Variables that act when an interpreter starts (its options, library paths, locale,
+/// time zone, allocator): a function that sets one needs a process started with it, not
+/// a spare. Prefixes and exact names.
+const STARTUP_PREFIXES: &[&str] = &["NODE_", "UV_", "PYTHON", "LD_", "OPENSSL_", "SSL_", "LC_", "MALLOC_", "GLIBC_"];
+const STARTUP_NAMES: &[&str] = &["LANG", "LANGUAGE", "TZ", "PATH", "TMPDIR", "HOME"];
+
+impl Profile {
+    /// The profile of `function` when a spare can serve it: a runtime whose client is
+    /// Portico's own, and no variable of the function's that acts at start-up.
+    pub fn of(function: &Function, launcher: &Launcher) -> Option<Profile> {
+        let startup =
+            |k: &String| STARTUP_NAMES.contains(&k.as_str()) || STARTUP_PREFIXES.iter().any(|p| k.starts_with(p));
+        (launcher.awaits_sandbox && !function.environment.keys().any(startup)).then_some(Profile {
+            runtime: function.runtime,
+            memory_size: function.memory_size,
+            ephemeral_storage: function.ephemeral_storage,
+        })
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} MB", self.runtime.as_str(), self.memory_size)?;
+        if self.ephemeral_storage != 512 {
+            write!(f, " /tmp {} MB", self.ephemeral_storage)?;
+        }
+        Ok(())
+    }
+}
+
+impl Spare {
+    /// Starts a spare for `profile` (`launcher` must be its runtime's, a client that
+    /// awaits its sandbox). `id` is unique among environments.
+    pub fn start(
+        profile: Profile,
+        launcher: &Launcher,
+        tmp_root: PathBuf,
+        id: u64,
+        sandbox: &Arc<Sandbox>,
+    ) -> std::io::Result<Spare> {
+        let lease = sandbox.prepare_spare(
+            profile.memory_size,
+            profile.ephemeral_storage,
+            launcher,
+            &tmp_root,
+            &format!("env-{id}"),
+        )?;
+        let tmp_dir = lease.tmp_dir().to_path_buf();
+        // Variables that act at start-up already name the directory the code will be in.
+        let task_root = lease.future_task_root(std::path::Path::new("/"));
+        let runtime_dir = launcher.runtime_dir.to_string_lossy().into_owned();
+        let process = Process::launch(
+            lease,
+            launcher,
+            node_memory_args(profile.runtime, profile.memory_size),
+            std::path::Path::new("/"),
+            Slot::spare(),
+            |api| {
+                let mut vars = vec![("AWS_LAMBDA_RUNTIME_API".to_string(), api.to_string())];
+                vars.extend(
+                    startup_variables(profile.runtime, launcher, &task_root, &tmp_dir, &runtime_dir)
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v)),
+                );
+                vars
+            },
+        )?;
+        Ok(Spare { process, profile, id })
+    }
+
+    /// The profile it was started for.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// Whether the process still runs.
+    pub fn alive(&self) -> bool {
+        self.process.exit.borrow().is_none()
+    }
+
+    /// Its resident memory now, in kB (what a spare costs while it waits).
+    pub fn resident_kb(&self) -> Option<u64> {
+        read_status_kb(self.process.proc_status.as_ref()?, "VmRSS:")
+    }
+
+    /// Makes this process `function`'s environment: the code at `spec.task_root` is
+    /// linked into its task root and the runtime client is told the function's
+    /// environment; init (loading the handler) then runs as on a cold start, and is
+    /// reported from now. `function` must have this spare's profile.
+    pub fn assign(self, function: Arc<Function>, spec: SpawnSpec<'_>) -> std::io::Result<Environment> {
+        let Spare { mut process, id, .. } = self;
+        // Its runtime client has started once it asks for its assignment; if it has not
+        // yet, the rest of its start is part of this cold start anyway.
+        let started = process.slot.asked_assignment().unwrap_or_else(Instant::now);
+        let spare_start = started.saturating_duration_since(process.spawned);
+        process.lease.assign_code(&spec.task_root)?;
+        let log_stream = log_stream_name(&function.version);
+        let task_root = process.lease.task_root().to_path_buf();
+        let tmp_dir = process.lease.tmp_dir().to_path_buf();
+        let api = process.api.clone();
+        let mut environment: serde_json::Map<String, serde_json::Value> =
+            function.environment.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))).collect();
+        for (k, v) in reserved_variables(&function, spec.launcher, &task_root, &tmp_dir, &log_stream, &api) {
+            environment.insert(k.to_string(), v.into());
+        }
+        let answer = serde_json::json!({ "environment": environment, "taskRoot": task_root.to_string_lossy() });
+        process.spawned = Instant::now();
+        process.slot.assign(Bytes::from(answer.to_string()));
+        let respawn = Respawn {
+            launcher: spec.launcher.clone(),
+            task_root: spec.task_root,
+            tmp_root: spec.tmp_root,
+            id,
+            restarts: 0,
+            log_sink: spec.log_sink,
+            sandbox: spec.sandbox,
+        };
+        let mut env = Environment::attach(process, function, respawn, log_stream)?;
+        env.spare_start = Some(spare_start);
+        Ok(env)
+    }
+}
+
+impl Environment {
+    /// Starts the runtime process for `function`. Returns once the process exists; its
+    /// init runs concurrently and the first invocation waits for it.
+    pub fn spawn(function: Arc<Function>, spec: SpawnSpec<'_>) -> std::io::Result<Environment> {
+        let respawn = Respawn {
+            launcher: spec.launcher.clone(),
+            task_root: spec.task_root,
+            tmp_root: spec.tmp_root,
+            id: spec.id,
+            restarts: 0,
+            log_sink: spec.log_sink,
+            sandbox: spec.sandbox,
+        };
+        Environment::start(function.clone(), respawn, log_stream_name(&function.version))
+    }
+
+    fn start(function: Arc<Function>, respawn: Respawn, log_stream: String) -> std::io::Result<Environment> {
+        let lease = respawn.sandbox.prepare(
+            &function,
+            &respawn.task_root,
+            &respawn.launcher,
+            &respawn.tmp_root,
+            &match respawn.restarts {
+                0 => format!("env-{}", respawn.id),
+                n => format!("env-{}-{n}", respawn.id),
+            },
+        )?;
+        // The function sees the task root and scratch directory its sandbox user can reach.
+        let task_root = lease.task_root().to_path_buf();
+        let tmp_dir = lease.tmp_dir().to_path_buf();
+        let process = Process::launch(
+            lease,
+            &respawn.launcher,
+            node_memory_args(function.runtime, function.memory_size),
+            &task_root,
+            Slot::default(),
+            |api| {
+                let mut vars: Vec<(String, String)> = function.environment.clone().into_iter().collect();
+                vars.extend(
+                    reserved_variables(&function, &respawn.launcher, &task_root, &tmp_dir, &log_stream, api)
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v)),
+                );
+                vars
+            },
+        )?;
+        Environment::attach(process, function, respawn, log_stream)
+    }
+
+    /// Makes a started process `function`'s environment: its output becomes the log
+    /// stream `log_stream`, which opens with INIT_START (unless this is a retried init).
+    fn attach(
+        process: Process,
+        function: Arc<Function>,
+        respawn: Respawn,
+        log_stream: String,
+    ) -> std::io::Result<Environment> {
+        let Process { slot, server, lease, exit, proc_status, output, spawned, .. } = process;
+        let target = respawn.log_sink.clone().map(|sink| LogTarget {
+            sink,
+            scope: function.scope.clone(),
+            group: function.log_group(),
+            stream: log_stream.clone(),
+        });
+        // A new stream opens with INIT_START; a retried init writes on in the same stream.
+        let head = match respawn.restarts {
+            0 => vec![init_start_line(function.runtime, &function.scope.region)],
+            _ => Vec::new(),
+        };
+        let logs = match LogPipe::spawn(output, Arc::from(function.name.as_str()), target, head) {
+            Ok(l) => l,
+            Err(e) => {
+                server.abort();
+                return Err(e);
+            }
+        };
         Ok(Environment {
             function,
             slot,
@@ -299,11 +510,12 @@ impl Environment {
             logs,
             lease,
             respawn,
-            spawned: now,
-            pending_init: Some(now),
+            spawned,
+            pending_init: Some(spawned),
             init_output: Vec::new(),
             log_stream,
-            last_used: now,
+            last_used: spawned,
+            spare_start: None,
         })
     }
 
@@ -538,13 +750,7 @@ impl Environment {
     }
 
     fn read_peak_resident_kb(&self) -> Option<u64> {
-        use std::os::unix::fs::FileExt;
-        // status is about 1.5 kB; VmHWM sits in its first half.
-        let mut buf = [0u8; 4096];
-        let n = self.proc_status.as_ref()?.read_at(&mut buf, 0).ok()?;
-        let text = std::str::from_utf8(buf.get(..n)?).ok()?;
-        let value = text.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
-        value.trim().trim_end_matches("kB").trim().parse().ok()
+        read_status_kb(self.proc_status.as_ref()?, "VmHWM:")
     }
 
     /// Whether the process is still running.
@@ -620,21 +826,29 @@ fn exit_error(request_id: &str, why: &str) -> Bytes {
     error_doc("Runtime.ExitError", &format!("RequestId: {request_id} Error: Runtime exited with error: {why}"))
 }
 
+/// A process's `/proc/{pid}/status` field `field` (`VmHWM:`), in kB.
+fn read_status_kb(status: &std::fs::File, field: &str) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    // status is about 1.5 kB; the memory figures sit in its first half.
+    let mut buf = [0u8; 4096];
+    let n = status.read_at(&mut buf, 0).ok()?;
+    let text = std::str::from_utf8(buf.get(..n)?).ok()?;
+    let value = text.lines().find_map(|l| l.strip_prefix(field))?;
+    value.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// Every variable Lambda sets for `f`'s runtime, `api` its Runtime API: the reserved
+/// ones, and AWS's defaults that the function's own variables replace (those are left
+/// out when the function sets them).
 fn reserved_variables(
     f: &Function,
-    spec: &SpawnSpec<'_>,
+    launcher: &Launcher,
+    task_root: &std::path::Path,
     tmp_dir: &std::path::Path,
     log_stream: &str,
     api: &str,
 ) -> Vec<(&'static str, String)> {
-    let root = spec.task_root.to_string_lossy().into_owned();
-    let runtime_dir = spec.launcher.runtime_dir.to_string_lossy().into_owned();
-    // The interpreter's directory first, as /var/lang/bin on Lambda. An OS-only
-    // runtime has no interpreter: its launcher is only the entrypoint's shell.
-    let path = match spec.launcher.program.parent().filter(|_| !f.runtime.is_os_only()) {
-        Some(dir) => format!("{}:/usr/local/bin:/usr/bin:/bin", dir.display()),
-        None => "/usr/local/bin:/usr/bin:/bin".to_string(),
-    };
+    let runtime_dir = launcher.runtime_dir.to_string_lossy().into_owned();
     let mut vars = vec![
         ("_HANDLER", f.handler.clone()),
         ("AWS_REGION", f.scope.region.clone()),
@@ -646,30 +860,56 @@ fn reserved_variables(
         ("AWS_LAMBDA_LOG_GROUP_NAME", f.log_group()),
         ("AWS_LAMBDA_LOG_STREAM_NAME", log_stream.to_string()),
         ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
-        ("LAMBDA_TASK_ROOT", root.clone()),
-        ("LAMBDA_RUNTIME_DIR", runtime_dir.clone()),
-        ("TZ", ":UTC".to_string()),
-        ("TMPDIR", tmp_dir.to_string_lossy().into_owned()),
     ];
     // AWS leaves AWS_EXECUTION_ENV undefined for OS-only runtimes.
     if !f.runtime.is_os_only() {
         vars.push(("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", f.runtime.as_str())));
     }
-    // Not reserved: AWS's defaults, which the function's own variables replace. Library
-    // paths are AWS's list with Lambda's directories mapped to this environment's.
-    let mut defaults = vec![
+    for (k, v) in startup_variables(f.runtime, launcher, task_root, tmp_dir, &runtime_dir) {
+        if !DEFAULTS.contains(&k) || !f.environment.contains_key(k) {
+            vars.push((k, v));
+        }
+    }
+    vars
+}
+
+/// Of [`startup_variables`], AWS's defaults, which a function's own variables replace.
+const DEFAULTS: &[&str] = &["LANG", "PATH", "LD_LIBRARY_PATH", "NODE_PATH", "PYTHONPATH"];
+
+/// The variables a runtime process needs from its start, which depend on no function
+/// beyond its runtime and where its code and scratch directory are (a spare starts with
+/// these): the task root, runtime directory, TZ and TMPDIR (reserved), and [`DEFAULTS`].
+fn startup_variables(
+    runtime: Runtime,
+    launcher: &Launcher,
+    task_root: &std::path::Path,
+    tmp_dir: &std::path::Path,
+    runtime_dir: &str,
+) -> Vec<(&'static str, String)> {
+    let root = task_root.to_string_lossy().into_owned();
+    // The interpreter's directory first, as /var/lang/bin on Lambda. An OS-only
+    // runtime has no interpreter: its launcher is only the entrypoint's shell.
+    let path = match launcher.program.parent().filter(|_| !runtime.is_os_only()) {
+        Some(dir) => format!("{}:/usr/local/bin:/usr/bin:/bin", dir.display()),
+        None => "/usr/local/bin:/usr/bin:/bin".to_string(),
+    };
+    // Library paths are AWS's list with Lambda's directories mapped to this environment's.
+    let mut vars = vec![
+        ("LAMBDA_TASK_ROOT", root.clone()),
+        ("LAMBDA_RUNTIME_DIR", runtime_dir.to_string()),
+        ("TZ", ":UTC".to_string()),
+        ("TMPDIR", tmp_dir.to_string_lossy().into_owned()),
         ("LANG", "en_US.UTF-8".to_string()),
         ("PATH", path),
         ("LD_LIBRARY_PATH", format!("/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{root}:{root}/lib")),
     ];
-    match f.runtime {
+    match runtime {
         Runtime::Nodejs22 | Runtime::Nodejs20 => {
-            defaults.push(("NODE_PATH", spec.task_root.join("node_modules").to_string_lossy().into_owned()))
+            vars.push(("NODE_PATH", task_root.join("node_modules").to_string_lossy().into_owned()))
         }
-        r if r.python_minor().is_some() => defaults.push(("PYTHONPATH", runtime_dir)),
+        r if r.python_minor().is_some() => vars.push(("PYTHONPATH", runtime_dir.to_string())),
         _ => {}
     }
-    vars.extend(defaults.into_iter().filter(|(k, _)| !f.environment.contains_key(*k)));
     vars
 }
 
@@ -683,6 +923,28 @@ mod tests {
     use super::*;
     use crate::logs::LogEvent;
     use crate::sandbox::{SandboxConfig, TmpStorage};
+
+    #[test]
+    fn only_functions_without_startup_variables_can_take_spares() {
+        let launcher = |awaits_sandbox| Launcher {
+            program: PathBuf::from("/usr/bin/node"),
+            args: Vec::new(),
+            runtime_dir: PathBuf::from("/r"),
+            note: None,
+            self_contained: true,
+            awaits_sandbox,
+        };
+        let f = function(&[("GREETING", "hi")]);
+        let p = Profile::of(&f, &launcher(true)).expect("a plain function takes spares");
+        assert_eq!((p.runtime, p.memory_size, p.ephemeral_storage), (f.runtime, 128, 512));
+        assert!(Profile::of(&f, &launcher(false)).is_none(), "a package's own bootstrap cannot be a spare");
+        for var in
+            ["NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "PYTHONHASHSEED", "LD_PRELOAD", "TZ", "LANG", "LC_ALL", "PATH"]
+        {
+            let g = function(&[(var, "x")]);
+            assert!(Profile::of(&g, &launcher(true)).is_none(), "{var}");
+        }
+    }
 
     #[test]
     fn init_start_names_the_runtime_version_and_its_arn() {

@@ -18,6 +18,7 @@ mod logs;
 mod pool;
 pub mod runtime_api;
 pub mod sandbox;
+mod spares;
 
 pub use logs::{LogEvent, LogSink};
 
@@ -31,9 +32,10 @@ use dashmap::DashMap;
 use portico_model::Function;
 
 use crate::code::CodeCache;
-use crate::environment::{Environment, SpawnSpec};
+use crate::environment::{Environment, Profile, Spare, SpawnSpec};
 use crate::launch::Launchers;
 use crate::pool::{same_config, Pool};
+use crate::spares::Spares;
 
 /// Settings of the execution layer, resolved once at start-up.
 #[derive(Debug, Clone)]
@@ -55,6 +57,9 @@ pub struct RuntimeConfig {
     /// busy one when that is likely quicker than a cold start (see `pool.rs`). Off: it
     /// starts one at once, as Lambda does.
     pub warm_wait: bool,
+    /// Spare runtime processes kept per profile at most (0: none), so that a cold start
+    /// can take one instead of starting a process (see `spares.rs`).
+    pub spares_per_profile: usize,
 }
 
 /// Why an invocation could not run at all (as opposed to a function error, which is
@@ -105,6 +110,7 @@ pub struct Invoker {
     launchers: Launchers,
     code: CodeCache,
     pools: DashMap<String, Arc<Pool>>,
+    spares: Spares,
     limits: concurrency::Limits,
     next_env: AtomicU64,
     stopping: AtomicBool,
@@ -118,7 +124,9 @@ impl Invoker {
     pub fn new(cfg: RuntimeConfig, launchers: Launchers) -> Arc<Invoker> {
         let code = CodeCache::new(cfg.code_dir.clone());
         let limits = concurrency::Limits::new(cfg.account_concurrency);
+        let spares = Spares::new(cfg.spares_per_profile, cfg.idle_timeout);
         let invoker = Arc::new(Invoker {
+            spares,
             cfg,
             launchers,
             code,
@@ -135,6 +143,7 @@ impl Invoker {
                 tick.tick().await;
                 let Some(inv) = weak.upgrade() else { break };
                 inv.reap_idle();
+                inv.reap_spares();
             }
         });
         invoker
@@ -179,7 +188,7 @@ impl Invoker {
     }
 
     async fn run(
-        &self,
+        self: &Arc<Self>,
         function: &Arc<Function>,
         request_id: Arc<str>,
         payload: Bytes,
@@ -202,7 +211,7 @@ impl Invoker {
         let wait_beyond = self.cfg.warm_wait.then_some(self.parallelism);
         let (mut env, cold) = match pool.acquire(function, wait_beyond).await {
             Some(env) => (env, false),
-            None => match self.spawn(function) {
+            None => match self.start(function).await {
                 Ok(env) => (env, true),
                 Err(e) => {
                     pool.release(None, began.elapsed(), true);
@@ -211,17 +220,93 @@ impl Invoker {
             },
         };
         let ran = Instant::now();
+        // What this cold start would have cost without a spare: warm-first dispatch weighs
+        // waiting against starting an environment, and spares run out.
+        let saved = env.spare_start.take().unwrap_or_default();
         let (done, log) = env.invoke(request_id, payload, invoked_arn, tail).await;
         let reusable = done.reusable && !self.stopping.load(Ordering::Relaxed);
         // A cold start is measured from the request, a warm turnaround from the hand-over.
-        let took = if cold { began.elapsed() } else { ran.elapsed() };
+        let took = if cold { began.elapsed() + saved } else { ran.elapsed() };
         pool.release(reusable.then_some(env), took, cold);
+        if cold {
+            // After the cold start, not during it: a spare starting competes for the CPU.
+            self.refill(function);
+        }
         Ok((done, log))
     }
 
-    fn spawn(&self, function: &Arc<Function>) -> Result<Environment, InvokeError> {
+    /// A new environment for `function`: a spare assigned to it when one of its profile
+    /// is ready, else a process started for it.
+    async fn start(&self, function: &Arc<Function>) -> Result<Environment, InvokeError> {
         let launcher =
             self.launchers.get(function.runtime).map_err(|e| InvokeError::RuntimeUnavailable(e.0.clone()))?;
+        let spare = match Profile::of(function, launcher) {
+            Some(profile) => self.spares.take(profile).await,
+            None => None,
+        };
+        if let Some(spare) = spare {
+            match self
+                .spec(function, launcher)
+                .and_then(|spec| spare.assign(function.clone(), spec).map_err(InvokeError::Spawn))
+            {
+                Ok(env) => return Ok(env),
+                Err(e) => tracing::warn!("{}: assigning a spare runtime failed ({e}); starting one", function.name),
+            }
+        }
+        self.spawn(function)
+    }
+
+    /// Starts the spares `function`'s profile is short of, in the background.
+    fn refill(self: &Arc<Self>, function: &Function) {
+        let Ok(launcher) = self.launchers.get(function.runtime) else { return };
+        let Some(profile) = Profile::of(function, launcher) else { return };
+        self.refill_profile(profile);
+    }
+
+    fn refill_profile(self: &Arc<Self>, profile: Profile) {
+        for _ in 0..self.spares.deficit(profile) {
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || {
+                let started = match this.launchers.get(profile.runtime) {
+                    _ if this.stopping.load(Ordering::Relaxed) => None,
+                    Ok(launcher) => {
+                        let id = this.next_env.fetch_add(1, Ordering::Relaxed);
+                        Spare::start(profile, launcher, this.cfg.tmp_dir.clone(), id, &this.cfg.sandbox)
+                            .inspect_err(|e| tracing::warn!("starting a spare runtime ({profile}) failed: {e}"))
+                            .ok()
+                    }
+                    Err(_) => None,
+                };
+                this.spares.stock(profile, started);
+            });
+        }
+    }
+
+    /// A function was created or changed: its first invocation is likely soon, so its
+    /// profile gets a spare ready.
+    pub fn expect(self: &Arc<Self>, function: &Function) {
+        let Ok(launcher) = self.launchers.get(function.runtime) else { return };
+        let Some(profile) = Profile::of(function, launcher) else { return };
+        self.spares.expect(profile);
+        self.refill_profile(profile);
+    }
+
+    fn reap_spares(self: &Arc<Self>) {
+        for profile in self.spares.reap() {
+            self.refill_profile(profile);
+        }
+        if let Some(line) = self.spares.report() {
+            tracing::info!("{line}");
+        }
+    }
+
+    /// The spare runtime processes ready now: per profile (`nodejs22.x 128 MB`), how
+    /// many and their resident memory in kB.
+    pub fn spares(&self) -> Vec<(String, usize, u64)> {
+        self.spares.census().into_iter().map(|(p, n, kb)| (p.to_string(), n, kb)).collect()
+    }
+
+    fn spec<'a>(&'a self, function: &Function, launcher: &'a launch::Launcher) -> Result<SpawnSpec<'a>, InvokeError> {
         let sha = &function.code.sha256_hex;
         if !self.code.contains(sha) {
             return Err(InvokeError::CodeMissing { function: function.name.clone(), sha: sha.clone() });
@@ -230,18 +315,20 @@ impl Invoker {
             return Err(InvokeError::ShuttingDown);
         }
         let id = self.next_env.fetch_add(1, Ordering::Relaxed);
-        Environment::spawn(
-            function.clone(),
-            SpawnSpec {
-                launcher,
-                task_root: self.code.path(sha),
-                tmp_root: self.cfg.tmp_dir.clone(),
-                id,
-                log_sink: self.cfg.log_sink.clone(),
-                sandbox: self.cfg.sandbox.clone(),
-            },
-        )
-        .map_err(InvokeError::Spawn)
+        Ok(SpawnSpec {
+            launcher,
+            task_root: self.code.path(sha),
+            tmp_root: self.cfg.tmp_dir.clone(),
+            id,
+            log_sink: self.cfg.log_sink.clone(),
+            sandbox: self.cfg.sandbox.clone(),
+        })
+    }
+
+    fn spawn(&self, function: &Arc<Function>) -> Result<Environment, InvokeError> {
+        let launcher =
+            self.launchers.get(function.runtime).map_err(|e| InvokeError::RuntimeUnavailable(e.0.clone()))?;
+        Environment::spawn(function.clone(), self.spec(function, launcher)?).map_err(InvokeError::Spawn)
     }
 
     /// Stops environments idle for longer than the idle timeout.
@@ -280,6 +367,7 @@ impl Invoker {
     /// are stopped when their invocation ends.
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::Relaxed);
+        self.spares.clear();
         for pool in self.pools.iter() {
             pool.retain_idle(|_| false);
         }

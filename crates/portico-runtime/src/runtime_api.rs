@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 
 use portico_model::function::limits::MAX_SYNC_PAYLOAD;
 
@@ -75,6 +75,12 @@ pub struct Slot {
     sandbox: std::sync::atomic::AtomicU8,
     /// Told when `sandbox` leaves [`SANDBOX_PENDING`].
     sandbox_done: Notify,
+    /// A spare's: the answer to `GET /portico/assignment` once a function is assigned
+    /// to it (its environment and task root); `None` for an environment started for its
+    /// function.
+    assignment: Option<watch::Sender<Option<Bytes>>>,
+    /// When a spare's runtime client first asked for its assignment: it had started.
+    asked_assignment: std::sync::OnceLock<std::time::Instant>,
 }
 
 /// The sandbox is still being completed (the process joins its cgroups).
@@ -99,6 +105,38 @@ struct SlotState {
 }
 
 impl Slot {
+    /// The slot of a spare: its runtime client waits in `GET /portico/assignment` until
+    /// [`Slot::assign`].
+    pub fn spare() -> Slot {
+        Slot { assignment: Some(watch::channel(None).0), ..Slot::default() }
+    }
+
+    /// Whether this is a spare's slot.
+    pub fn is_spare(&self) -> bool {
+        self.assignment.is_some()
+    }
+
+    /// Assigns a spare its function: `answer` is the JSON document its runtime client's
+    /// `GET /portico/assignment` gets (see the Node.js and Python clients).
+    pub fn assign(&self, answer: Bytes) {
+        if let Some(tx) = &self.assignment {
+            tx.send_replace(Some(answer));
+        }
+    }
+
+    /// When a spare's runtime client had started (first asked for its assignment).
+    pub fn asked_assignment(&self) -> Option<std::time::Instant> {
+        self.asked_assignment.get().copied()
+    }
+
+    /// A spare's assignment, once made; `None` when this is no spare.
+    async fn assignment(&self) -> Option<Bytes> {
+        let mut rx = self.assignment.as_ref()?.subscribe();
+        let _ = self.asked_assignment.set(std::time::Instant::now());
+        let answer = rx.wait_for(Option::is_some).await.ok()?.clone();
+        answer
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
         // The state is a handful of Options that are valid after any panic.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -265,10 +303,23 @@ async fn handle(req: Request<Incoming>, slot: &Slot) -> Response<Body> {
         // Portico's own runtime clients ask before loading function code, when told to
         // by `_PORTICO_AWAIT_SANDBOX` (not part of Lambda's Runtime API).
         (Method::GET, "portico/sandbox") => match slot.sandbox_ready().await {
+            // A spare learns it is one, and then asks for its function.
+            true if slot.is_spare() => reply(StatusCode::OK, r#"{"status":"OK","spare":true}"#),
             true => reply(StatusCode::OK, r#"{"status":"OK"}"#),
             false => reply(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 r#"{"errorMessage":"the environment's sandbox could not be completed","errorType":"Sandbox.Failure"}"#,
+            ),
+        },
+        (Method::GET, "portico/assignment") => match slot.assignment().await {
+            Some(answer) => {
+                let mut r = reply(StatusCode::OK, "");
+                *r.body_mut() = Full::new(answer);
+                r
+            }
+            None => reply(
+                StatusCode::BAD_REQUEST,
+                r#"{"errorMessage":"this environment is not a spare: it has its function","errorType":"NotSpare"}"#,
             ),
         },
         (Method::POST, "init/error") => {
@@ -416,5 +467,23 @@ mod tests {
         let failed = Slot::default();
         failed.sandbox_done(false);
         assert!(!failed.sandbox_ready().await);
+    }
+
+    #[tokio::test]
+    async fn a_spare_waits_for_its_assignment_and_others_have_none() {
+        let slot = Arc::new(Slot::spare());
+        assert!(slot.is_spare());
+        let waiting = tokio::spawn({
+            let slot = slot.clone();
+            async move { slot.assignment().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "no answer before the assignment");
+        slot.assign(Bytes::from_static(br#"{"environment":{},"taskRoot":"/t"}"#));
+        let answer = waiting.await.expect("join");
+        assert_eq!(answer.as_deref(), Some(&br#"{"environment":{},"taskRoot":"/t"}"#[..]));
+        let plain = Slot::default();
+        assert!(!plain.is_spare());
+        assert!(plain.assignment().await.is_none());
     }
 }

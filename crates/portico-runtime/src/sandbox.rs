@@ -8,7 +8,9 @@
 //!   a block of uids this instance claims with a lock file, and its function's own gid, with
 //!   no supplementary groups. A function reaches its code only through a directory of its
 //!   group (hard links into the shared, content-addressed tree); its TMPDIR is `0700`;
-//!   Portico's data dir is `0700` root and never on a function's path.
+//!   Portico's data dir is `0700` root and never on a function's path. A spare (started
+//!   before its function is known) has a group of its own and reaches its code through a
+//!   directory only its uid may enter, where the code is linked on assignment.
 //! - **Landlock** (Linux 5.13+): reads limited to system directories, the interpreter, the
 //!   runtime client and the task root; writes to the environment's TMPDIR; signals and
 //!   abstract UNIX sockets scoped to the environment (ABI 6+).
@@ -85,6 +87,17 @@ impl Default for SandboxConfig {
             tmp_storage: TmpStorage::Auto,
         }
     }
+}
+
+/// What a lease is sized and named by.
+struct Sizing<'a> {
+    /// Whose group the environment's user joins (a function ARN); `None`: a group of
+    /// its own (a spare's).
+    owner: Option<&'a str>,
+    /// How messages name what the environment is for.
+    label: &'a str,
+    memory_size: u32,
+    ephemeral_storage: u32,
 }
 
 /// Uids per instance block; an instance claims one block and uses it for its
@@ -198,6 +211,7 @@ impl Users {
                 private_dir(&dir, 0o711)?;
                 private_dir(&dir.join("code"), 0o711)?;
                 private_dir(&dir.join("tmp"), 0o711)?;
+                private_dir(&dir.join("tasks"), 0o711)?;
                 private_dir(&dir.join("bin"), 0o711)?;
                 private_dir(&dir.join("runtimes"), 0o755)
             };
@@ -213,23 +227,31 @@ impl Users {
         self.ids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A uid for a new environment of `function` and the function's gid.
-    fn allocate(&self, function: &str) -> io::Result<(u32, u32)> {
+    /// A uid for a new environment and its gid: `function`'s group, or for a spare
+    /// (`None`) a group of its own, numbered as its uid. Uids count up from the block's
+    /// start and function groups down from its end, so a spare's group is never a
+    /// function's.
+    fn allocate(&self, function: Option<&str>) -> io::Result<(u32, u32)> {
         let mut ids = self.ids();
+        let groups = u32::try_from(ids.gids.len()).unwrap_or(BLOCK);
         let uid = match ids.free_uids.pop_front() {
             Some(u) => u,
-            None if ids.next_uid < BLOCK => {
+            None if ids.next_uid + groups < BLOCK - 1 => {
                 ids.next_uid += 1;
                 self.base + ids.next_uid - 1
             }
-            None => return Err(io_other(format!("all {BLOCK} sandbox uids are in use"))),
+            None => return Err(io_other(format!("all {BLOCK} sandbox uids and gids are in use"))),
         };
-        let next_gid = u32::try_from(ids.gids.len()).unwrap_or(BLOCK) + 1;
-        if next_gid >= BLOCK && !ids.gids.contains_key(function) {
-            ids.free_uids.push_front(uid);
-            return Err(io_other(format!("all {BLOCK} sandbox gids are in use")));
+        let Some(function) = function else { return Ok((uid, uid)) };
+        if let Some(gid) = ids.gids.get(function) {
+            return Ok((uid, *gid));
         }
-        let gid = *ids.gids.entry(function.to_string()).or_insert(self.base + next_gid);
+        let gid = self.base + BLOCK - 1 - groups;
+        if gid <= self.base + ids.next_uid {
+            ids.free_uids.push_front(uid);
+            return Err(io_other(format!("all {BLOCK} sandbox uids and gids are in use")));
+        }
+        ids.gids.insert(function.to_string(), gid);
         Ok((uid, gid))
     }
 
@@ -464,33 +486,91 @@ impl Sandbox {
         tmp_root: &Path,
         name: &str,
     ) -> io::Result<Lease> {
+        let arn = function.arn();
+        let sizing = Sizing {
+            owner: Some(&arn),
+            label: &function.name,
+            memory_size: function.memory_size,
+            ephemeral_storage: function.ephemeral_storage,
+        };
+        self.lease(sizing, Some(task_root), launcher, tmp_root, name)
+    }
+
+    /// Prepares a spare environment: sized like the functions it may serve, its task
+    /// root an empty directory the function's code is linked into at
+    /// [`Lease::assign_code`]. Its user's group is its own, never a function's: it
+    /// reaches its code only through that directory.
+    pub(crate) fn prepare_spare(
+        self: &Arc<Self>,
+        memory_size: u32,
+        ephemeral_storage: u32,
+        launcher: &Launcher,
+        tmp_root: &Path,
+        name: &str,
+    ) -> io::Result<Lease> {
+        let sizing = Sizing { owner: None, label: "a spare runtime", memory_size, ephemeral_storage };
+        self.lease(sizing, None, launcher, tmp_root, name)
+    }
+
+    fn lease(
+        self: &Arc<Self>,
+        sizing: Sizing<'_>,
+        task_root: Option<&Path>,
+        launcher: &Launcher,
+        tmp_root: &Path,
+        name: &str,
+    ) -> io::Result<Lease> {
         let mut lease = Lease {
             sandbox: self.clone(),
             ids: None,
-            task_root: task_root.to_path_buf(),
+            task_root: task_root.map(Path::to_path_buf).unwrap_or_default(),
+            task_parent: None,
             program: launcher.program.clone(),
             runtime_dir: launcher.runtime_dir.clone(),
             tmp_dir: tmp_root.join(name),
             volume: None,
             cgroup: None,
-            memory_bytes: u64::from(function.memory_size) * 1024 * 1024,
-            file_bytes: u64::from(function.ephemeral_storage) * 1024 * 1024,
+            memory_bytes: u64::from(sizing.memory_size) * 1024 * 1024,
+            file_bytes: u64::from(sizing.ephemeral_storage) * 1024 * 1024,
             pgid: None,
             watch: Arc::new(Watch::default()),
             watcher: None,
         };
         if let Some(users) = &self.users {
-            let (uid, gid) = users.allocate(&function.arn())?;
+            let (uid, gid) = users.allocate(sizing.owner)?;
             // From here on, dropping the lease gives the uid back.
             lease.ids = Some((uid, gid));
-            lease.task_root = users.gate(task_root, gid)?;
+            match task_root {
+                Some(root) => lease.task_root = users.gate(root, gid)?,
+                None => {
+                    // Only this environment's user may pass: the code linked below is
+                    // reachable by no other.
+                    let parent = users.dir.join("tasks").join(name);
+                    lease.set_task_parent(parent.clone());
+                    fs::create_dir(&parent)?;
+                    std::os::unix::fs::chown(&parent, Some(uid), Some(gid))?;
+                    chmod(&parent, 0o500)?;
+                }
+            }
             lease.tmp_dir = users.dir.join("tmp").join(name);
             lease.program = users.reachable_program(&launcher.program, launcher.self_contained)?;
             expose_runtime_dir(&launcher.runtime_dir)?;
+        } else if task_root.is_none() && self.landlock_abi.is_some() {
+            // Landlock's rules are fixed at the start: they name this directory, which
+            // the code is linked into later.
+            let parent = tmp_root.join(format!("{name}.task"));
+            fs::create_dir_all(tmp_root)?;
+            match fs::remove_dir_all(&parent) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            lease.set_task_parent(parent.clone());
+            fs::create_dir(&parent)?;
+            chmod(&parent, 0o700)?;
         }
         if self.scratch.is_loop() {
             // A fresh, empty file system of EphemeralStorage MB, this environment's alone.
-            let volume = self.scratch.acquire(function.ephemeral_storage, lease.ids)?;
+            let volume = self.scratch.acquire(sizing.ephemeral_storage, lease.ids)?;
             lease.tmp_dir = volume.path().to_path_buf();
             lease.volume = Some(volume);
         } else {
@@ -509,9 +589,9 @@ impl Sandbox {
             }
         }
         if let Some(cgroups) = &self.cgroups {
-            match cgroups.create(name, function.memory_size) {
+            match cgroups.create(name, sizing.memory_size) {
                 Ok(cg) => lease.cgroup = Some(cg),
-                Err(e) => tracing::warn!("{name} of {}: no cgroup ({e}); using the watchdog", function.name),
+                Err(e) => tracing::warn!("{name} of {}: no cgroup ({e}); using the watchdog", sizing.label),
             }
         }
         Ok(lease)
@@ -558,7 +638,8 @@ impl Sandbox {
         }
         read.push(interpreter_prefix(&lease.program));
         read.push(lease.runtime_dir.clone());
-        read.push(lease.task_root.clone());
+        // A spare's task root does not exist yet: the rule names the directory it will be in.
+        read.push(lease.task_parent.clone().unwrap_or_else(|| lease.task_root.clone()));
         for path in &read {
             let Ok(fd) = PathFd::new(path) else { continue };
             let access = if path.is_dir() {
@@ -638,6 +719,9 @@ pub(crate) struct Lease {
     sandbox: Arc<Sandbox>,
     ids: Option<(u32, u32)>,
     task_root: PathBuf,
+    /// A spare's own directory, which its task root is linked into on assignment;
+    /// removed with the lease.
+    task_parent: Option<PathBuf>,
     program: PathBuf,
     runtime_dir: PathBuf,
     tmp_dir: PathBuf,
@@ -652,9 +736,34 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    /// The task root the function sees (and its working directory).
+    /// The task root the function sees (and its working directory); empty for a spare
+    /// not yet assigned.
     pub(crate) fn task_root(&self) -> &Path {
         &self.task_root
+    }
+
+    /// Where a spare's task root will be: its directory when it has one (the path the
+    /// runtime can be told before the code is there), else `code`.
+    pub(crate) fn future_task_root(&self, code: &Path) -> PathBuf {
+        self.task_parent.as_ref().map_or_else(|| code.to_path_buf(), |p| p.join("task"))
+    }
+
+    fn set_task_parent(&mut self, parent: PathBuf) {
+        self.task_parent = Some(parent);
+    }
+
+    /// Gives a spare its function's code (the unpacked tree at `code`): hard links in
+    /// its own directory, which only it can reach and its Landlock rules allow; with no
+    /// such directory (neither users nor Landlock), the tree itself.
+    pub(crate) fn assign_code(&mut self, code: &Path) -> io::Result<()> {
+        let root = self.future_task_root(code);
+        if self.task_parent.is_some() {
+            link_tree(code, &root).map_err(|e| {
+                io::Error::new(e.kind(), format!("linking {} into {}: {e}", code.display(), root.display()))
+            })?;
+        }
+        self.task_root = root;
+        Ok(())
     }
 
     /// The interpreter to start.
@@ -814,6 +923,7 @@ impl Drop for Lease {
             cgroup: self.cgroup.take(),
             tmp_dir: std::mem::take(&mut self.tmp_dir),
             volume: self.volume.take(),
+            task_parent: self.task_parent.take(),
         };
         // Waiting for the killed to leave and deleting up to 10 GB of scratch files
         // must not hold an async worker.
@@ -831,6 +941,7 @@ struct Teardown {
     cgroup: Option<EnvCgroup>,
     tmp_dir: PathBuf,
     volume: Option<Volume>,
+    task_parent: Option<PathBuf>,
 }
 
 impl Teardown {
@@ -851,6 +962,10 @@ impl Teardown {
             self.sandbox.scratch.release(volume);
         } else if !self.tmp_dir.as_os_str().is_empty() {
             let _ = fs::remove_dir_all(&self.tmp_dir);
+        }
+        if let Some(parent) = &self.task_parent {
+            // Its directories are 0555: as Portico's own user, opened up first.
+            let _ = crate::code::remove_tree(parent);
         }
         if let (Some(uid), Some(users), true) = (self.uid, &self.sandbox.users, clean) {
             users.release(uid);

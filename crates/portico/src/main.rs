@@ -103,6 +103,12 @@ struct ServeArgs {
     /// at once, as Lambda does.
     #[arg(long, env = "PORTICO_WARM_WAIT", default_value = "on", value_parser = ["on", "off"])]
     warm_wait: String,
+    /// Spare runtime processes kept ready per profile (runtime, memory, storage) at most:
+    /// started ahead of cold starts (as many as the profile's cold starts in the last
+    /// minute, one while it was used within --idle-timeout, one as soon as a function of
+    /// it is created), then assigned a function; 0 turns them off. Node.js and Python.
+    #[arg(long, env = "PORTICO_SPARE_RUNTIMES", default_value_t = 2)]
+    spare_runtimes: usize,
     /// Threads that serve requests (default: half the CPUs, at least one).
     #[arg(long, env = "PORTICO_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     worker_threads: Option<u16>,
@@ -408,6 +414,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tmp_dir,
             idle_timeout: Duration::from_secs(args.idle_timeout),
             warm_wait: args.warm_wait == "on",
+            spares_per_profile: args.spare_runtimes,
             account_concurrency: args.account_concurrency,
             log_sink: Some(portico_control::logs::sink(logs.clone())),
             sandbox: sandbox.clone(),

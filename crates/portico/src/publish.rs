@@ -49,6 +49,12 @@ pub async fn start(
             };
             gateway.install(next.clone());
             invoker.limits().set_reservations(next.functions.values().map(|f| &**f));
+            // A function just created is likely invoked next: a spare of its kind waits.
+            for (key, f) in &next.functions {
+                if !current.functions.contains_key(key) {
+                    invoker.expect(f);
+                }
+            }
             invoker.retain(|f| {
                 next.version(&f.arn(), &f.version).is_some_and(|cur| portico_runtime::can_share_environments(f, cur))
             });

@@ -37,8 +37,16 @@ class FakeRuntimeApi {
     this.parked = [];
     this.outcomes = new Map();
     this.initError = deferred();
-    /** Resolve with an HTTP status to answer `GET portico/sandbox` (Portico's hand-shake). */
+    /**
+     * Resolve with an HTTP status, or `{status, body}`, to answer `GET portico/sandbox`
+     * (Portico's hand-shake).
+     */
     this.sandboxGate = deferred();
+    /**
+     * Resolve with `{status, body}` to answer a spare's `GET portico/assignment` (its
+     * function), or with 'hang up' to close the connection instead.
+     */
+    this.assignmentGate = deferred();
     /** Every request the runtime made: `{method, url, headers, body, port}` (port: the runtime's end). */
     this.requests = [];
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -68,9 +76,22 @@ class FakeRuntimeApi {
         return;
       }
       if (req.method === 'GET' && rest === 'portico/sandbox') {
-        this.sandboxGate.promise.then((status) => {
+        this.sandboxGate.promise.then((answer) => {
+          const status = typeof answer === 'number' ? answer : answer.status;
+          const body = typeof answer === 'number' ? undefined : answer.body;
           res.writeHead(status, { 'content-type': 'application/json' });
-          res.end(status === 200 ? '{"status":"OK"}' : '{"errorType":"Sandbox.Failure"}');
+          res.end(body ?? (status === 200 ? '{"status":"OK"}' : '{"errorType":"Sandbox.Failure"}'));
+        });
+        return;
+      }
+      if (req.method === 'GET' && rest === 'portico/assignment') {
+        this.assignmentGate.promise.then((answer) => {
+          if (answer === 'hang up') {
+            req.socket.destroy();
+            return;
+          }
+          res.writeHead(answer.status, { 'content-type': 'application/json' });
+          res.end(answer.body);
         });
         return;
       }
@@ -157,37 +178,52 @@ function taskRoot(files) {
 
 /**
  * Starts bootstrap.mjs for `handler` over `files`. Returns the fake API, the process,
- * its output and a promise of its exit.
+ * its output and a promise of its exit. With `spare`, it is started as a spare process
+ * is, before its function is known: in a directory of its own, with only `spare` and a
+ * few basics as its environment, and told it is a spare by its `GET portico/sandbox`;
+ * `functionEnv` is then what to assign it (see `assign`).
  */
-async function startRuntime({ files, handler = 'index.handler', env = {}, node = process.execPath }) {
+async function startRuntime({ files, handler = 'index.handler', env = {}, node = process.execPath, spare }) {
   const api = new FakeRuntimeApi();
   const port = await api.listen();
   const root = taskRoot(files);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portico-tmp-'));
+  const functionEnv = {
+    _HANDLER: handler,
+    AWS_REGION: 'us-east-1',
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+    AWS_LAMBDA_FUNCTION_NAME: 'fn',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    AWS_LAMBDA_LOG_GROUP_NAME: '/aws/lambda/fn',
+    AWS_LAMBDA_LOG_STREAM_NAME: '2025/01/01/[$LATEST]0123456789abcdef',
+    AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
+    LAMBDA_TASK_ROOT: root,
+    LAMBDA_RUNTIME_DIR: path.dirname(BOOTSTRAP),
+    TZ: ':UTC',
+    LANG: 'en_US.UTF-8',
+    PATH: `${path.dirname(node)}:/usr/local/bin:/usr/bin:/bin`,
+    TMPDIR: tmp,
+    NODE_PATH: path.join(root, 'node_modules'),
+    ...env,
+  };
+  const spareDir = spare && fs.mkdtempSync(path.join(os.tmpdir(), 'portico-spare-'));
+  if (spare) api.sandboxGate.resolve({ status: 200, body: '{"status":"OK","spare":true}' });
   const child = spawn(node, [BOOTSTRAP], {
-    cwd: root,
+    cwd: spare ? spareDir : root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      _HANDLER: handler,
-      AWS_REGION: 'us-east-1',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
-      AWS_LAMBDA_FUNCTION_NAME: 'fn',
-      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
-      AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
-      AWS_LAMBDA_LOG_GROUP_NAME: '/aws/lambda/fn',
-      AWS_LAMBDA_LOG_STREAM_NAME: '2025/01/01/[$LATEST]0123456789abcdef',
-      AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
-      LAMBDA_TASK_ROOT: root,
-      LAMBDA_RUNTIME_DIR: path.dirname(BOOTSTRAP),
-      TZ: ':UTC',
-      LANG: 'en_US.UTF-8',
-      PATH: `${path.dirname(node)}:/usr/local/bin:/usr/bin:/bin`,
-      TMPDIR: tmp,
-      NODE_PATH: path.join(root, 'node_modules'),
-      ...env,
-    },
+    env: spare
+      ? {
+          AWS_LAMBDA_RUNTIME_API: functionEnv.AWS_LAMBDA_RUNTIME_API,
+          PATH: functionEnv.PATH,
+          LANG: 'en_US.UTF-8',
+          TZ: ':UTC',
+          TMPDIR: tmp,
+          ...spare,
+        }
+      : functionEnv,
   });
   let output = '';
   const watchers = new Set();
@@ -205,6 +241,7 @@ async function startRuntime({ files, handler = 'index.handler', env = {}, node =
     api,
     child,
     root,
+    functionEnv,
     exited,
     get output() {
       return output;
@@ -237,6 +274,7 @@ async function startRuntime({ files, handler = 'index.handler', env = {}, node =
       api.close();
       fs.rmSync(root, { recursive: true, force: true });
       fs.rmSync(tmp, { recursive: true, force: true });
+      if (spareDir) fs.rmSync(spareDir, { recursive: true, force: true });
     },
   };
   return rt;
@@ -263,6 +301,21 @@ async function runtime(t, options) {
   const rt = await startRuntime(options);
   t.after(() => rt.stop());
   return rt;
+}
+
+/** Answers a spare runtime's `GET portico/assignment` with its function. */
+function assign(rt, environment, taskRoot = rt.root) {
+  rt.api.assignmentGate.resolve({ status: 200, body: JSON.stringify({ environment, taskRoot }) });
+}
+
+const SANDBOX_URL = `${PREFIX}portico/sandbox`;
+const ASSIGNMENT_URL = `${PREFIX}portico/assignment`;
+
+/** Resolves once the runtime has sent `GET <url>`, waiting up to 3 s. */
+async function asked(rt, url) {
+  const sent = () => rt.api.requests.some((r) => r.url === url);
+  for (let i = 0; i < 300 && !sent(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(sent(), `GET ${url}`);
 }
 
 async function initError(rt) {
@@ -614,9 +667,11 @@ describe('bootstrap.mjs', { concurrency: true }, () => {
       },
       env: { _PORTICO_AWAIT_SANDBOX: '1' },
     });
-    await new Promise((r) => setTimeout(r, 300));
+    // Asked, then given time to (wrongly) go on: a fixed wait alone flaked under load.
+    await asked(rt, SANDBOX_URL);
+    await new Promise((r) => setTimeout(r, 200));
     assert.ok(!rt.output.includes('module loaded'), rt.output);
-    assert.deepEqual(rt.api.requests.map((r) => r.url), ['/2018-06-01/runtime/portico/sandbox']);
+    assert.deepEqual(rt.api.requests.map((r) => r.url), [SANDBOX_URL]);
     rt.api.sandboxGate.resolve(200);
     const r = await rt.api.invoke({});
     assert.equal(r.json, 'unset', 'the hand-shake variable is not left to the function');
@@ -633,6 +688,202 @@ describe('bootstrap.mjs', { concurrency: true }, () => {
     assert.equal(code, 1);
     assert.ok(!rt.output.includes('module loaded'), rt.output);
     assert.match(rt.output, /The sandbox is not ready: HTTP status 500/);
+  });
+
+  test('a sandbox answer that does not say spare: the process goes on as started, asking for no function', async (t) => {
+    const bodies = [
+      '{"status":"OK"}',
+      '{"status":"OK","spare":false}',
+      // The sandbox answer no longer carries an assignment: one there is ignored.
+      JSON.stringify({ status: 'OK', assignment: { environment: { STRAY: '2' }, taskRoot: '/' } }),
+    ];
+    await Promise.all(
+      bodies.map(async (body) => {
+        const rt = await runtime(t, {
+          files: {
+            'index.mjs': `export const handler = async () => ({ stray: process.env.STRAY ?? null, cwd: process.cwd() });`,
+          },
+          env: { _PORTICO_AWAIT_SANDBOX: '1', STRAY: '1' },
+        });
+        rt.api.sandboxGate.resolve({ status: 200, body });
+        assert.deepEqual((await rt.api.invoke({})).json, { stray: '1', cwd: rt.root }, body);
+        assert.deepEqual(rt.api.requests.map((r) => r.url).slice(0, 2), [SANDBOX_URL, `${PREFIX}invocation/next`], body);
+        assert.ok(!rt.api.requests.some((r) => r.url === ASSIGNMENT_URL), body);
+      }),
+    );
+  });
+
+  test('a malformed sandbox answer runs no function code and exits with a clear message', async (t) => {
+    const cases = [
+      ['not json', /The sandbox answer is malformed: not JSON/],
+      ['[]', /The sandbox answer is malformed: not a JSON object/],
+      ['{"status":"OK","spare":"yes"}', /The sandbox answer is malformed: "spare" is not a boolean/],
+    ];
+    await Promise.all(
+      cases.map(async ([body, message]) => {
+        const rt = await runtime(t, {
+          files: { 'index.mjs': `console.log('module loaded'); export const handler = async () => 1;` },
+          env: { _PORTICO_AWAIT_SANDBOX: '1' },
+        });
+        rt.api.sandboxGate.resolve({ status: 200, body });
+        const { code } = await within(rt.exited, 5000, `exit on ${body}`);
+        assert.equal(code, 1, body);
+        assert.match(rt.output, message, body);
+        assert.ok(!rt.output.includes('module loaded'), rt.output);
+        assert.deepEqual(rt.api.requests.map((r) => r.url), [SANDBOX_URL], body);
+      }),
+    );
+  });
+
+  test('a spare process becomes the function Portico assigns it', async (t) => {
+    const rt = await runtime(t, {
+      files: {
+        'index.js': `
+          console.info('info at load');
+          console.error('error at load');
+          // Found only through NODE_PATH: not in a node_modules above the task root.
+          const lib = require('only-via-node-path');
+          exports.handler = async (event, context) => {
+            console.info('info in handler');
+            console.error('error in handler');
+            const env = { ...process.env };
+            const trace = env._X_AMZN_TRACE_ID;
+            delete env._X_AMZN_TRACE_ID;
+            return {
+              env,
+              trace,
+              cwd: process.cwd(),
+              lib,
+              functionName: context.functionName,
+              functionVersion: context.functionVersion,
+              memoryLimitInMB: context.memoryLimitInMB,
+              logGroupName: context.logGroupName,
+              logStreamName: context.logStreamName,
+              awslambda: typeof globalThis.awslambda,
+              hours: new Date(0).getHours(),
+            };
+          };
+        `,
+        'vendor/only-via-node-path/index.js': `module.exports = 'from NODE_PATH';`,
+      },
+      spare: { _PORTICO_AWAIT_SANDBOX: '1', STRAY: '1' },
+    });
+    // Told it is a spare, it warms up, then waits for its function, writing nothing:
+    // that output would be nobody's.
+    await asked(rt, ASSIGNMENT_URL);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(rt.output, '');
+    assert.deepEqual(rt.api.requests.map((r) => r.url), [SANDBOX_URL, ASSIGNMENT_URL]);
+    // One kept-alive connection carries both.
+    assert.equal(new Set(rt.api.requests.map((r) => r.port)).size, 1);
+
+    const environment = {
+      ...rt.functionEnv,
+      AWS_LAMBDA_FUNCTION_NAME: 'assigned',
+      AWS_LAMBDA_FUNCTION_VERSION: '7',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+      AWS_LAMBDA_LOG_GROUP_NAME: '/aws/lambda/assigned',
+      AWS_LAMBDA_LOG_STREAM_NAME: '2025/02/02/[7]fedcba9876543210',
+      AWS_LAMBDA_LOG_LEVEL: 'ERROR',
+      AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA: '1',
+      NODE_PATH: path.join(rt.root, 'vendor'),
+      TZ: 'Asia/Tokyo',
+      CUSTOM_VARIABLE: 'custom value',
+    };
+    assign(rt, environment);
+    const r = await rt.api.invoke({});
+    assert.equal(r.kind, 'response', r.body);
+    const v = r.json;
+    // Exactly the assigned environment (and the invocation's trace id).
+    assert.deepEqual(v.env, environment);
+    assert.match(v.trace, /^Root=1-/);
+    assert.equal(v.cwd, rt.root);
+    assert.equal(v.lib, 'from NODE_PATH');
+    assert.equal(v.functionName, 'assigned');
+    assert.equal(v.functionVersion, '7');
+    assert.equal(v.memoryLimitInMB, '512');
+    assert.equal(v.logGroupName, '/aws/lambda/assigned');
+    assert.equal(v.logStreamName, '2025/02/02/[7]fedcba9876543210');
+    assert.equal(v.awslambda, 'undefined');
+    assert.equal(v.hours, 9);
+    // The assigned log level: ERROR records only.
+    await rt.waitForLine(/\tERROR\terror in handler$/);
+    assert.match(rt.output, new RegExp(`^${ISO}\\tundefined\\tERROR\\terror at load$`, 'm'));
+    assert.ok(!rt.output.includes('info at'), rt.output);
+    assert.ok(!rt.output.includes('info in handler'), rt.output);
+  });
+
+  test('an assigned ES module handler, with the global awslambda', async (t) => {
+    const rt = await runtime(t, {
+      files: {
+        'index.mjs': `export const handler = async () => ({ awslambda: typeof awslambda, cwd: process.cwd() });`,
+      },
+      spare: { _PORTICO_AWAIT_SANDBOX: '1' },
+    });
+    await asked(rt, ASSIGNMENT_URL);
+    assign(rt, rt.functionEnv);
+    assert.deepEqual((await rt.api.invoke({})).json, { awslambda: 'object', cwd: rt.root });
+    assert.equal(rt.output, '');
+  });
+
+  test('a malformed assignment runs no function code and exits with a clear message', async (t) => {
+    const cases = [
+      ['not json', /The assignment is malformed: not JSON/],
+      ['[]', /The assignment is malformed: not a JSON object/],
+      ['{"taskRoot":"/"}', /The assignment is malformed: "environment" is not an object/],
+      ['{"environment":null,"taskRoot":"/"}', /The assignment is malformed: "environment" is not an object/],
+      ['{"environment":["A=1"],"taskRoot":"/"}', /The assignment is malformed: "environment" is not an object/],
+      ['{"environment":{"A":"1","B":2},"taskRoot":"/"}', /The assignment is malformed: "environment.B" is not a string/],
+      ['{"environment":{"A":"1\\u0000"},"taskRoot":"/"}', /The assignment is malformed: "environment.A" is not a string without NUL/],
+      ['{"environment":{"A=B":"1"},"taskRoot":"/"}', /The assignment is malformed: .*invalid name "A=B"/],
+      ['{"environment":{}}', /The assignment is malformed: "taskRoot" is not an absolute path/],
+      ['{"environment":{},"taskRoot":"relative"}', /The assignment is malformed: "taskRoot" is not an absolute path/],
+      // The former shape, the assignment wrapped as the sandbox answer carried it.
+      ['{"status":"OK","assignment":{"environment":{},"taskRoot":"/"}}', /The assignment is malformed: "environment" is not an object/],
+      ['{"environment":{},"taskRoot":"/nonexistent/portico-task-root"}', /Cannot take the assigned function: ENOENT/],
+    ];
+    await Promise.all(
+      cases.map(async ([body, message]) => {
+        const rt = await runtime(t, {
+          files: { 'index.mjs': `console.log('module loaded'); export const handler = async () => 1;` },
+          spare: { _PORTICO_AWAIT_SANDBOX: '1' },
+        });
+        rt.api.assignmentGate.resolve({ status: 200, body });
+        const { code } = await within(rt.exited, 5000, `exit on ${body}`);
+        assert.equal(code, 1, body);
+        assert.match(rt.output, message, body);
+        assert.ok(!rt.output.includes('module loaded'), rt.output);
+        assert.deepEqual(rt.api.requests.map((r) => r.url), [SANDBOX_URL, ASSIGNMENT_URL], body);
+      }),
+    );
+  });
+
+  test('an assignment Portico fails or never answers runs no function code', async (t) => {
+    const cases = [
+      [
+        { status: 500, body: '{"errorMessage":"no function","errorType":"Assignment.Failure"}' },
+        /The assignment failed: HTTP status 500: \{"errorMessage":"no function","errorType":"Assignment.Failure"\}/,
+      ],
+      [
+        { status: 400, body: '{"errorMessage":"this environment is not a spare: it has its function","errorType":"NotSpare"}' },
+        /The assignment failed: HTTP status 400: .*NotSpare/,
+      ],
+      ['hang up', /Failed to get the assignment: (?:socket hang up|read ECONNRESET)/],
+    ];
+    await Promise.all(
+      cases.map(async ([answer, message]) => {
+        const rt = await runtime(t, {
+          files: { 'index.mjs': `console.log('module loaded'); export const handler = async () => 1;` },
+          spare: { _PORTICO_AWAIT_SANDBOX: '1' },
+        });
+        rt.api.assignmentGate.resolve(answer);
+        const { code } = await within(rt.exited, 5000, `exit on ${message}`);
+        assert.equal(code, 1, rt.output);
+        assert.match(rt.output, message);
+        assert.ok(!rt.output.includes('module loaded'), rt.output);
+        assert.ok(!rt.api.requests.some((r) => r.url.endsWith('/invocation/next')), rt.output);
+      }),
+    );
   });
 
   test('AWS_LAMBDA_LOG_LEVEL filters records', async (t) => {
