@@ -132,11 +132,10 @@ def pss_kb(pid):
 
 
 def is_spare(pid):
-    """Whether a process of Portico's is a spare runtime (its initial environment names no
-    function: it was started before its function was known)."""
+    """Whether a process of Portico's is a spare runtime not yet assigned a function: it
+    works in `/` until its function's task root becomes its working directory."""
     try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return b"AWS_LAMBDA_FUNCTION_NAME=" not in f.read()
+        return os.readlink(f"/proc/{pid}/cwd") == "/"
     except OSError:
         return False
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import time
 
@@ -73,16 +74,13 @@ def node_probe(server: Server, prefix: str, variables: dict[str, str]):
 
 
 def spare_processes(server: Server, runtime_file: str) -> list[int]:
-    """Runtime processes of `server` not (yet) serving a function: their environment
-    names none (a process's initial environment is what /proc shows)."""
+    """Runtime processes of `server` not (yet) serving a function: they work in `/` until
+    their function's task root becomes their working directory."""
     found = []
     for pid, cmd in server.processes():
-        if runtime_file not in cmd:
-            continue
         try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if b"AWS_LAMBDA_FUNCTION_NAME=" not in f.read():
-                    found.append(pid)
+            if runtime_file in cmd and os.readlink(f"/proc/{pid}/cwd") == "/":
+                found.append(pid)
         except OSError:
             continue
     return found
