@@ -772,8 +772,7 @@ class Invocation {
    * answered, the GET goes again on a new one (`restart`).
    */
   settle(kind, body, headers) {
-    const url = `${PREFIX}/invocation/${encodeURIComponent(this.id)}/${kind}`;
-    [this.posted, this.next] = api.pipeline(['POST', url, headers, body], ['GET', NEXT_PATH]);
+    [this.posted, this.next] = api.pipeline(['POST', outcomePath(this.id, kind), headers, body], ['GET', NEXT_PATH]);
     this.onPosted(this.posted);
   }
 
@@ -784,16 +783,13 @@ class Invocation {
 
   succeed(result) {
     if (this.finished) return;
-    let body;
-    try {
-      body = JSON.stringify(result === undefined ? null : result);
-    } catch {
+    const body = resultBody(result);
+    if (body === undefined) {
       this.fail(new Error('Unable to stringify response body'));
       return;
     }
-    if (body === undefined) body = 'null'; // a function or symbol result
     this.finished = true;
-    this.settle('response', body, { 'Content-Type': 'application/json' });
+    this.settle('response', body, JSON_CONTENT);
   }
 
   succeedRaw(body, contentType) {
@@ -812,6 +808,30 @@ class Invocation {
     }
     this.settle('error', ...errorPost(err));
   }
+}
+
+/** Where an invocation's outcome is posted: `kind` is 'response' or 'error'. */
+function outcomePath(id, kind) {
+  return `${PREFIX}/invocation/${encodeURIComponent(id)}/${kind}`;
+}
+
+/** The headers of a JSON response; only read (see `encode`). */
+const JSON_CONTENT = { 'Content-Type': 'application/json' };
+
+/** The response document a result is posted as; undefined when it has none. */
+function resultBody(result) {
+  let body;
+  try {
+    body = JSON.stringify(result === undefined ? null : result);
+  } catch {
+    return undefined;
+  }
+  return body === undefined ? 'null' : body; // 'null' for a function or symbol result
+}
+
+/** The event, from the body of the GET /next answer. */
+function parseEvent(payload) {
+  return JSON.parse(payload.length === 0 ? 'null' : payload.toString());
 }
 
 function buildContext(inv, headers) {
@@ -856,46 +876,55 @@ function runInvocation(headers, payload) {
     const trace = headers['lambda-runtime-trace-id'];
     if (trace) env._X_AMZN_TRACE_ID = trace;
     else delete env._X_AMZN_TRACE_ID;
+    invoke(inv, handler, handlerStreams, headers, payload);
+  });
+}
 
-    let event;
-    let context;
+/**
+ * Hands the event and context of the GET /next answer (`headers`, `payload`) to `fn`,
+ * whose outcome `inv` reports. Nothing here changes the process's state: what is posted
+ * and logged is `inv`'s doing (an invocation already finished does neither: see
+ * `warmUpInvocation`), anything else `fn`'s.
+ */
+function invoke(inv, fn, streams, headers, payload) {
+  let event;
+  let context;
+  try {
+    event = parseEvent(payload);
+    context = buildContext(inv, headers);
+  } catch (e) {
+    inv.fail(e);
+    return;
+  }
+  if (streams) {
+    runStreaming(inv, fn, event, context);
+    return;
+  }
+  const callback = (err, result) => inv.done(err, result);
+  let ret;
+  try {
+    ret = fn(event, context, callback);
+  } catch (e) {
+    // AWS hands what was thrown to the callback: a thrown null reads as success.
+    callback(e);
+    return;
+  }
+  if (isPromise(ret)) {
     try {
-      event = JSON.parse(payload.length === 0 ? 'null' : payload.toString());
-      context = buildContext(inv, headers);
+      ret.then(
+        (result) => inv.succeed(result),
+        (err) => inv.fail(err === undefined || err === null ? 'handled' : err),
+      );
     } catch (e) {
       inv.fail(e);
-      return;
     }
-    if (handlerStreams) {
-      runStreaming(inv, event, context);
-      return;
-    }
-    const callback = (err, result) => inv.done(err, result);
-    let ret;
-    try {
-      ret = handler(event, context, callback);
-    } catch (e) {
-      // AWS hands what was thrown to the callback: a thrown null reads as success.
-      callback(e);
-      return;
-    }
-    if (isPromise(ret)) {
-      try {
-        ret.then(
-          (result) => inv.succeed(result),
-          (err) => inv.fail(err === undefined || err === null ? 'handled' : err),
-        );
-      } catch (e) {
-        inv.fail(e);
-      }
-    }
-    // Otherwise the callback, context.done/succeed/fail, or an empty event loop answers.
-  });
+  }
+  // Otherwise the callback, context.done/succeed/fail, or an empty event loop answers.
 }
 
 // Response streaming, buffered: Portico's Runtime API takes one response body, so it
 // is posted (and the next GET pipelined behind it) as any other outcome.
-function runStreaming(inv, event, context) {
+function runStreaming(inv, fn, event, context) {
   const chunks = [];
   let contentType = 'application/octet-stream';
   const stream = new Writable({
@@ -903,7 +932,7 @@ function runStreaming(inv, event, context) {
       chunks.push(chunk);
       cb();
     },
-    highWaterMark: handler[HANDLER_HIGHWATERMARK],
+    highWaterMark: fn[HANDLER_HIGHWATERMARK],
   });
   stream.setContentType = (ct) => {
     contentType = ct;
@@ -933,7 +962,7 @@ function runStreaming(inv, event, context) {
   };
   let ret;
   try {
-    ret = handler(event, stream, context);
+    ret = fn(event, stream, context);
   } catch (e) {
     inv.fail(e);
     return;
@@ -1136,6 +1165,8 @@ async function becomeAssignedFunction() {
  * The socket and the writing of requests need nothing more: the sandbox round trip
  * ran them, and the GET portico/assignment that follows runs them again.
  */
+const WARM_UP_ROUNDS = 10;
+
 async function warmUp() {
   try {
     const self = fileURLToPath(import.meta.url);
@@ -1164,8 +1195,87 @@ async function warmUp() {
     }
     // loadHandler compiled, by a name it refuses before it loads anything.
     await loadHandler(dir, '..').catch(() => {});
+    await warmUpInvocation();
   } catch {
     // A warm-up that fails leaves the spare as it was: only colder.
+  }
+}
+
+/**
+ * The per-invocation path warmed, on an invocation of our own: the GET /next answer
+ * parsed (an API Gateway HTTP API event, as Portico writes it), the event and context
+ * made and handed to a handler of ours (`invoke`), its result serialised into the POST
+ * /response and the GET /next written with it (`encode`), the 202 parsed. Several
+ * times, for the regular expressions. What is left out is what has an effect:
+ * runInvocation's bookkeeping (`current`, the request id, `_X_AMZN_TRACE_ID` in
+ * process.env) and the writing itself; and the invocation is finished from the start,
+ * so that its handler's outcome is neither posted nor logged.
+ */
+async function warmUpInvocation() {
+  const id = '3b1f6a2e-7c4d-4e8f-9a0b-1c2d3e4f5a6b';
+  const now = Date.now();
+  const host = 'abcdefghij.execute-api.us-east-1.amazonaws.com';
+  const payload = JSON.stringify({
+    version: '2.0',
+    routeKey: 'GET /hello',
+    rawPath: '/hello',
+    rawQueryString: 'name=Dev',
+    headers: {
+      accept: '*/*',
+      'content-length': '0',
+      host,
+      'user-agent': 'curl/8.5.0',
+      'x-amzn-trace-id': 'Root=1-6746a0c1-0123456789abcdef01234567',
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-port': '443',
+      'x-forwarded-proto': 'https',
+    },
+    queryStringParameters: { name: 'Dev' },
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abcdefghij',
+      domainName: host,
+      domainPrefix: 'abcdefghij',
+      http: { method: 'GET', path: '/hello', protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'curl/8.5.0' },
+      requestId: 'CFXlVhS5oAMEVxA=',
+      routeKey: 'GET /hello',
+      stage: '$default',
+      time: '27/Nov/2024:10:00:00 +0000',
+      timeEpoch: now,
+    },
+    isBase64Encoded: false,
+  });
+  const date = new Date(now).toUTCString();
+  const next = Buffer.from(
+    'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n' +
+      `lambda-runtime-aws-request-id: ${id}\r\n` +
+      `lambda-runtime-deadline-ms: ${now + 3000}\r\n` +
+      'lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:fn\r\n' +
+      `lambda-runtime-trace-id: Root=1-${Math.floor(now / 1000).toString(16)}-${id.replaceAll('-', '').slice(0, 24)}\r\n` +
+      `content-length: ${Buffer.byteLength(payload)}\r\ndate: ${date}\r\n\r\n${payload}`,
+  );
+  const accepted = Buffer.from(
+    `HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: 15\r\ndate: ${date}\r\n\r\n{"status":"OK"}`,
+  );
+  const noop = () => {};
+  for (let i = 0; i < WARM_UP_ROUNDS; i++) {
+    const parser = new ResponseParser();
+    parser.push(next);
+    const inv = new Invocation(parser.headers['lambda-runtime-aws-request-id'], noop);
+    inv.finished = true;
+    let result;
+    const fn = async (event, context) => {
+      context.getRemainingTimeInMillis();
+      result = { statusCode: 200, body: JSON.stringify({ message: `Hello, ${event.queryStringParameters?.name}!` }) };
+      return result;
+    };
+    invoke(inv, fn, false, parser.headers, parser.body);
+    // The promise's reactions run (inv.succeed: finished, it returns at once).
+    await null;
+    const body = resultBody(result);
+    api.encode('POST', outcomePath(inv.id, 'response'), JSON_CONTENT, body);
+    api.encode('GET', NEXT_PATH);
+    new ResponseParser().push(accepted);
   }
 }
 

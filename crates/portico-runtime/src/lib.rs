@@ -37,6 +37,9 @@ use crate::launch::Launchers;
 use crate::pool::{same_config, Pool};
 use crate::spares::Spares;
 
+/// How long after a cold start took a spare its replacement is started.
+const REFILL_AFTER: Duration = Duration::from_millis(20);
+
 /// Settings of the execution layer, resolved once at start-up.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -260,24 +263,31 @@ impl Invoker {
     fn refill(self: &Arc<Self>, function: &Function) {
         let Ok(launcher) = self.launchers.get(function.runtime) else { return };
         let Some(profile) = Profile::of(function, launcher) else { return };
-        self.refill_profile(profile);
+        // Not while the answer that took a spare is still on its way: starting one forks
+        // Portico, and its threads then fault on the pages they write.
+        self.refill_profile(profile, REFILL_AFTER);
     }
 
-    fn refill_profile(self: &Arc<Self>, profile: Profile) {
+    /// Starts the spares `profile` is short of, each on a blocking thread, after `delay`.
+    fn refill_profile(self: &Arc<Self>, profile: Profile, delay: Duration) {
         for _ in 0..self.spares.deficit(profile) {
             let this = self.clone();
-            tokio::task::spawn_blocking(move || {
-                let started = match this.launchers.get(profile.runtime) {
-                    _ if this.stopping.load(Ordering::Relaxed) => None,
-                    Ok(launcher) => {
-                        let id = this.next_env.fetch_add(1, Ordering::Relaxed);
-                        Spare::start(profile, launcher, this.cfg.tmp_dir.clone(), id, &this.cfg.sandbox)
-                            .inspect_err(|e| tracing::warn!("starting a spare runtime ({profile}) failed: {e}"))
-                            .ok()
-                    }
-                    Err(_) => None,
-                };
-                this.spares.stock(profile, started);
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    let started = match this.launchers.get(profile.runtime) {
+                        _ if this.stopping.load(Ordering::Relaxed) => None,
+                        Ok(launcher) => {
+                            let id = this.next_env.fetch_add(1, Ordering::Relaxed);
+                            Spare::start(profile, launcher, this.cfg.tmp_dir.clone(), id, &this.cfg.sandbox)
+                                .inspect_err(|e| tracing::warn!("starting a spare runtime ({profile}) failed: {e}"))
+                                .ok()
+                        }
+                        Err(_) => None,
+                    };
+                    this.spares.stock(profile, started);
+                })
+                .await;
             });
         }
     }
@@ -288,12 +298,12 @@ impl Invoker {
         let Ok(launcher) = self.launchers.get(function.runtime) else { return };
         let Some(profile) = Profile::of(function, launcher) else { return };
         self.spares.expect(profile);
-        self.refill_profile(profile);
+        self.refill_profile(profile, Duration::ZERO);
     }
 
     fn reap_spares(self: &Arc<Self>) {
         for profile in self.spares.reap() {
-            self.refill_profile(profile);
+            self.refill_profile(profile, Duration::ZERO);
         }
         if let Some(line) = self.spares.report() {
             tracing::info!("{line}");
