@@ -866,60 +866,64 @@ function isPromise(v) {
   return v && typeof v.then === 'function';
 }
 
-/** Runs one invocation; resolves once its outcome has been posted. */
-function runInvocation(headers, payload) {
-  return new Promise((resolve, reject) => {
-    const id = headers['lambda-runtime-aws-request-id'];
-    const inv = new Invocation(id, (posted) => posted.then(resolve, reject));
-    current = inv;
-    setRequestId(id);
-    const trace = headers['lambda-runtime-trace-id'];
-    if (trace) env._X_AMZN_TRACE_ID = trace;
-    else delete env._X_AMZN_TRACE_ID;
-    invoke(inv, handler, handlerStreams, headers, payload);
-  });
+/**
+ * What the start of an invocation changes in the process: the invocation being served,
+ * the request id of log records, the X-Ray trace id in the environment.
+ */
+function beginInvocation(inv, headers) {
+  current = inv;
+  setRequestId(inv.id);
+  const trace = headers['lambda-runtime-trace-id'];
+  if (trace) env._X_AMZN_TRACE_ID = trace;
+  else delete env._X_AMZN_TRACE_ID;
 }
 
 /**
- * Hands the event and context of the GET /next answer (`headers`, `payload`) to `fn`,
- * whose outcome `inv` reports. Nothing here changes the process's state: what is posted
- * and logged is `inv`'s doing (an invocation already finished does neither: see
- * `warmUpInvocation`), anything else `fn`'s.
+ * Runs one invocation, the GET /next answer's `headers` and `payload`, with `fn` (the
+ * handler; `streams`: it streams its response) once `begin` has begun it (see
+ * `beginInvocation`); resolves once its outcome has been posted. Nothing else here
+ * changes the process's state: what is posted and logged is the invocation's doing
+ * (one already finished does neither: see `warmUpInvocation`), anything else `fn`'s.
  */
-function invoke(inv, fn, streams, headers, payload) {
-  let event;
-  let context;
-  try {
-    event = parseEvent(payload);
-    context = buildContext(inv, headers);
-  } catch (e) {
-    inv.fail(e);
-    return;
-  }
-  if (streams) {
-    runStreaming(inv, fn, event, context);
-    return;
-  }
-  const callback = (err, result) => inv.done(err, result);
-  let ret;
-  try {
-    ret = fn(event, context, callback);
-  } catch (e) {
-    // AWS hands what was thrown to the callback: a thrown null reads as success.
-    callback(e);
-    return;
-  }
-  if (isPromise(ret)) {
+function runInvocation(headers, payload, fn, streams, begin) {
+  return new Promise((resolve, reject) => {
+    const inv = new Invocation(headers['lambda-runtime-aws-request-id'], (posted) => posted.then(resolve, reject));
+    begin(inv, headers);
+
+    let event;
+    let context;
     try {
-      ret.then(
-        (result) => inv.succeed(result),
-        (err) => inv.fail(err === undefined || err === null ? 'handled' : err),
-      );
+      event = parseEvent(payload);
+      context = buildContext(inv, headers);
     } catch (e) {
       inv.fail(e);
+      return;
     }
-  }
-  // Otherwise the callback, context.done/succeed/fail, or an empty event loop answers.
+    if (streams) {
+      runStreaming(inv, fn, event, context);
+      return;
+    }
+    const callback = (err, result) => inv.done(err, result);
+    let ret;
+    try {
+      ret = fn(event, context, callback);
+    } catch (e) {
+      // AWS hands what was thrown to the callback: a thrown null reads as success.
+      callback(e);
+      return;
+    }
+    if (isPromise(ret)) {
+      try {
+        ret.then(
+          (result) => inv.succeed(result),
+          (err) => inv.fail(err === undefined || err === null ? 'handled' : err),
+        );
+      } catch (e) {
+        inv.fail(e);
+      }
+    }
+    // Otherwise the callback, context.done/succeed/fail, or an empty event loop answers.
+  });
 }
 
 // Response streaming, buffered: Portico's Runtime API takes one response body, so it
@@ -1154,19 +1158,22 @@ async function becomeAssignedFunction() {
   return true;
 }
 
+/** How many times the warm-up runs a step: a regular expression needs two. */
+const WARM_UP_ROUNDS = 6;
+
 /**
  * A spare's warm-up, run while it has nothing else to do, before it asks for its
  * function. Node compiles its internals and our functions lazily, on first use, and
  * V8 compiles a regular expression to machine code on its second use: left cold, the
  * path from the assignment's arrival to the first GET /next (parsing the answer,
  * validating it, finding and loading the handler's module) takes about twice as long
- * as warm. So its steps run here first, on inputs of our own: nothing is written,
- * process.env and the working directory are left alone, no function code is loaded.
- * The socket and the writing of requests need nothing more: the sandbox round trip
- * ran them, and the GET portico/assignment that follows runs them again.
+ * as warm, and the first invocation (from its GET /next answer to its POST) about
+ * three times. So their steps run here first, on inputs of our own: nothing is
+ * written, process.env and the working directory are left alone, no function code is
+ * loaded or run. The socket and the writing of requests need nothing more: the
+ * sandbox round trip ran them, and the GET portico/assignment that follows runs them
+ * again.
  */
-const WARM_UP_ROUNDS = 10;
-
 async function warmUp() {
   try {
     const self = fileURLToPath(import.meta.url);
@@ -1186,7 +1193,7 @@ async function warmUp() {
     const body = '{"environment":{"LANG":"C.UTF-8","PATH":"/usr/bin:/bin","TZ":":UTC"},"taskRoot":"/"}';
     const head = `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
     const answer = Buffer.from(head + body);
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < WARM_UP_ROUNDS; i++) {
       const parser = new ResponseParser();
       parser.push(answer);
       CONNECTION_CLOSE.test('');
@@ -1202,14 +1209,14 @@ async function warmUp() {
 }
 
 /**
- * The per-invocation path warmed, on an invocation of our own: the GET /next answer
- * parsed (an API Gateway HTTP API event, as Portico writes it), the event and context
- * made and handed to a handler of ours (`invoke`), its result serialised into the POST
- * /response and the GET /next written with it (`encode`), the 202 parsed. Several
- * times, for the regular expressions. What is left out is what has an effect:
- * runInvocation's bookkeeping (`current`, the request id, `_X_AMZN_TRACE_ID` in
- * process.env) and the writing itself; and the invocation is finished from the start,
- * so that its handler's outcome is neither posted nor logged.
+ * The per-invocation path warmed, on an invocation of our own: a GET /next answer as
+ * Portico writes it (an API Gateway HTTP API event) parsed, run by runInvocation (its
+ * event parsed, its context made, a handler of ours called and awaited), its result
+ * serialised into the POST /response and the GET /next that goes with it (`encode`),
+ * the 202 parsed. Left out is what has an effect: beginInvocation (`current`, the
+ * request id, `_X_AMZN_TRACE_ID` in process.env), whose place takes a `begin` that
+ * marks the invocation finished, so that its outcome is neither posted nor logged; and
+ * the writing itself.
  */
 async function warmUpInvocation() {
   const id = '3b1f6a2e-7c4d-4e8f-9a0b-1c2d3e4f5a6b';
@@ -1246,34 +1253,37 @@ async function warmUpInvocation() {
     isBase64Encoded: false,
   });
   const date = new Date(now).toUTCString();
+  const trace = `Root=1-${Math.floor(now / 1000).toString(16)}-${id.replaceAll('-', '').slice(0, 24)}`;
   const next = Buffer.from(
     'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n' +
       `lambda-runtime-aws-request-id: ${id}\r\n` +
       `lambda-runtime-deadline-ms: ${now + 3000}\r\n` +
       'lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:fn\r\n' +
-      `lambda-runtime-trace-id: Root=1-${Math.floor(now / 1000).toString(16)}-${id.replaceAll('-', '').slice(0, 24)}\r\n` +
+      `lambda-runtime-trace-id: ${trace}\r\n` +
       `content-length: ${Buffer.byteLength(payload)}\r\ndate: ${date}\r\n\r\n${payload}`,
   );
   const accepted = Buffer.from(
-    `HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: 15\r\ndate: ${date}\r\n\r\n{"status":"OK"}`,
+    'HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: 15\r\n' +
+      `date: ${date}\r\n\r\n{"status":"OK"}`,
   );
-  const noop = () => {};
+  const finished = (inv) => {
+    inv.finished = true;
+  };
   for (let i = 0; i < WARM_UP_ROUNDS; i++) {
     const parser = new ResponseParser();
     parser.push(next);
-    const inv = new Invocation(parser.headers['lambda-runtime-aws-request-id'], noop);
-    inv.finished = true;
     let result;
     const fn = async (event, context) => {
       context.getRemainingTimeInMillis();
       result = { statusCode: 200, body: JSON.stringify({ message: `Hello, ${event.queryStringParameters?.name}!` }) };
       return result;
     };
-    invoke(inv, fn, false, parser.headers, parser.body);
-    // The promise's reactions run (inv.succeed: finished, it returns at once).
+    // Never settles: nothing is posted. Its handler's promise reacts at the `await`
+    // (inv.succeed, which returns at once).
+    runInvocation(parser.headers, parser.body, fn, false, finished);
     await null;
     const body = resultBody(result);
-    api.encode('POST', outcomePath(inv.id, 'response'), JSON_CONTENT, body);
+    api.encode('POST', outcomePath(parser.headers['lambda-runtime-aws-request-id'], 'response'), JSON_CONTENT, body);
     api.encode('GET', NEXT_PATH);
     new ResponseParser().push(accepted);
   }
@@ -1333,7 +1343,7 @@ async function main() {
       return;
     }
     try {
-      await runInvocation(next.headers, next.body);
+      await runInvocation(next.headers, next.body, handler, handlerStreams, beginInvocation);
     } catch (e) {
       // The next GET tells whether the Runtime API is still there.
       record('ERROR', [`Failed to post the invocation's outcome: ${e.message}`]);

@@ -30,6 +30,11 @@ function deferred() {
   return { promise, resolve, reject };
 }
 
+/** The X-Ray trace header the fake Runtime API sends with an invocation. */
+function traceId(id) {
+  return `Root=1-00000000-${id.replaceAll('-', '').slice(0, 24)}`;
+}
+
 /** A Runtime API serving one environment: invocations are fed with `invoke`. */
 class FakeRuntimeApi {
   constructor() {
@@ -129,16 +134,19 @@ class FakeRuntimeApi {
       'lambda-runtime-aws-request-id': inv.id,
       'lambda-runtime-deadline-ms': String(inv.deadline),
       'lambda-runtime-invoked-function-arn': inv.arn,
-      'lambda-runtime-trace-id': `Root=1-00000000-${inv.id.replaceAll('-', '').slice(0, 24)}`,
+      'lambda-runtime-trace-id': traceId(inv.id),
       ...inv.headers,
     };
+    // A header given as null is left out.
+    for (const [name, value] of Object.entries(headers)) if (value === null) delete headers[name];
     res.writeHead(200, headers);
     res.end(inv.payload);
   }
 
   /**
    * Hands an event to the runtime; resolves with what it posted:
-   * `{kind: 'response'|'error', headers, body, json}`.
+   * `{kind: 'response'|'error', headers, body, json}`. `headers` are added to the
+   * GET /next answer's, or replace them (null: left out).
    */
   invoke(event, { id = randomUUID(), timeoutMs = 3000, headers = {}, raw } = {}) {
     const inv = {
@@ -824,6 +832,177 @@ describe('bootstrap.mjs', { concurrency: true }, () => {
     assign(rt, rt.functionEnv);
     assert.deepEqual((await rt.api.invoke({})).json, { awslambda: 'object', cwd: rt.root });
     assert.equal(rt.output, '');
+  });
+
+  test("a spare's warm-up has no visible effect: its first invocations are as any other", async (t) => {
+    const rt = await runtime(t, {
+      files: {
+        'index.mjs': `
+          const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId');
+          const atLoad = { env: { ...process.env }, requestId: REQUEST_ID in globalThis };
+          const seen = [];
+          export const handler = async (event, context) => {
+            if (event.report) return { atLoad, seen };
+            console.info('handling', event.rawPath);
+            seen.push({
+              event,
+              env: { ...process.env },
+              requestId: globalThis[REQUEST_ID],
+              context: {
+                ...context,
+                remaining: context.getRemainingTimeInMillis(),
+                methods: Object.keys(context).filter((k) => typeof context[k] === 'function'),
+              },
+            });
+            return { statusCode: 200, body: JSON.stringify({ message: 'Hello, ' + event.queryStringParameters.name + '!' }) };
+          };
+        `,
+      },
+      spare: { _PORTICO_AWAIT_SANDBOX: '1' },
+    });
+    // The warm-up runs before the assignment is asked for; then nothing: no output, no
+    // request but the two, on one connection.
+    await asked(rt, ASSIGNMENT_URL);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(rt.output, '');
+    assert.deepEqual(rt.api.requests.map((r) => `${r.method} ${r.url}`), [`GET ${SANDBOX_URL}`, `GET ${ASSIGNMENT_URL}`]);
+    assert.equal(new Set(rt.api.requests.map((r) => r.port)).size, 1);
+
+    const environment = {
+      ...rt.functionEnv,
+      AWS_LAMBDA_FUNCTION_NAME: 'assigned',
+      AWS_LAMBDA_FUNCTION_VERSION: '3',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024',
+      AWS_LAMBDA_LOG_GROUP_NAME: '/aws/lambda/assigned',
+      AWS_LAMBDA_LOG_STREAM_NAME: '2025/03/03/[3]00112233445566778899aabbccddeeff',
+    };
+    assign(rt, environment);
+    // The event the warm-up uses, in its shape: an API Gateway HTTP API request.
+    const event = (name) => ({
+      version: '2.0',
+      routeKey: 'GET /hello',
+      rawPath: `/hello/${name}`,
+      rawQueryString: `name=${name}`,
+      headers: { accept: '*/*', host: 'api.example.com', 'user-agent': 'test' },
+      queryStringParameters: { name },
+      requestContext: {
+        accountId: '123456789012',
+        apiId: 'api',
+        http: { method: 'GET', path: `/hello/${name}`, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'test' },
+        requestId: `r-${name}`,
+        routeKey: 'GET /hello',
+        stage: '$default',
+        timeEpoch: 1732700000000,
+      },
+      isBase64Encoded: false,
+    });
+    const first = await rt.api.invoke(event('Dev'), {
+      timeoutMs: 60000,
+      headers: {
+        'lambda-runtime-client-context': '{"custom":{"a":1}}',
+        'lambda-runtime-cognito-identity': '{"cognitoIdentityId":"id-1"}',
+      },
+    });
+    // Without a trace header: no _X_AMZN_TRACE_ID.
+    const second = await rt.api.invoke(event('Ops'), { timeoutMs: 60000, headers: { 'lambda-runtime-trace-id': null } });
+    const third = await rt.api.invoke(event('Eve'), { timeoutMs: 60000 });
+    for (const [r, name] of [
+      [first, 'Dev'],
+      [second, 'Ops'],
+      [third, 'Eve'],
+    ]) {
+      assert.equal(r.kind, 'response', r.body);
+      assert.equal(r.headers['content-type'], 'application/json');
+      assert.equal(r.body, JSON.stringify({ statusCode: 200, body: JSON.stringify({ message: `Hello, ${name}!` }) }));
+    }
+    const report = await rt.api.invoke({ report: true });
+    const { atLoad, seen } = report.json;
+    // The module loaded in exactly the assigned environment, before any request id.
+    assert.deepEqual(atLoad, { env: environment, requestId: false });
+    assert.equal(seen.length, 3);
+    const context = (r) => ({
+      callbackWaitsForEmptyEventLoop: true,
+      functionVersion: '3',
+      functionName: 'assigned',
+      memoryLimitInMB: '1024',
+      logGroupName: '/aws/lambda/assigned',
+      logStreamName: '2025/03/03/[3]00112233445566778899aabbccddeeff',
+      invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fn',
+      awsRequestId: r.id,
+      methods: ['succeed', 'fail', 'done', 'getRemainingTimeInMillis'],
+    });
+    for (const [i, r, name, trace, extra] of [
+      [0, first, 'Dev', traceId(first.id), { clientContext: { custom: { a: 1 } }, identity: { cognitoIdentityId: 'id-1' } }],
+      [1, second, 'Ops', undefined, {}],
+      [2, third, 'Eve', traceId(third.id), {}],
+    ]) {
+      const s = seen[i];
+      assert.deepEqual(s.event, event(name));
+      // Exactly the assigned environment, and the trace id when one was sent.
+      assert.deepEqual(s.env, trace === undefined ? environment : { ...environment, _X_AMZN_TRACE_ID: trace });
+      assert.equal(s.requestId, r.id);
+      const { remaining, ...rest } = s.context;
+      assert.ok(remaining > 30000 && remaining <= 60000, `remaining ${remaining}`);
+      assert.deepEqual(rest, { ...context(r), ...extra });
+      await rt.waitForLine(new RegExp(`^${ISO}\\t${r.id}\\tINFO\\thandling /hello/${name}$`));
+    }
+    // Nothing else was logged, nor asked of the Runtime API.
+    assert.equal(rt.lines.length, 3, rt.output);
+    assert.deepEqual(
+      rt.api.requests.filter((r) => r.method === 'POST').map((r) => r.url),
+      [first, second, third, report].map((r) => `${PREFIX}invocation/${r.id}/response`),
+    );
+    assert.ok(rt.api.requests.slice(2).every((r) => r.method === 'POST' || r.url === `${PREFIX}invocation/next`));
+  });
+
+  test("a spare's first invocation: a callback handler, then a failing one", async (t) => {
+    const rt = await runtime(t, {
+      files: {
+        'index.js': `
+          exports.handler = (event, context, callback) => {
+            if (event.fail) throw new TypeError('first failure');
+            setImmediate(() => callback(null, { statusCode: 200, body: JSON.stringify({ message: 'Hello, Dev!' }), id: context.awsRequestId }));
+          };
+        `,
+      },
+      spare: { _PORTICO_AWAIT_SANDBOX: '1' },
+    });
+    await asked(rt, ASSIGNMENT_URL);
+    assign(rt, rt.functionEnv);
+    const ok = await rt.api.invoke({});
+    assert.equal(ok.kind, 'response', ok.body);
+    assert.deepEqual(ok.json, { statusCode: 200, body: '{"message":"Hello, Dev!"}', id: ok.id });
+    assert.equal(rt.output, '');
+
+    const rt2 = await runtime(t, {
+      files: { 'index.js': `exports.handler = async () => { throw new TypeError('first failure'); };` },
+      spare: { _PORTICO_AWAIT_SANDBOX: '1' },
+    });
+    await asked(rt2, ASSIGNMENT_URL);
+    assign(rt2, rt2.functionEnv);
+    const failed = await rt2.api.invoke({}, { id: 'first-failure' });
+    assert.equal(failed.kind, 'error');
+    assert.equal(failed.headers['lambda-runtime-function-error-type'], 'TypeError');
+    assert.equal(failed.json.errorMessage, 'first failure');
+    const line = await rt2.waitForLine(/\tERROR\tInvoke Error /);
+    assert.match(line, new RegExp(`^${ISO}\\tfirst-failure\\tERROR\\tInvoke Error \\t\\{"errorType":"TypeError"`));
+    assert.equal(rt2.lines.length, 1, rt2.output);
+  });
+
+  test("a spare's init error is reported as such: the warm-up left no invocation behind", async (t) => {
+    for (const [source, message] of [
+      [`throw new RangeError('no config');`, 'no config'],
+      [`setTimeout(() => { throw new RangeError('late'); }, 50); export const handler = async () => 1;`, 'late'],
+    ]) {
+      const rt = await runtime(t, { files: { 'index.mjs': source }, spare: { _PORTICO_AWAIT_SANDBOX: '1' } });
+      await asked(rt, ASSIGNMENT_URL);
+      assign(rt, rt.functionEnv);
+      const e = await initError(rt);
+      assert.equal(e.json.errorType, 'RangeError');
+      assert.equal(e.json.errorMessage, message);
+      assert.notEqual(e.exit.code, 0);
+      assert.match(rt.output, new RegExp(`^${ISO}\\tundefined\\tERROR\\tUncaught Exception \\t\\{"errorType":"RangeError"`, 'm'));
+    }
   });
 
   test('a malformed assignment runs no function code and exits with a clear message', async (t) => {
