@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The seed's URL through Portico's full path (HTTP API -> route -> 2.0 event -> Node 22
 # environment -> response mapping) against a bare Node 22 server running the same
-# handler, measured in one run on this machine. Loopback only, bounded in time.
+# handler, and against serverless-offline 13 (in-process) serving the same function,
+# measured in one run on this machine. Loopback only, bounded in time.
 #
 # Usage: bench/hello.sh [DURATION]   (default 10s per scenario)
 #        PORTICO_BIN=path  run that binary instead of building target/release/portico
@@ -24,7 +25,31 @@ portico_url="$portico/execute-api/$api_id/hello?name=Dev"
 pids+=($!)
 baseline_url="$(wait_for_line "$work/node.out")/hello?name=Dev"
 
-for url in "$portico_url" "$baseline_url"; do
+# serverless-offline, pinned in bench/baseline/serverless-offline (installed once into
+# .tools), run by the same Node 22; no telemetry, no update check, no network.
+offline_tools=.tools/serverless-offline
+if ! cmp -s bench/baseline/serverless-offline/package.json "$offline_tools/package.json" 2>/dev/null \
+  || [ ! -d "$offline_tools/node_modules/serverless-offline" ]; then
+  echo "bench: installing serverless and serverless-offline into $offline_tools" >&2
+  mkdir -p "$offline_tools"
+  cp bench/baseline/serverless-offline/package.json "$offline_tools/"
+  npm install --silent --no-audit --no-fund --prefix "$offline_tools" >&2
+fi
+service="$work/serverless-offline"
+mkdir -p "$service"
+cp bench/baseline/serverless-offline/serverless.yml examples/hello-api/index.mjs "$service/"
+ln -s "$PWD/$offline_tools/node_modules" "$service/node_modules"
+free_port() { .venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+offline_port="$(free_port)"; lambda_port="$(free_port)"
+(cd "$service" && SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench \
+  exec "$node22" node_modules/serverless/bin/serverless.js offline --useInProcess --noPrependStageInUrl \
+  --host 127.0.0.1 --httpPort "$offline_port" --lambdaPort "$lambda_port" >"$work/offline.out" 2>&1) &
+pids+=($!)
+for _ in $(seq 600); do grep -q 'Server ready' "$work/offline.out" && break; sleep 0.05; done
+grep -q 'Server ready' "$work/offline.out" || { echo "serverless-offline did not start: $(cat "$work/offline.out")" >&2; exit 1; }
+offline_url="http://127.0.0.1:$offline_port/hello?name=Dev"
+
+for url in "$portico_url" "$baseline_url" "$offline_url"; do
   body="$(curl -sS "$url")"
   [ "$body" = '{"message":"Hello, Dev!"}' ] || { echo "unexpected answer from $url: $body" >&2; exit 1; }
   # Warm up as traffic usually arrives: one client first, then many. Portico's pool then
@@ -43,12 +68,14 @@ report="bench/results/hello-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
   echo "machine: $(nproc) cores, $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo "node: $("$node22" --version); duration per scenario: $duration; wrk -t1"
-  printf '%-10s %5s %12s %10s %10s\n' scenario conns req/s p50 p99
+  printf '%-18s %5s %12s %10s %10s\n' scenario conns req/s p50 p99
   for c in 32 1; do
-    p="$(run "$portico_url" "$c")"; b="$(run "$baseline_url" "$c")"
-    printf '%-10s %5s %12s %10s %10s\n' portico "$c" "$(rps "$p")" "$(pct "$p" 50)" "$(pct "$p" 99)"
-    printf '%-10s %5s %12s %10s %10s\n' bare-node "$c" "$(rps "$b")" "$(pct "$b" 50)" "$(pct "$b" 99)"
-    awk -v a="$(rps "$p")" -v b="$(rps "$b")" -v c="$c" 'BEGIN {printf "ratio portico/bare-node at %s conns: %.2f\n", c, a / b}'
+    p="$(run "$portico_url" "$c")"; b="$(run "$baseline_url" "$c")"; o="$(run "$offline_url" "$c")"
+    printf '%-18s %5s %12s %10s %10s\n' portico "$c" "$(rps "$p")" "$(pct "$p" 50)" "$(pct "$p" 99)"
+    printf '%-18s %5s %12s %10s %10s\n' bare-node "$c" "$(rps "$b")" "$(pct "$b" 50)" "$(pct "$b" 99)"
+    printf '%-18s %5s %12s %10s %10s\n' serverless-offline "$c" "$(rps "$o")" "$(pct "$o" 50)" "$(pct "$o" 99)"
+    awk -v a="$(rps "$p")" -v b="$(rps "$b")" -v o="$(rps "$o")" -v c="$c" \
+      'BEGIN {printf "ratio portico/bare-node at %s conns: %.2f; portico/serverless-offline: %.2f\n", c, a / b, a / o}'
   done
 } | tee "$report"
 echo "saved to $report" >&2
