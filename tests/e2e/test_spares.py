@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import HOST_PYTHON, Server, boto_client, create_function, stop_and_check, unique
+from conftest import HOST_PYTHON, Server, boto_client, create_function, make_zip, stop_and_check, unique, wait_active
 
 WAIT = 2.0  # between creating a function and invoking it: a spare is older than this
 
@@ -111,6 +111,25 @@ def lam_logs(server: Server, name: str) -> list[str]:
         if any(e.startswith("REPORT") for e in events) or time.monotonic() > deadline:
             return events
         time.sleep(0.1)
+
+
+def test_a_redeployed_function_runs_its_new_code_in_a_spare(server):
+    # The inner loop: edit, deploy, invoke. The deploy stops the warm environment; a spare
+    # of its kind waits for the next invocation, also of a kind no function had before
+    # (a memory size of its own here).
+    lam = boto_client(server.endpoint, "lambda")
+    name = unique("spare-redeploy")
+    created(lam, name, {"index.mjs": NODE_PROBE, "data.txt": "first"})
+    assert invoke(lam, name)[0]["data"] == "first"
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"index.mjs": NODE_PROBE, "data.txt": "second"}))
+    wait_active(lam, name)
+    lam.update_function_configuration(FunctionName=name, MemorySize=136)
+    wait_active(lam, name)
+    time.sleep(WAIT)
+    body, log = invoke(lam, name)
+    assert body["data"] == "second", body["data"]
+    assert body["uptime"] > WAIT * 0.6, f"not a spare: the process is {body['uptime']:.2f} s old"
+    assert "Init Duration: " in log, log
 
 
 def test_a_function_that_sets_startup_variables_gets_a_process_started_with_them(server):

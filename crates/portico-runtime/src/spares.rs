@@ -6,8 +6,8 @@
 //! all that, so a cold start that finds one costs linking the code and loading the
 //! handler. Spares are kept per [`Profile`] (runtime, memory, storage), as many as the
 //! profile's cold starts in the last minute, at least one while the profile was used
-//! within the idle timeout, at most `per_profile`. Demand is a cold start, or a new
-//! function of that profile (its first invocation is likely to follow).
+//! within the idle timeout, at most `per_profile`. Demand is a cold start, or a new or
+//! redeployed function of that profile (its next invocation is likely to follow).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -32,7 +32,7 @@ struct Shelf {
     starting: usize,
     /// Cold starts waiting for a spare being started (one each), oldest first.
     waiters: VecDeque<oneshot::Sender<Spare>>,
-    /// Recent demand (cold starts, new functions), oldest first, within [`DEMAND_WINDOW`].
+    /// Recent demand (cold starts, new or redeployed functions), oldest first, within [`DEMAND_WINDOW`].
     demand: VecDeque<Instant>,
     /// The last demand, however old.
     last: Option<Instant>,
@@ -133,7 +133,7 @@ impl Spares {
         }
     }
 
-    /// Demand for `profile` without a cold start (a new function).
+    /// Demand for `profile` without a cold start (a new or redeployed function).
     pub(crate) fn expect(&self, profile: Profile) {
         if self.enabled() {
             self.lock().entry(profile).or_default().note(Instant::now());

@@ -106,7 +106,7 @@ struct ServeArgs {
     /// Spare runtime processes kept ready per profile (runtime, memory, storage) at most:
     /// started ahead of cold starts (as many as the profile's cold starts in the last
     /// minute, one while it was used within --idle-timeout, one as soon as a function of
-    /// it is created), then assigned a function; 0 turns them off. Node.js and Python.
+    /// it is created or redeployed), then assigned a function; 0 turns them off. Node.js and Python.
     #[arg(long, env = "PORTICO_SPARE_RUNTIMES", default_value_t = 2)]
     spare_runtimes: usize,
     /// Threads that serve requests (default: half the CPUs, at least one).

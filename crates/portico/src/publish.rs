@@ -49,10 +49,12 @@ pub async fn start(
             };
             gateway.install(next.clone());
             invoker.limits().set_reservations(next.functions.values().map(|f| &**f));
-            // A function just created is likely invoked next: a spare of its kind waits.
+            // A function just created or redeployed (new code or configuration: its warm
+            // environments are stopped) is likely invoked next: a spare of its kind waits.
             for (key, f) in &next.functions {
-                if !current.functions.contains_key(key) {
-                    invoker.expect(f);
+                match current.functions.get(key) {
+                    Some(old) if Arc::ptr_eq(old, f) || portico_runtime::can_share_environments(old, f) => {}
+                    _ => invoker.expect(f),
                 }
             }
             invoker.retain(|f| {
