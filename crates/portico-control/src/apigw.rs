@@ -145,8 +145,8 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
         Action::Get(id, kind, sub) => {
             let b = bundle(c, call, id)?;
             let doc = match kind {
-                Child::Route => b.routes.get(sub).map(route_doc),
-                Child::Integration => b.integrations.get(sub).map(integration_doc),
+                Child::Route => b.routes.get(sub).map(|r| route_doc(r)),
+                Child::Integration => b.integrations.get(sub).map(|i| integration_doc(i)),
                 Child::Stage => b.stages.get(sub).map(stage_doc),
                 Child::Deployment => b.deployments.get(sub).map(|d| deployment_doc(d)),
                 Child::Authorizer => b.authorizers.get(sub).map(authorizer_doc),
@@ -821,7 +821,7 @@ async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str
     match kind {
         Child::Route => {
             let input: RouteIn = json::parse(Service::ApiGateway, &call.body)?;
-            let mut r = b.routes.get(sub).cloned().ok_or_else(|| missing(kind, sub))?;
+            let mut r = b.routes.get(sub).map(|r| Route::clone(r)).ok_or_else(|| missing(kind, sub))?;
             if let Some(k) = input.route_key {
                 validate_route_key(&k).map_err(|e| AwsError::bad_request(e.0))?;
                 if b.routes.values().any(|o| o.route_key == k && o.route_id != r.route_id) {
@@ -861,7 +861,7 @@ async fn update_child(c: &Control, call: &Call, id: &str, kind: Child, sub: &str
         }
         Child::Integration => {
             let input: IntegrationIn = json::parse(Service::ApiGateway, &call.body)?;
-            let mut i = b.integrations.get(sub).cloned().ok_or_else(|| missing(kind, sub))?;
+            let mut i = b.integrations.get(sub).map(|i| Integration::clone(i)).ok_or_else(|| missing(kind, sub))?;
             if let Some(t) = input.integration_type {
                 if t != "AWS_PROXY" {
                     return Err(AwsError::bad_request(format!(

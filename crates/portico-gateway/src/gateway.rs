@@ -44,7 +44,7 @@ struct Target {
     route_key: String,
     /// The route part of the execute-api source ARN (`GET/hello`), made once.
     source_arn_route: String,
-    integration: Option<Integration>,
+    integration: Option<Arc<Integration>>,
     /// The integration's function, as its URI names it (maybe qualified).
     function: Option<FunctionRef>,
     /// The route's authorizer; none for `AuthorizationType` `NONE`.

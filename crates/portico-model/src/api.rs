@@ -1,6 +1,7 @@
 //! HTTP APIs (API Gateway v2): the API, its routes, integrations and stages.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -331,10 +332,10 @@ pub struct Deployment {
     pub description: Option<String>,
     /// `AutoDeployed`: made by a stage's `AutoDeploy` rather than CreateDeployment.
     pub auto_deployed: bool,
-    /// Routes by route id, as they were.
-    pub routes: BTreeMap<String, Route>,
+    /// Routes by route id, as they were (shared with the API's own maps while unchanged).
+    pub routes: BTreeMap<String, Arc<Route>>,
     /// Integrations by integration id, as they were.
-    pub integrations: BTreeMap<String, Integration>,
+    pub integrations: BTreeMap<String, Arc<Integration>>,
     /// `CorsConfiguration`, as it was.
     pub cors: Option<CorsConfiguration>,
     /// Authorizers by authorizer id, as they were (the routes name them); none in
