@@ -17,7 +17,6 @@ Every call is signed with the key in CREDENTIALS (the server's <data-dir>/creden
 """
 
 import base64
-import configparser
 import http.client
 import io
 import json
@@ -31,16 +30,10 @@ import zipfile
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
-from botocore.credentials import Credentials  # noqa: E402
+from credentials import credentials  # noqa: E402
 
 REGION = "us-east-1"
 HANDLER = b"export const handler = async () => ({ ok: true });\n"
-
-
-def credentials(path):
-    profile = configparser.ConfigParser()
-    profile.read(path)
-    return Credentials(profile["default"]["aws_access_key_id"], profile["default"]["aws_secret_access_key"])
 
 
 def signed(creds, method, url, body=b""):

@@ -31,7 +31,6 @@ Usage: bench/environments.py [--quick] PORTICO_BIN NODE22_BIN [-- SERVE_ARGS...]
 
 import base64
 import concurrent.futures
-import configparser
 import http.client
 import io
 import json
@@ -50,7 +49,7 @@ import zipfile
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
-from botocore.credentials import Credentials  # noqa: E402
+from credentials import credentials  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACCOUNT = "111122223333"
@@ -207,6 +206,14 @@ def get(url):
         return r.read().decode()
 
 
+def answer_seed(url, n):
+    """GETs `url` n times; each answer must be the seed's."""
+    for _ in range(n):
+        body = get(url)
+        if body != SEED_BODY:
+            raise RuntimeError(f"GET {url}: unexpected answer {body}")
+
+
 def scale_out(lam, port, portico_pid, name, n, hold_ms):
     """n concurrent invokes of a new function, each holding its environment hold_ms."""
     lam.create(name, timeout=30)  # the hold plus a start on a busy machine
@@ -270,10 +277,7 @@ def main():
     endpoint = f"http://127.0.0.1:{port}"
     # The administrator key written before the listening line.
     creds_file = os.path.join(data, "credentials")
-    profile = configparser.ConfigParser()
-    profile.read(creds_file)
-    lam = Lambda(port, Credentials(profile["default"]["aws_access_key_id"],
-                                   profile["default"]["aws_secret_access_key"]))
+    lam = Lambda(port, credentials(creds_file))
     baseline = None
     r = {}
     hold_ms = 1000 if quick else 2000
@@ -291,10 +295,7 @@ def main():
         r["portico_seed_kb"] = status_kb(proc.pid)
         seed_url = f"{endpoint}/execute-api/{api_id}/hello?name=Dev"
         requests = 20 if quick else 500
-        for _ in range(requests):
-            body = get(seed_url)
-            if body != SEED_BODY:
-                raise RuntimeError(f"GET {seed_url}: unexpected answer {body}")
+        answer_seed(seed_url, requests)
         time.sleep(0.5)
         r["portico_seed_answered_kb"] = status_kb(proc.pid)
         seed_envs, _ = environments(proc.pid)
@@ -307,10 +308,7 @@ def main():
         baseline = subprocess.Popen([node22, os.path.join(ROOT, "bench/baseline/hello-server.mjs"), "0"],
                                     stdout=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"})
         bare_url = baseline.stdout.readline().decode().split()[-1] + "/hello?name=Dev"
-        for _ in range(requests):
-            body = get(bare_url)
-            if body != SEED_BODY:
-                raise RuntimeError(f"GET {bare_url}: unexpected answer {body}")
+        answer_seed(bare_url, requests)
         time.sleep(0.5)
         r["bare_node_rss_kb"] = status_kb(baseline.pid)
         r["bare_node_pss_kb"] = pss_kb(baseline.pid)

@@ -19,7 +19,6 @@ Prints one JSON object: timings, the API id and the sample paths it checked.
 Calls run on a few threads (a client each): the store commits one at a time anyway.
 """
 import concurrent.futures
-import configparser
 import io
 import json
 import os
@@ -31,7 +30,7 @@ import urllib.request
 import zipfile
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-import boto3  # noqa: E402
+import credentials  # noqa: E402
 import botocore.config  # noqa: E402
 
 endpoint, credentials_file = sys.argv[1], sys.argv[2]
@@ -39,13 +38,7 @@ n_functions, n_routes = int(sys.argv[3]), int(sys.argv[4])
 auto_deploy = "--auto-deploy" in sys.argv[5:]
 THREADS = 4
 
-profile = configparser.ConfigParser()
-profile.read(credentials_file)
-session = boto3.session.Session(
-    aws_access_key_id=profile["default"]["aws_access_key_id"],
-    aws_secret_access_key=profile["default"]["aws_secret_access_key"],
-    region_name="us-east-1",
-)
+session = credentials.session(credentials_file)
 config = botocore.config.Config(retries={"max_attempts": 0}, max_pool_connections=THREADS)
 local = threading.local()
 

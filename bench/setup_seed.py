@@ -6,7 +6,6 @@ CREDENTIALS_FILE is the server's `<data-dir>/credentials` (the administrator key
 first start wrote), or any shared-credentials file whose `default` profile holds a key
 made with `portico keys create`; it defaults to $AWS_SHARED_CREDENTIALS_FILE.
 """
-import configparser
 import io
 import os
 import pathlib
@@ -15,19 +14,13 @@ import time
 import zipfile
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-import boto3  # noqa: E402
+import credentials  # noqa: E402
 
 endpoint = sys.argv[1]
 credentials_file = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("AWS_SHARED_CREDENTIALS_FILE")
 if not credentials_file:
     sys.exit("usage: setup_seed.py ENDPOINT CREDENTIALS_FILE (the server's <data-dir>/credentials)")
-profile = configparser.ConfigParser()
-profile.read(credentials_file)
-session = boto3.session.Session(
-    aws_access_key_id=profile["default"]["aws_access_key_id"],
-    aws_secret_access_key=profile["default"]["aws_secret_access_key"],
-    region_name="us-east-1",
-)
+session = credentials.session(credentials_file)
 lam = session.client("lambda", endpoint_url=endpoint)
 apigw = session.client("apigatewayv2", endpoint_url=endpoint)
 

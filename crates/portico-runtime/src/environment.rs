@@ -13,6 +13,7 @@
 //! over at once; on a cold start the event is handed over only once the runtime has
 //! asked for it (init is over), and START is placed just before, after the init output.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -107,6 +108,20 @@ struct Respawn {
     sandbox: Arc<Sandbox>,
 }
 
+impl From<SpawnSpec<'_>> for Respawn {
+    fn from(spec: SpawnSpec<'_>) -> Respawn {
+        Respawn {
+            launcher: spec.launcher.clone(),
+            task_root: spec.task_root,
+            tmp_root: spec.tmp_root,
+            id: spec.id,
+            restarts: 0,
+            log_sink: spec.log_sink,
+            sandbox: spec.sandbox,
+        }
+    }
+}
+
 /// The V8 heap limits Lambda's Node.js bootstrap derives from MemorySize, so a function
 /// runs out of heap where it would on Lambda: a tenth of the memory for the young
 /// generation (two semi-spaces), the rest for the old one.
@@ -193,8 +208,9 @@ struct Process {
 }
 
 impl Process {
-    /// Starts `launcher`'s runtime in `lease` with the variables `vars(runtime_api)`
-    /// returns (nothing of the host's), `cwd` as its working directory, stdout and
+    /// Starts `launcher`'s runtime in `lease` with the variables `own` (the function's)
+    /// and then `vars(runtime_api)` (Lambda's, which win), nothing of the host's, `cwd`
+    /// as its working directory, stdout and
     /// stderr on one pipe, in its own process group; its Runtime API is served on a
     /// loopback listener of its own, through `slot`.
     fn launch(
@@ -203,7 +219,8 @@ impl Process {
         args: Vec<String>,
         cwd: &std::path::Path,
         slot: Slot,
-        vars: impl FnOnce(&str) -> Vec<(String, String)>,
+        own: &BTreeMap<String, String>,
+        vars: impl FnOnce(&str) -> Vec<(&'static str, String)>,
     ) -> std::io::Result<Process> {
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         std_listener.set_nonblocking(true)?;
@@ -221,6 +238,7 @@ impl Process {
         cmd.args(args)
             .args(&launcher.args)
             .env_clear()
+            .envs(own)
             .envs(vars(&api))
             .current_dir(cwd)
             .stdin(Stdio::null())
@@ -285,7 +303,6 @@ impl Process {
 #[derive(Debug)]
 pub struct Spare {
     process: Process,
-    profile: Profile,
     id: u64,
 }
 
@@ -358,22 +375,14 @@ impl Spare {
             node_memory_args(profile.runtime, profile.memory_size),
             std::path::Path::new("/"),
             Slot::spare(),
+            &BTreeMap::new(),
             |api| {
-                let mut vars = vec![("AWS_LAMBDA_RUNTIME_API".to_string(), api.to_string())];
-                vars.extend(
-                    startup_variables(profile.runtime, launcher, &task_root, &tmp_dir, &runtime_dir)
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v)),
-                );
+                let mut vars = startup_variables(profile.runtime, launcher, &task_root, &tmp_dir, &runtime_dir);
+                vars.push(("AWS_LAMBDA_RUNTIME_API", api.to_string()));
                 vars
             },
         )?;
-        Ok(Spare { process, profile, id })
-    }
-
-    /// The profile it was started for.
-    pub fn profile(&self) -> Profile {
-        self.profile
+        Ok(Spare { process, id })
     }
 
     /// Whether the process still runs.
@@ -409,15 +418,8 @@ impl Spare {
         let answer = serde_json::json!({ "environment": environment, "taskRoot": task_root.to_string_lossy() });
         process.spawned = Instant::now();
         process.slot.assign(Bytes::from(answer.to_string()));
-        let respawn = Respawn {
-            launcher: spec.launcher.clone(),
-            task_root: spec.task_root,
-            tmp_root: spec.tmp_root,
-            id,
-            restarts: 0,
-            log_sink: spec.log_sink,
-            sandbox: spec.sandbox,
-        };
+        // The spare's own number names its directories; a retried init starts afresh.
+        let respawn = Respawn { id, ..Respawn::from(spec) };
         let mut env = Environment::attach(process, function, respawn, log_stream)?;
         env.spare_start = Some(spare_start);
         Ok(env)
@@ -428,16 +430,8 @@ impl Environment {
     /// Starts the runtime process for `function`. Returns once the process exists; its
     /// init runs concurrently and the first invocation waits for it.
     pub fn spawn(function: Arc<Function>, spec: SpawnSpec<'_>) -> std::io::Result<Environment> {
-        let respawn = Respawn {
-            launcher: spec.launcher.clone(),
-            task_root: spec.task_root,
-            tmp_root: spec.tmp_root,
-            id: spec.id,
-            restarts: 0,
-            log_sink: spec.log_sink,
-            sandbox: spec.sandbox,
-        };
-        Environment::start(function.clone(), respawn, log_stream_name(&function.version))
+        let log_stream = log_stream_name(&function.version);
+        Environment::start(function, Respawn::from(spec), log_stream)
     }
 
     fn start(function: Arc<Function>, respawn: Respawn, log_stream: String) -> std::io::Result<Environment> {
@@ -460,15 +454,8 @@ impl Environment {
             node_memory_args(function.runtime, function.memory_size),
             &task_root,
             Slot::default(),
-            |api| {
-                let mut vars: Vec<(String, String)> = function.environment.clone().into_iter().collect();
-                vars.extend(
-                    reserved_variables(&function, &respawn.launcher, &task_root, &tmp_dir, &log_stream, api)
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v)),
-                );
-                vars
-            },
+            &function.environment,
+            |api| reserved_variables(&function, &respawn.launcher, &task_root, &tmp_dir, &log_stream, api),
         )?;
         Environment::attach(process, function, respawn, log_stream)
     }

@@ -256,13 +256,17 @@ impl Invoker {
                 Err(e) => tracing::warn!("{}: assigning a spare runtime failed ({e}); starting one", function.name),
             }
         }
-        self.spawn(function)
+        Environment::spawn(function.clone(), self.spec(function, launcher)?).map_err(InvokeError::Spawn)
+    }
+
+    /// `function`'s profile, when spares can serve it.
+    fn profile(&self, function: &Function) -> Option<Profile> {
+        Profile::of(function, self.launchers.get(function.runtime).ok()?)
     }
 
     /// Starts the spares `function`'s profile is short of, in the background.
     fn refill(self: &Arc<Self>, function: &Function) {
-        let Ok(launcher) = self.launchers.get(function.runtime) else { return };
-        let Some(profile) = Profile::of(function, launcher) else { return };
+        let Some(profile) = self.profile(function) else { return };
         // Not while the answer that took a spare is still on its way: starting one forks
         // Portico, and its threads then fault on the pages they write.
         self.refill_profile(profile, REFILL_AFTER);
@@ -295,8 +299,7 @@ impl Invoker {
     /// A function was created or changed: its first invocation is likely soon, so its
     /// profile gets a spare ready.
     pub fn expect(self: &Arc<Self>, function: &Function) {
-        let Ok(launcher) = self.launchers.get(function.runtime) else { return };
-        let Some(profile) = Profile::of(function, launcher) else { return };
+        let Some(profile) = self.profile(function) else { return };
         self.spares.expect(profile);
         self.refill_profile(profile, Duration::ZERO);
     }
@@ -308,12 +311,6 @@ impl Invoker {
         if let Some(line) = self.spares.report() {
             tracing::info!("{line}");
         }
-    }
-
-    /// The spare runtime processes ready now: per profile (`nodejs22.x 128 MB`), how
-    /// many and their resident memory in kB.
-    pub fn spares(&self) -> Vec<(String, usize, u64)> {
-        self.spares.census().into_iter().map(|(p, n, kb)| (p.to_string(), n, kb)).collect()
     }
 
     fn spec<'a>(&'a self, function: &Function, launcher: &'a launch::Launcher) -> Result<SpawnSpec<'a>, InvokeError> {
@@ -333,12 +330,6 @@ impl Invoker {
             log_sink: self.cfg.log_sink.clone(),
             sandbox: self.cfg.sandbox.clone(),
         })
-    }
-
-    fn spawn(&self, function: &Arc<Function>) -> Result<Environment, InvokeError> {
-        let launcher =
-            self.launchers.get(function.runtime).map_err(|e| InvokeError::RuntimeUnavailable(e.0.clone()))?;
-        Environment::spawn(function.clone(), self.spec(function, launcher)?).map_err(InvokeError::Spawn)
     }
 
     /// Stops environments idle for longer than the idle timeout.

@@ -293,16 +293,16 @@ async fn read_body(body: Incoming) -> Result<Bytes, ()> {
 }
 
 async fn handle(req: Request<Incoming>, slot: &Slot) -> Response<Body> {
-    let Some(rest) = req.uri().path().strip_prefix(names::PREFIX) else {
+    // Split, so that the path and headers stay borrowed while the body is read.
+    let (parts, body) = req.into_parts();
+    let Some(rest) = parts.uri.path().strip_prefix(names::PREFIX) else {
         return reply(StatusCode::NOT_FOUND, r#"{"errorMessage":"Not found","errorType":"NotFound"}"#);
     };
-    let rest = rest.to_string();
-    let method = req.method().clone();
-    match (method, rest.as_str()) {
-        (Method::GET, "invocation/next") => next(slot).await,
+    match (&parts.method, rest) {
+        (&Method::GET, "invocation/next") => next(slot).await,
         // Portico's own runtime clients ask before loading function code, when told to
         // by `_PORTICO_AWAIT_SANDBOX` (not part of Lambda's Runtime API).
-        (Method::GET, "portico/sandbox") => match slot.sandbox_ready().await {
+        (&Method::GET, "portico/sandbox") => match slot.sandbox_ready().await {
             // A spare learns it is one, and then asks for its function.
             true if slot.is_spare() => reply(StatusCode::OK, r#"{"status":"OK","spare":true}"#),
             true => reply(StatusCode::OK, r#"{"status":"OK"}"#),
@@ -311,7 +311,7 @@ async fn handle(req: Request<Incoming>, slot: &Slot) -> Response<Body> {
                 r#"{"errorMessage":"the environment's sandbox could not be completed","errorType":"Sandbox.Failure"}"#,
             ),
         },
-        (Method::GET, "portico/assignment") => match slot.assignment().await {
+        (&Method::GET, "portico/assignment") => match slot.assignment().await {
             Some(answer) => {
                 let mut r = reply(StatusCode::OK, "");
                 *r.body_mut() = Full::new(answer);
@@ -322,24 +322,24 @@ async fn handle(req: Request<Incoming>, slot: &Slot) -> Response<Body> {
                 r#"{"errorMessage":"this environment is not a spare: it has its function","errorType":"NotSpare"}"#,
             ),
         },
-        (Method::POST, "init/error") => {
-            let error_type = error_type(&req);
-            let body = read_body(req.into_body()).await.unwrap_or_default();
+        (&Method::POST, "init/error") => {
+            let error_type = error_type(&parts.headers);
+            let body = read_body(body).await.unwrap_or_default();
             slot.init_error(error_type, body);
             reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
         }
-        (Method::POST, path) => {
+        (&Method::POST, path) => {
             let Some((id, kind)) = path.strip_prefix("invocation/").and_then(|p| p.rsplit_once('/')) else {
                 return reply(StatusCode::NOT_FOUND, r#"{"errorMessage":"Not found","errorType":"NotFound"}"#);
             };
             let outcome = match kind {
-                "response" => match read_body(req.into_body()).await {
+                "response" => match read_body(body).await {
                     Ok(b) => Reply::Response(b),
                     Err(()) => Reply::TooLarge,
                 },
                 "error" => {
-                    let error_type = error_type(&req);
-                    let body = read_body(req.into_body()).await.unwrap_or_default();
+                    let error_type = error_type(&parts.headers);
+                    let body = read_body(body).await.unwrap_or_default();
                     Reply::Error { error_type, body }
                 }
                 _ => return reply(StatusCode::NOT_FOUND, r#"{"errorMessage":"Not found","errorType":"NotFound"}"#),
@@ -363,8 +363,8 @@ async fn handle(req: Request<Incoming>, slot: &Slot) -> Response<Body> {
     }
 }
 
-fn error_type(req: &Request<Incoming>) -> Option<String> {
-    req.headers().get(names::FUNCTION_ERROR_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string)
+fn error_type(headers: &http::HeaderMap) -> Option<String> {
+    headers.get(names::FUNCTION_ERROR_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 async fn next(slot: &Slot) -> Response<Body> {

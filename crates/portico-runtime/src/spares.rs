@@ -52,7 +52,7 @@ impl Shelf {
         match self.last {
             Some(t) if now.duration_since(t) < keep => {
                 let recent = self.demand.iter().filter(|t| now.duration_since(**t) <= DEMAND_WINDOW).count();
-                recent.clamp(1, per_profile.max(1))
+                recent.max(1).min(per_profile)
             }
             _ => 0,
         }

@@ -357,6 +357,30 @@ describe('pipelining', { concurrency: true }, () => {
   const trail = (api) => api.requests.map((r) => `${r.conn}:${r.method} ${r.url.split('/').at(-1)}`);
   const nextRequest = (api) => `GET ${NEXT} HTTP/1.1\r\nHost: 127.0.0.1:${api.server.address().port}\r\n\r\n`;
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  /**
+   * A Runtime API that hands out `invocations` invocations (then parks the GET) and
+   * answers each outcome `delayMs` after reading it, noting what of the connection was
+   * still unread at that moment (`unreadAt202`).
+   */
+  const lateAccepted = (invocations, delayMs) => {
+    let n = 0;
+    const unreadAt202 = [];
+    const serve = (req, conn) => {
+      if (req.url === NEXT) {
+        if (++n > invocations) return; // park
+        conn.send(response(200, invocation(`id-${n}`), '{}'));
+        return;
+      }
+      req.readBody().then(() =>
+        setTimeout(() => {
+          unreadAt202.push(conn.unread());
+          conn.send(ACCEPTED);
+        }, delayMs),
+      );
+    };
+    return { serve, unreadAt202 };
+  };
+
   /** The last read on connection `id` was an outcome with the next GET behind it. */
   const sentTogether = (api, id) => {
     const read = api.conns.get(id).reads.at(-1);
@@ -364,22 +388,9 @@ describe('pipelining', { concurrency: true }, () => {
   };
 
   test('the outcome and the next GET arrive in one read, before the 202 is sent', async (t) => {
-    let n = 0;
-    const unreadAt202 = [];
-    const { api } = await startRuntime(t, (req, conn) => {
-      if (req.url === NEXT) {
-        if (++n > 3) return; // park
-        conn.send(response(200, invocation(`id-${n}`), '{}'));
-        return;
-      }
-      // The 202 is late; the GET is there already, waiting for its turn.
-      req.readBody().then(() =>
-        setTimeout(() => {
-          unreadAt202.push(conn.unread());
-          conn.send(ACCEPTED);
-        }, 50),
-      );
-    });
+    // The 202 is late; the GET is there already, waiting for its turn.
+    const { serve, unreadAt202 } = lateAccepted(3, 50);
+    const { api } = await startRuntime(t, serve);
     await api.waitForRequests(7);
     assert.deepEqual(trail(api), [
       '1:GET next',
@@ -514,25 +525,8 @@ describe('pipelining', { concurrency: true }, () => {
   });
 
   test('a large outcome is answered before the GET goes out', async (t) => {
-    let n = 0;
-    const unreadAt202 = [];
-    const { api } = await startRuntime(
-      t,
-      (req, conn) => {
-        if (req.url === NEXT) {
-          if (++n > 2) return; // park
-          conn.send(response(200, invocation(`id-${n}`), '{}'));
-          return;
-        }
-        req.readBody().then(() =>
-          setTimeout(() => {
-            unreadAt202.push(conn.unread());
-            conn.send(ACCEPTED);
-          }, 20),
-        );
-      },
-      `export const handler = async () => 'x'.repeat(1024 * 1024);`,
-    );
+    const { serve, unreadAt202 } = lateAccepted(2, 20);
+    const { api } = await startRuntime(t, serve, `export const handler = async () => 'x'.repeat(1024 * 1024);`);
     await api.waitForRequests(5);
     assert.deepEqual(trail(api), ['1:GET next', '1:POST response', '1:GET next', '1:POST response', '1:GET next']);
     assert.deepEqual(unreadAt202, ['', '']);
