@@ -224,6 +224,12 @@ if (!API) {
   writeOut('Portico runtime: AWS_LAMBDA_RUNTIME_API is not set\n');
   process.exit(1);
 }
+// Portico hands its own client the first connection ready-made: one end of a UNIX socket
+// pair, inherited as this descriptor (a fraction of loopback TCP's cost per message). A
+// connection after it (the server closed one) goes to AWS_LAMBDA_RUNTIME_API. Not the
+// function's to see.
+let inheritedFd = /^\d+$/.test(env._PORTICO_RUNTIME_API_FD ?? '') ? Number(env._PORTICO_RUNTIME_API_FD) : null;
+delete env._PORTICO_RUNTIME_API_FD;
 const colon = API.lastIndexOf(':');
 const API_HOST = (colon > 0 ? API.slice(0, colon) : API).replace(/^\[(.*)\]$/, '$1');
 const API_PORT = colon > 0 ? Number(API.slice(colon + 1)) : 80;
@@ -492,9 +498,15 @@ class RuntimeApiConnection {
   }
 
   connect() {
-    // No Nagle delay: each batch of requests goes out in one write, and waiting for an
-    // ACK of the previous segment would only add latency.
-    const socket = net.connect({ port: this.port, host: this.host, noDelay: true });
+    // Over TCP, no Nagle delay: each batch of requests goes out in one write, and
+    // waiting for an ACK of the previous segment would only add latency.
+    let socket;
+    if (inheritedFd !== null) {
+      socket = new net.Socket({ fd: inheritedFd, readable: true, writable: true });
+      inheritedFd = null;
+    } else {
+      socket = net.connect({ port: this.port, host: this.host, noDelay: true });
+    }
     this.socket = socket;
     this.reused = false;
     let error = null;

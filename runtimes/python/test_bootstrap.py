@@ -8,6 +8,7 @@ import json
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -49,6 +50,11 @@ class FakeRuntimeApi:
             # As Portico's Runtime API (set_nodelay): a response's headers and body, written
             # apart, would otherwise wait for the runtime's delayed ACK (40 ms).
             disable_nagle_algorithm = True
+
+            def setup(self):
+                # Not on the UNIX socket a runtime inherits: it has no Nagle to disable.
+                self.disable_nagle_algorithm = self.request.family != socket.AF_UNIX
+                super().setup()
 
             def log_message(self, *args):
                 pass
@@ -130,7 +136,7 @@ class FakeRuntimeApi:
 class Runtime:
     """bootstrap.py started the way Portico starts it: clean environment, cwd = task root."""
 
-    def __init__(self, api: FakeRuntimeApi, task_root: Path, handler: str, extra_env=None, env=None):
+    def __init__(self, api: FakeRuntimeApi, task_root: Path, handler: str, extra_env=None, env=None, inherit=None):
         self.task_root = task_root
         env = env or {
             "AWS_LAMBDA_RUNTIME_API": api.address,
@@ -149,10 +155,14 @@ class Runtime:
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             **(extra_env or {}),
         }
+        if inherit is not None:
+            # As Portico starts its own client: its first connection ready-made.
+            env["_PORTICO_RUNTIME_API_FD"] = str(inherit.fileno())
         self.proc = subprocess.Popen(
             [sys.executable, "-u", str(BOOTSTRAP)],
             cwd=task_root,
             env=env,
+            pass_fds=() if inherit is None else (inherit.fileno(),),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -199,14 +209,14 @@ def start(api, tmp_path):
     """`start({file: source}, handler)` runs bootstrap.py on a task root of those files."""
     started = []
 
-    def _start(files: dict, handler: str, env=None) -> Runtime:
+    def _start(files: dict, handler: str, env=None, inherit=None) -> Runtime:
         root = tmp_path / "task"
         root.mkdir(exist_ok=True)
         for name, src in files.items():
             p = root / name
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(src)
-        r = Runtime(api, root, handler, env)
+        r = Runtime(api, root, handler, env, inherit=inherit)
         started.append(r)
         return r
 
@@ -236,6 +246,18 @@ def test_returns_json_and_reuses_one_connection(api, start):
     # Every GET and POST of the loop went over one kept-alive connection.
     peers = {r["peer"] for r in api.requests}
     assert len(peers) == 1, api.requests
+
+
+def test_an_inherited_socket_carries_the_loop_and_is_not_the_functions(api, start):
+    ours, theirs = socket.socketpair()
+    api.server.process_request(ours, "inherited")
+    src = "import os\ndef handler(event, context):\n    return os.environ.get('_PORTICO_RUNTIME_API_FD')\n"
+    start({"app.py": src}, "app.handler", inherit=theirs)
+    theirs.close()
+    outcomes = [api.invoke({"i": i}) for i in range(3)]
+    assert [o["body"] for o in outcomes] == [b"null"] * 3
+    # No request went to AWS_LAMBDA_RUNTIME_API's listener.
+    assert {r["peer"] for r in api.requests} == {"inherited"}, api.requests
 
 
 def test_context_object(api, start):

@@ -14,6 +14,7 @@
 //! asked for it (init is over), and START is placed just before, after the init output.
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -227,10 +228,30 @@ impl Process {
         let api = std_listener.local_addr()?.to_string();
         let listener = TcpListener::from_std(std_listener)?;
         let slot = Arc::new(slot);
-        let server = tokio::spawn(runtime_api::serve(listener, slot.clone(), lease.admit()));
+        // Portico's own clients talk over a socket pair they inherit: a UNIX socket costs
+        // a fraction of loopback TCP per message, and needs no check of who connected.
+        // The listener stays, for `AWS_LAMBDA_RUNTIME_API` and a client that reconnects.
+        let (inherited, child_end) = match launcher.own_client {
+            true => {
+                let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+                ours.set_nonblocking(true)?;
+                (Some(tokio::net::UnixStream::from_std(ours)?), Some(OwnedFd::from(theirs)))
+            }
+            false => (None, None),
+        };
+        let server = tokio::spawn({
+            let (slot, admit) = (slot.clone(), lease.admit());
+            async move {
+                let listening = runtime_api::serve(listener, slot.clone(), admit);
+                match inherited {
+                    Some(socket) => drop(tokio::join!(listening, runtime_api::serve_connection(socket, slot))),
+                    None => listening.await,
+                }
+            }
+        });
         // Portico's own runtime clients wait for the cgroups to be joined from here, after
         // the start (see `Lease::apply`); a package's bootstrap joins them before exec.
-        let join_later = if launcher.awaits_sandbox { lease.cgroup_procs()? } else { Vec::new() };
+        let join_later = if launcher.own_client { lease.cgroup_procs()? } else { Vec::new() };
 
         let (reader, writer) = std::io::pipe()?;
         let writer2 = writer.try_clone()?;
@@ -249,7 +270,10 @@ impl Process {
         if !join_later.is_empty() || slot.is_spare() {
             cmd.env("_PORTICO_AWAIT_SANDBOX", "1");
         }
-        let started = lease.apply(&mut cmd, !join_later.is_empty()).and_then(|()| cmd.spawn());
+        if child_end.is_some() {
+            cmd.env("_PORTICO_RUNTIME_API_FD", crate::sandbox::RUNTIME_API_FD.to_string());
+        }
+        let started = lease.apply(&mut cmd, !join_later.is_empty(), child_end).and_then(|()| cmd.spawn());
         // Drop our copies of the write end (inside `cmd`) so EOF arrives when the process exits.
         drop(cmd);
         let mut child = match started {
@@ -330,7 +354,7 @@ impl Profile {
     pub fn of(function: &Function, launcher: &Launcher) -> Option<Profile> {
         let startup =
             |k: &String| STARTUP_NAMES.contains(&k.as_str()) || STARTUP_PREFIXES.iter().any(|p| k.starts_with(p));
-        (launcher.awaits_sandbox && !function.environment.keys().any(startup)).then_some(Profile {
+        (launcher.own_client && !function.environment.keys().any(startup)).then_some(Profile {
             runtime: function.runtime,
             memory_size: function.memory_size,
             ephemeral_storage: function.ephemeral_storage,
@@ -523,7 +547,7 @@ impl Environment {
         let cold = match self.pending_init {
             Some(_) => Some(start),
             None => {
-                self.logs.platform_placed(vec![start]).await;
+                self.logs.platform(vec![start]);
                 if tail {
                     self.logs.start_capture();
                 }
@@ -540,7 +564,7 @@ impl Environment {
         // caller does not wait for them to be stored.
         self.logs.platform(vec![format!("END RequestId: {request_id}\n"), report.clone()]);
         let log = if tail {
-            let output = self.logs.finish_capture().await;
+            let output = self.logs.finish_capture();
             let init = std::mem::take(&mut self.init_output);
             Some(log_tail(&init, &request_id, &self.function.version, &output, &report))
         } else {
@@ -652,7 +676,7 @@ impl Environment {
                 }
             }
         };
-        let init_output = self.logs.end_init(start, tail).await;
+        let init_output = self.logs.end_init(start, tail);
         if tail {
             self.init_output = init_output;
         }
@@ -913,13 +937,13 @@ mod tests {
 
     #[test]
     fn only_functions_without_startup_variables_can_take_spares() {
-        let launcher = |awaits_sandbox| Launcher {
+        let launcher = |own_client| Launcher {
             program: PathBuf::from("/usr/bin/node"),
             args: Vec::new(),
             runtime_dir: PathBuf::from("/r"),
             note: None,
             self_contained: true,
-            awaits_sandbox,
+            own_client,
         };
         let f = function(&[("GREETING", "hi")]);
         let p = Profile::of(&f, &launcher(true)).expect("a plain function takes spares");
@@ -1093,7 +1117,7 @@ while True:
             runtime_dir: dir.path().to_path_buf(),
             note: None,
             self_contained: false,
-            awaits_sandbox: false,
+            own_client: false,
         };
         let sink = Arc::new(Collect::default());
         let mut vars = vars.to_vec();
@@ -1120,7 +1144,7 @@ while True:
     impl Fixture {
         async fn invoke(&mut self, rid: &str, tail: bool) -> (Completed, Option<String>) {
             let done = self.env.invoke(Arc::from(rid), Bytes::from_static(b"{}"), Arc::from("arn"), tail).await;
-            self.env.logs.settled().await;
+            self.env.logs.settled();
             done
         }
 

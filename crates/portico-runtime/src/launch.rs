@@ -107,9 +107,10 @@ pub struct Launcher {
     /// Python loads its own prefix and is not).
     pub self_contained: bool,
     /// Whether the runtime client is Portico's own, which asks the Runtime API whether
-    /// its sandbox is complete before it loads any function code: the environment may
-    /// then join its cgroups while the interpreter starts (see `sandbox.rs`).
-    pub awaits_sandbox: bool,
+    /// its sandbox is complete before it loads any function code (the environment may
+    /// then join its cgroups while the interpreter starts: see `sandbox.rs`), and talks
+    /// to the Runtime API over an inherited UNIX socket (see `environment::Process`).
+    pub own_client: bool,
 }
 
 /// Resolved launchers for every runtime, or why each is unavailable.
@@ -291,7 +292,7 @@ impl Launchers {
                 runtime_dir: node_dir.clone(),
                 note: None,
                 self_contained: true,
-                awaits_sandbox: true,
+                own_client: true,
             })
         };
 
@@ -321,7 +322,7 @@ impl Launchers {
                 runtime_dir: python_dir.clone(),
                 note,
                 self_contained: false,
-                awaits_sandbox: true,
+                own_client: true,
             })
         };
         let provided = match find_bash() {
@@ -332,7 +333,7 @@ impl Launchers {
                 note: None,
                 self_contained: false,
                 // The package's own bootstrap is function code from its first instruction.
-                awaits_sandbox: false,
+                own_client: false,
             }),
             None => Err(Unavailable(
                 "the provided runtimes start the package's bootstrap through bash, which is not on this host: install bash"

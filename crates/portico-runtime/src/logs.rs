@@ -7,17 +7,18 @@
 //! waiting, so an invocation's lines always precede its `END` line, and its log tail is
 //! complete, without any sleep or polling.
 //!
-//! One task owns the pipe and is the only writer of the environment's stream: function
-//! lines and platform lines (`INIT_START`, `START`, `END`, `REPORT`) reach the
-//! [`LogSink`] in the order they happened.
+//! The pipe and the stream's pending lines sit behind one lock: a background task reads
+//! what the process writes between invocations, and a flush reads the rest on the
+//! invoking task itself, with no hand-over to another task (it is on the path of every
+//! invocation). So function lines and platform lines (`INIT_START`, `START`, `END`,
+//! `REPORT`) reach the [`LogSink`] in the order they happened.
 
 use std::fmt;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use portico_model::Scope;
 use tokio::net::unix::pipe;
-use tokio::sync::{mpsc, oneshot};
 
 /// Largest line kept as one event (CloudWatch's event limit is 256 KB); longer output
 /// is split.
@@ -58,19 +59,10 @@ pub struct LogTarget {
     pub stream: String,
 }
 
-/// A request to the reader task: read the pipe dry, then append `platform` lines.
-#[derive(Debug)]
-struct Flush {
-    platform: Vec<String>,
-    /// Told once the lines are handed to the sink, when someone waits for that.
-    done: Option<oneshot::Sender<()>>,
-}
-
-/// The reading end of an environment's output, owned by a background task.
+/// The reading end of an environment's output.
 #[derive(Debug, Clone)]
 pub struct LogPipe {
-    shared: Arc<Mutex<Capture>>,
-    flush: mpsc::Sender<Flush>,
+    shared: Arc<Mutex<Reader>>,
     /// Whether events are kept (a sink exists).
     kept: bool,
 }
@@ -102,10 +94,10 @@ fn message(line: &[u8]) -> String {
 }
 
 impl LogPipe {
-    /// Starts the reader task for `reader`; `function` names the source in Portico's
-    /// own log; `target`, when given, receives every line as an event, after `head`
-    /// (platform lines that open the stream, such as `INIT_START`, each ending in `\n`):
-    /// those come first even when the process wrote before this is called.
+    /// Starts the background reader of `reader`; `function` names the source in
+    /// Portico's own log; `target`, when given, receives every line as an event, after
+    /// `head` (platform lines that open the stream, such as `INIT_START`, each ending in
+    /// `\n`): those come first even when the process wrote before this is called.
     pub fn spawn(
         reader: io::PipeReader,
         function: Arc<str>,
@@ -113,20 +105,30 @@ impl LogPipe {
         head: Vec<String>,
     ) -> io::Result<LogPipe> {
         let fd: std::os::fd::OwnedFd = reader.into();
-        let rx = pipe::Receiver::from_owned_fd(fd)?;
-        let shared = Arc::new(Mutex::new(Capture { active: true, init: true, bytes: Vec::new() }));
-        let (flush, flush_rx) = mpsc::channel(64);
+        let pipe = Arc::new(pipe::Receiver::from_owned_fd(fd)?);
         let kept = target.is_some();
-        let mut reader = Reader { shared: shared.clone(), function, target, line: Vec::new(), pending: Vec::new() };
+        let mut reader = Reader {
+            pipe: pipe.clone(),
+            open: true,
+            buf: vec![0u8; 16 * 1024],
+            capture: Capture { active: true, init: true, bytes: Vec::new() },
+            function,
+            target,
+            line: Vec::new(),
+            pending: Vec::new(),
+        };
         if kept {
             let ts = now_ms();
             reader.pending.extend(head.into_iter().map(|message| LogEvent { timestamp_ms: ts, message }));
         }
-        tokio::spawn(reader.run(rx, flush_rx));
-        Ok(LogPipe { shared, flush, kept })
+        // The stream's head, before anything read.
+        reader.emit();
+        let shared = Arc::new(Mutex::new(reader));
+        tokio::spawn(read_in_background(pipe, shared.clone()));
+        Ok(LogPipe { shared, kept })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Capture> {
+    fn lock(&self) -> MutexGuard<'_, Reader> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -134,11 +136,12 @@ impl LogPipe {
     /// after everything init wrote, and returns what init wrote (its last
     /// [`TAIL_BYTES`]) when `tail`: a cold start's `LogType: Tail` begins with it, as on
     /// AWS. From here on output is collected when `tail`, else not.
-    pub async fn end_init(&self, start: String, tail: bool) -> Vec<u8> {
+    pub fn end_init(&self, start: String, tail: bool) -> Vec<u8> {
+        let mut r = self.lock();
         if self.kept || tail {
-            self.run_flush(vec![start]).await;
+            r.flush(vec![start]);
         }
-        let mut c = self.lock();
+        let c = &mut r.capture;
         c.init = false;
         c.active = tail;
         if tail {
@@ -151,65 +154,58 @@ impl LogPipe {
 
     /// Starts collecting output (for a `LogType: Tail` invocation).
     pub fn start_capture(&self) {
-        let mut c = self.lock();
-        c.active = true;
-        c.bytes.clear();
+        let mut r = self.lock();
+        r.capture.active = true;
+        r.capture.bytes.clear();
     }
 
     /// Reads whatever the process has written so far, then stops collecting and
     /// returns what was collected.
-    pub async fn finish_capture(&self) -> Vec<u8> {
-        self.run_flush(Vec::new()).await;
-        let mut c = self.lock();
-        c.active = false;
-        std::mem::take(&mut c.bytes)
+    pub fn finish_capture(&self) -> Vec<u8> {
+        let mut r = self.lock();
+        r.flush(Vec::new());
+        r.capture.active = false;
+        std::mem::take(&mut r.capture.bytes)
     }
 
     /// Appends platform lines (`START`, `END`, `REPORT`; each ending in `\n`) to the
-    /// stream after everything the process has written so far. Does not wait: the
-    /// reader orders them with the pipe's output, off the invocation's path. Does
-    /// nothing when no sink keeps events.
+    /// stream after everything the process has written so far; what it writes
+    /// afterwards comes after them. Does nothing when no sink keeps events.
     pub fn platform(&self, lines: Vec<String>) {
-        if !self.kept {
-            return;
-        }
-        if let Err(mpsc::error::TrySendError::Full(flush)) = self.flush.try_send(Flush { platform: lines, done: None })
-        {
-            // The reader is far behind: hand the lines over without blocking this task.
-            let tx = self.flush.clone();
-            tokio::spawn(async move {
-                let _ = tx.send(flush).await;
-            });
-        }
-    }
-
-    /// Like [`LogPipe::platform`], but returns only once the lines are placed: what the
-    /// process writes afterwards comes after them (`START`, before an event is handed
-    /// to a warm runtime; a cold start's is placed by [`LogPipe::end_init`]).
-    pub async fn platform_placed(&self, lines: Vec<String>) {
         if self.kept {
-            self.run_flush(lines).await;
+            self.lock().flush(lines);
         }
     }
 
-    /// Waits until everything the process wrote so far, and every platform line
-    /// already given, is handed to the sink (only tests wait for it).
+    /// Hands everything the process wrote so far to the sink (only tests need it).
     #[cfg(test)]
-    pub async fn settled(&self) {
-        self.run_flush(Vec::new()).await;
+    pub fn settled(&self) {
+        self.lock().flush(Vec::new());
     }
+}
 
-    async fn run_flush(&self, platform: Vec<String>) {
-        let (done, rx) = oneshot::channel();
-        if self.flush.send(Flush { platform, done: Some(done) }).await.is_ok() {
-            let _ = rx.await;
+/// Reads what the process writes between flushes, as it comes, until the pipe closes.
+async fn read_in_background(pipe: Arc<pipe::Receiver>, shared: Arc<Mutex<Reader>>) {
+    loop {
+        let open = pipe.readable().await.is_ok() && {
+            let mut r = shared.lock().unwrap_or_else(|e| e.into_inner());
+            r.read_available()
+        };
+        if !open {
+            let mut r = shared.lock().unwrap_or_else(|e| e.into_inner());
+            r.close();
+            return;
         }
     }
 }
 
-/// The reader task's state.
+/// The pipe's reader and the stream's state.
 struct Reader {
-    shared: Arc<Mutex<Capture>>,
+    pipe: Arc<pipe::Receiver>,
+    /// The pipe has not reached its end.
+    open: bool,
+    buf: Vec<u8>,
+    capture: Capture,
     function: Arc<str>,
     target: Option<LogTarget>,
     /// The line being read.
@@ -218,64 +214,76 @@ struct Reader {
     pending: Vec<LogEvent>,
 }
 
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader").field("function", &self.function).field("open", &self.open).finish_non_exhaustive()
+    }
+}
+
 impl Reader {
-    async fn run(mut self, rx: pipe::Receiver, mut flushes: mpsc::Receiver<Flush>) {
-        // The stream's head, before anything read.
-        self.emit();
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            tokio::select! {
-                // Flushes first: an invocation waiting on one should not wait for a
-                // chatty process's output to be read line by line.
-                biased;
-                Some(flush) = flushes.recv() => {
-                    // Empty the pipe without waiting: everything written before the
-                    // runtime posted its answer is already there. The read goes to the
-                    // fd itself: tokio's `try_read` answers WouldBlock until its reactor
-                    // has seen the readiness event, which may not have happened yet.
-                    // Bounded, so a process that never stops writing cannot hold up
-                    // the invocation; the rest is read as usual.
-                    for _ in 0..MAX_DRAIN_READS {
-                        match rustix::io::read(&rx, &mut buf[..]) {
-                            Ok(0) => break,
-                            Ok(n) => self.absorb(&buf[..n]),
-                            Err(_) => break,
-                        }
-                    }
-                    self.finish(flush);
-                }
-                ready = rx.readable() => {
-                    if ready.is_err() { break; }
-                    match rx.try_read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => self.absorb(&buf[..n]),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => break,
-                    }
-                    self.emit();
-                }
-            }
+    /// One read, when tokio's reactor says the pipe is readable; whether it is still open.
+    fn read_available(&mut self) -> bool {
+        if !self.open {
+            return false;
         }
+        let mut buf = std::mem::take(&mut self.buf);
+        let open = match self.pipe.try_read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.absorb(&buf[..n]);
+                true
+            }
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        self.buf = buf;
+        self.emit();
+        open
+    }
+
+    /// The pipe reached its end (the process is gone): its last partial line is a line.
+    fn close(&mut self) {
+        self.open = false;
         if !self.line.is_empty() {
             self.end_line();
         }
         self.emit();
-        // The process is gone; platform lines still arrive (its END and REPORT), and no
-        // invoker may wait on a dead pipe.
-        while let Some(flush) = flushes.recv().await {
-            self.finish(flush);
+    }
+
+    /// Empties the pipe without waiting (everything written before the runtime posted
+    /// its answer is already there), then appends `platform`. The reads go to the fd
+    /// itself: tokio's `try_read` answers WouldBlock until its reactor has seen the
+    /// readiness event, which may not have happened yet. Bounded, so a process that
+    /// never stops writing cannot hold up the invocation; the rest is read as usual.
+    fn flush(&mut self, platform: Vec<String>) {
+        if self.open {
+            let mut buf = std::mem::take(&mut self.buf);
+            for _ in 0..MAX_DRAIN_READS {
+                match rustix::io::read(&*self.pipe, &mut buf[..]) {
+                    Ok(0) => break,
+                    Ok(n) => self.absorb(&buf[..n]),
+                    Err(_) => break,
+                }
+            }
+            self.buf = buf;
         }
+        // A partial line belongs before the platform lines that follow it.
+        if !self.line.is_empty() {
+            self.end_line();
+        }
+        if self.target.is_some() {
+            let ts = now_ms();
+            self.pending.extend(platform.into_iter().map(|message| LogEvent { timestamp_ms: ts, message }));
+        }
+        self.emit();
     }
 
     fn absorb(&mut self, chunk: &[u8]) {
-        {
-            let mut c = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-            if c.active {
-                c.bytes.extend_from_slice(chunk);
-                if c.init && c.bytes.len() > 2 * TAIL_BYTES {
-                    let cut = c.bytes.len() - TAIL_BYTES;
-                    c.bytes.drain(..cut);
-                }
+        let c = &mut self.capture;
+        if c.active {
+            c.bytes.extend_from_slice(chunk);
+            if c.init && c.bytes.len() > 2 * TAIL_BYTES {
+                let cut = c.bytes.len() - TAIL_BYTES;
+                c.bytes.drain(..cut);
             }
         }
         for &b in chunk {
@@ -295,21 +303,6 @@ impl Reader {
             self.pending.push(LogEvent { timestamp_ms: now_ms(), message: message(&self.line) });
         }
         self.line.clear();
-    }
-
-    fn finish(&mut self, flush: Flush) {
-        // A partial line belongs before the platform lines that follow it.
-        if !self.line.is_empty() {
-            self.end_line();
-        }
-        if self.target.is_some() {
-            let ts = now_ms();
-            self.pending.extend(flush.platform.into_iter().map(|message| LogEvent { timestamp_ms: ts, message }));
-        }
-        self.emit();
-        if let Some(done) = flush.done {
-            let _ = done.send(());
-        }
     }
 
     fn emit(&mut self) {
@@ -355,11 +348,11 @@ mod tests {
             stream: "s".into(),
         };
         let pipe = LogPipe::spawn(reader, Arc::from("f"), Some(target), Vec::new()).expect("spawn");
-        pipe.platform_placed(vec!["START\n".into()]).await;
+        pipe.platform(vec!["START\n".into()]);
         pipe.start_capture();
         io::Write::write_all(&mut writer, b"one\ntwo\rlines\npartial").expect("write");
         pipe.platform(vec!["END\n".into(), "REPORT\n".into()]);
-        let tail = pipe.finish_capture().await;
+        let tail = pipe.finish_capture();
         assert_eq!(tail, b"one\ntwo\rlines\npartial");
         drop(writer);
         let got: Vec<String> = sink.0.lock().expect("lock").iter().map(|(_, _, m)| m.clone()).collect();
@@ -383,7 +376,7 @@ mod tests {
         // Let the reader see EOF.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         pipe.platform(vec!["END\n".into()]);
-        pipe.settled().await;
+        pipe.settled();
         let got: Vec<String> = sink.0.lock().expect("lock").iter().map(|(_, _, m)| m.clone()).collect();
         assert_eq!(got, ["last words\n", "END\n"]);
     }
@@ -402,10 +395,10 @@ mod tests {
         };
         let pipe = LogPipe::spawn(reader, Arc::from("f"), Some(target), vec!["INIT_START\n".into()]).expect("spawn");
         io::Write::write_all(&mut writer, b"more init").expect("write");
-        pipe.platform_placed(vec!["START\n".into()]).await;
+        pipe.platform(vec!["START\n".into()]);
         io::Write::write_all(&mut writer, b"handler\n").expect("write");
         pipe.platform(vec!["END\n".into()]);
-        pipe.settled().await;
+        pipe.settled();
         let got: Vec<String> = sink.0.lock().expect("lock").iter().map(|(_, _, m)| m.clone()).collect();
         assert_eq!(got, ["INIT_START\n", "init line\n", "more init\n", "START\n", "handler\n", "END\n"]);
     }
@@ -415,8 +408,8 @@ mod tests {
         let (reader, writer) = io::pipe().expect("pipe");
         let pipe = LogPipe::spawn(reader, Arc::from("f"), None, vec!["INIT_START\n".into()]).expect("spawn");
         drop(writer);
-        pipe.platform_placed(vec!["START\n".into()]).await;
-        pipe.settled().await;
+        pipe.platform(vec!["START\n".into()]);
+        pipe.settled();
     }
 
     #[tokio::test]
@@ -427,17 +420,17 @@ mod tests {
         let mut init = vec![b'a'; 3 * TAIL_BYTES];
         init.extend_from_slice(b"\nready\n");
         io::Write::write_all(&mut writer, &init).expect("write");
-        let kept = pipe.end_init("START\n".into(), true).await;
+        let kept = pipe.end_init("START\n".into(), true);
         assert!(kept.len() >= TAIL_BYTES && kept.len() <= 2 * TAIL_BYTES, "{}", kept.len());
         assert!(kept.ends_with(b"aaa\nready\n"));
         io::Write::write_all(&mut writer, b"handler\n").expect("write");
-        assert_eq!(pipe.finish_capture().await, b"handler\n");
+        assert_eq!(pipe.finish_capture(), b"handler\n");
         // Without LogType Tail nothing is collected after init.
         let (reader, mut writer) = io::pipe().expect("pipe");
         let pipe = LogPipe::spawn(reader, Arc::from("f"), None, Vec::new()).expect("spawn");
         io::Write::write_all(&mut writer, b"init\n").expect("write");
-        assert_eq!(pipe.end_init("START\n".into(), false).await, b"");
+        assert_eq!(pipe.end_init("START\n".into(), false), b"");
         io::Write::write_all(&mut writer, b"handler\n").expect("write");
-        assert_eq!(pipe.finish_capture().await, b"");
+        assert_eq!(pipe.finish_capture(), b"");
     }
 }

@@ -257,8 +257,8 @@ fn reply(status: StatusCode, body: &'static str) -> Response<Body> {
 }
 
 /// Serves the Runtime API for one environment until the listener's task is aborted.
-/// `admit` may refuse a connection (the sandbox checks it comes from the environment's user).
-/// `admit(local, peer)` judges each connection by its addresses.
+/// `admit(local, peer)` may refuse a connection by its addresses (the sandbox checks it
+/// comes from the environment's user).
 pub async fn serve(
     listener: TcpListener,
     slot: Arc<Slot>,
@@ -276,13 +276,20 @@ pub async fn serve(
             if !tokio::task::spawn_blocking(move || admit(local, peer)).await.unwrap_or(false) {
                 return;
             }
-            let service = hyper::service::service_fn(move |req| {
-                let slot = slot.clone();
-                async move { Ok::<_, Infallible>(handle(req, &slot).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            serve_connection(stream, slot).await;
         });
     }
+}
+
+/// Serves the Runtime API on one connection until it closes: a connection accepted by
+/// [`serve`], or the socket a runtime client inherited (only its process holds the
+/// other end, so it needs no admission).
+pub async fn serve_connection(io: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin, slot: Arc<Slot>) {
+    let service = hyper::service::service_fn(move |req| {
+        let slot = slot.clone();
+        async move { Ok::<_, Infallible>(handle(req, &slot).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service).await;
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, ()> {

@@ -782,7 +782,13 @@ impl Lease {
     /// v1 hierarchy waits out an RCU grace period (7 to 20 ms here); done from outside it
     /// overlaps the interpreter's start instead of delaying it. Only for a runtime client
     /// that runs no function code until told its sandbox is complete.
-    pub(crate) fn apply(&self, cmd: &mut tokio::process::Command, join_later: bool) -> io::Result<()> {
+    /// `runtime_api`, when given, becomes the child's descriptor [`RUNTIME_API_FD`].
+    pub(crate) fn apply(
+        &self,
+        cmd: &mut tokio::process::Command,
+        join_later: bool,
+        runtime_api: Option<OwnedFd>,
+    ) -> io::Result<()> {
         if let Some((uid, gid)) = self.ids {
             // std drops supplementary groups (setgroups(0)) before setuid when root.
             cmd.uid(uid).gid(gid);
@@ -804,7 +810,7 @@ impl Lease {
         }
         let limits: Vec<(Resource, Rlimit)> =
             limits.into_iter().map(|(r, v)| (r, Rlimit { current: Some(v), maximum: Some(v) })).collect();
-        let child = ChildSetup { procs, limits, landlock };
+        let child = ChildSetup { procs, limits, landlock, runtime_api };
         #[allow(unsafe_code)]
         // SAFETY: the closure runs in the forked child before exec and only makes system
         // calls on data prepared here (no allocation, no lock): see `ChildSetup::run`.
@@ -989,7 +995,12 @@ struct ChildSetup {
     procs: Vec<OwnedFd>,
     limits: Vec<(Resource, Rlimit)>,
     landlock: Option<OwnedFd>,
+    /// The child's end of its Runtime API socket, to be inherited as [`RUNTIME_API_FD`].
+    runtime_api: Option<OwnedFd>,
 }
+
+/// The descriptor number a runtime client inherits its Runtime API socket on.
+pub(crate) const RUNTIME_API_FD: i32 = 3;
 
 impl ChildSetup {
     /// Runs after fork (and after std's setgid/setgroups/setuid/chdir/setpgid): only
@@ -1015,6 +1026,25 @@ impl ChildSetup {
             // no pointer.
             let r = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32) };
             if r != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // Last: descriptor 3 may have been one of the above (they are close-on-exec).
+        if let Some(socket) = &self.runtime_api {
+            let fd = socket.as_raw_fd();
+            #[allow(unsafe_code)]
+            // SAFETY: dup2 and fcntl take descriptor numbers, no pointer; the target is
+            // free to overwrite in this child, which only holds close-on-exec descriptors
+            // of its parent beyond its stdio.
+            let r = unsafe {
+                if fd == RUNTIME_API_FD {
+                    // dup2 onto itself would keep close-on-exec.
+                    libc::fcntl(fd, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, RUNTIME_API_FD)
+                }
+            };
+            if r < 0 {
                 return Err(io::Error::last_os_error());
             }
         }

@@ -887,6 +887,11 @@ struct Writer {
 
 impl Writer {
     fn run(mut self) {
+        // Writing logs is never urgent, and a commit is a burst of CPU: at the lowest
+        // priority (nice 19, this thread only) it takes what the invocations leave
+        // instead of delaying them, and still gets its share on a saturated machine
+        // (unlike SCHED_IDLE, which could starve it and fill the queue).
+        let _ = rustix::process::setpriority_process(None, 19);
         self.maintain();
         let mut next_maintenance = Instant::now() + MAINTENANCE_EVERY;
         loop {

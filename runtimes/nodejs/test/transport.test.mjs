@@ -182,16 +182,24 @@ async function trickle(socket, bytes) {
   }
 }
 
-async function startRuntime(t, answer, code) {
+/**
+ * Starts bootstrap.mjs against a RawRuntimeApi. `inherited`: as Portico starts its own
+ * client, with its first connection ready-made on descriptor 3 (a UNIX socket pair,
+ * which is what node gives a child for a 'pipe'), served as the API's connection 1.
+ */
+async function startRuntime(t, answer, code, { inherited = false } = {}) {
   const api = new RawRuntimeApi(answer);
   const port = await api.listen();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'portico-node-'));
   fs.writeFileSync(path.join(root, 'index.mjs'), code ?? 'export const handler = async (event, context) => ({ event, id: context.awsRequestId, arn: context.invokedFunctionArn, cc: context.clientContext });');
+  const env = { _HANDLER: 'index.handler', AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`, LAMBDA_TASK_ROOT: root, TZ: ':UTC' };
+  if (inherited) env._PORTICO_RUNTIME_API_FD = '3';
   const child = spawn(process.execPath, [BOOTSTRAP], {
     cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { _HANDLER: 'index.handler', AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`, LAMBDA_TASK_ROOT: root, TZ: ':UTC' },
+    stdio: inherited ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+    env,
   });
+  if (inherited) api.accept(child.stdio[3]);
   let output = '';
   child.stdout.on('data', (c) => (output += c));
   child.stderr.on('data', (c) => (output += c));
@@ -263,6 +271,36 @@ describe('Runtime API transport', { concurrency: true }, () => {
       reqs.map((r) => `${r.conn}:${r.method}`),
       ['1:GET', '1:POST', '1:GET', '2:GET', '2:POST', '3:GET', '3:POST', '3:GET'],
     );
+  });
+
+  test('an inherited socket carries the first connection; once the server closes it, the next goes to AWS_LAMBDA_RUNTIME_API', async (t) => {
+    let n = 0;
+    const code = 'export const handler = async () => ({ fd: process.env._PORTICO_RUNTIME_API_FD ?? null });';
+    const { api } = await startRuntime(
+      t,
+      (req, conn) => {
+        if (req.url === NEXT) {
+          n++;
+          if (n > 2) return;
+          conn.send(response(200, invocation(`id-${n}`), '{}'));
+          return;
+        }
+        // The first outcome is answered, then the inherited socket closed.
+        req.readBody().then(() => conn.send(ACCEPTED, { end: n === 1 }));
+      },
+      code,
+      { inherited: true },
+    );
+    const reqs = await api.waitForRequests(5);
+    assert.deepEqual(
+      reqs.map((r) => `${r.conn}:${r.method}`),
+      // The GET pipelined behind the first outcome went unanswered: it goes again on 2.
+      ['1:GET', '1:POST', '2:GET', '2:POST', '2:GET'],
+    );
+    // The variable is the client's, not the function's.
+    assert.deepEqual(posts(api).map((p) => p.json), [{ fd: null }, { fd: null }]);
+    assert.equal(api.conns.get(1).socket.remoteAddress, undefined, 'connection 1 is the UNIX socket');
+    assert.equal(api.conns.get(2).socket.remoteAddress, '127.0.0.1');
   });
 
   test('Connection: close is honoured', async (t) => {
