@@ -1033,6 +1033,8 @@ if hang and not os.path.exists(hang):
     open(hang, "w").close()
     time.sleep(60)
 time.sleep(float(os.environ.get("INIT_DELAY", "0")))
+if os.environ.get("LIST_FDS"):
+    print("fds " + " ".join(sorted(os.listdir("/proc/self/fd"), key=int)), flush=True)
 print("init line", flush=True)
 api = http.client.HTTPConnection(host, int(port))
 if os.environ.get("INIT_ERROR"):
@@ -1163,6 +1165,27 @@ while True:
 
     fn init_start() -> String {
         init_start_line(Runtime::ProvidedAl2023, "eu-west-3")
+    }
+
+    #[tokio::test]
+    async fn the_runtime_inherits_no_descriptor_of_portico_beyond_its_stdio() {
+        // A descriptor Portico inherited without close-on-exec, as from a careless shell.
+        #[allow(unsafe_code)]
+        // SAFETY: dup takes and returns descriptor numbers; the copy is closed below.
+        let leaked = unsafe { libc::dup(2) };
+        assert!(leaked > 2);
+        let mut fx = start(&[("LIST_FDS", "1")], Duration::from_secs(10));
+        let _ = fx.invoke("rid-1", false).await;
+        #[allow(unsafe_code)]
+        // SAFETY: closes the copy made above, which nothing else uses.
+        unsafe {
+            libc::close(leaked);
+        }
+        let line = fx.stream().into_iter().find(|m| m.starts_with("fds ")).expect("the runtime listed its descriptors");
+        // stdin, stdout, stderr, and the one listdir itself opens.
+        let fds: Vec<&str> = line.trim_end().split(' ').skip(1).collect();
+        assert_eq!(fds.len(), 4, "{line}");
+        assert!(!fds.contains(&leaked.to_string().as_str()), "{line}");
     }
 
     #[tokio::test]

@@ -1048,6 +1048,16 @@ impl ChildSetup {
                 return Err(io::Error::last_os_error());
             }
         }
+        // Nothing else reaches the runtime: a descriptor Portico itself inherited without
+        // close-on-exec (from the shell that started it) is closed at exec too. Marked,
+        // not closed: std's exec-error pipe must stay open until exec. Kernels before
+        // 5.11 lack the call; nothing else depends on it.
+        let first = if self.runtime_api.is_some() { RUNTIME_API_FD + 1 } else { 3 };
+        #[allow(unsafe_code)]
+        // SAFETY: close_range takes numbers and flags, no pointer.
+        unsafe {
+            libc::syscall(libc::SYS_close_range, first.cast_unsigned(), libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        }
         Ok(())
     }
 }
