@@ -55,8 +55,10 @@ for url in "$portico_url" "$baseline_url" "$offline_url"; do
   # Warm up as traffic usually arrives: one client first, then many. Portico's pool then
   # knows the function is quick (warm-first dispatch queues for its hot environments);
   # a burst of 32 into a function never invoked before starts 32 environments, as Lambda would.
+  # Then as long as a measurement: each of Portico's environments gets a share of the
+  # requests, and its JIT needs several seconds of them to settle (all three alike).
   wrk -t1 -c1 -d1s "$url" >/dev/null
-  wrk -t1 -c32 -d2s "$url" >/dev/null
+  wrk -t1 -c32 -d"$duration" "$url" >/dev/null
 done
 
 run() { wrk -t1 -c"$2" -d"$duration" --latency "$1"; }

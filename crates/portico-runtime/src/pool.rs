@@ -8,10 +8,10 @@
 //! ones. So by default (warm-first) an invocation that finds no idle environment queues
 //! for a busy one when the function's recent turnaround says that is likely quicker than
 //! a cold start, and starts its own once it has waited as long as a cold start takes.
-//! Up to one busy environment per CPU it never waits: those run in parallel, and more
-//! would only take turns. Functions whose
-//! invocations take longer than that scale out at once, as on Lambda; `warm_wait: false`
-//! restores Lambda's rule for every function.
+//! Up to a few busy environments per CPU it never waits (the caller says how many: see
+//! `ENVIRONMENTS_PER_CPU`): those keep every CPU and Portico busy. Functions whose
+//! invocations take longer than a cold start scale out at once, as on Lambda;
+//! `warm_wait: false` restores Lambda's rule for every function.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
