@@ -334,10 +334,20 @@ def parse_json_header(value, name):
 # The Runtime API: one kept-alive connection for the invocation loop.
 
 
+# Portico's extension of the Runtime API (see RuntimeClient).
+THEN_NEXT_HEADER = "Portico-Then-Next"
+
+
 class RuntimeClient:
     def __init__(self, address, inherited_fd=None):
         self.address = address
         self.conn = http.client.HTTPConnection(address)
+        # Started so, the client talks to Portico, whose Runtime API answers an outcome
+        # posted with THEN_NEXT_HEADER with the next invocation (as GET /next would)
+        # instead of a 202: per invocation one request and one answer.
+        self.then_next = inherited_fd is not None
+        # That answer, until wait_next_invocation takes it.
+        self.next_answer = None
         if inherited_fd is not None:
             # Portico's first connection, ready-made: one end of a UNIX socket pair (a
             # fraction of loopback TCP's cost per message). A reconnection uses the address.
@@ -358,7 +368,8 @@ class RuntimeClient:
                     raise
 
     def wait_next_invocation(self):
-        status, headers, body = self.request("GET", RUNTIME_PREFIX + "/invocation/next")
+        answer, self.next_answer = self.next_answer, None
+        status, headers, body = answer or self.request("GET", RUNTIME_PREFIX + "/invocation/next")
         if status == 410:
             # The environment is being stopped.
             sys.exit(0)
@@ -366,8 +377,16 @@ class RuntimeClient:
             raise RuntimeError("Failed to get next invocation: HTTP {}: {!r}".format(status, body))
         return {k.lower(): v for k, v in headers}, body
 
-    def post(self, path, body, headers):
-        status, _, answer = self.request("POST", path, body=body, headers=headers)
+    def post(self, path, body, headers, then_next=False):
+        """Posts to the Runtime API; with `then_next` (an outcome, to Portico) an answer
+        that is the next invocation is kept for wait_next_invocation."""
+        then_next = then_next and self.then_next
+        if then_next:
+            headers = dict(headers, **{THEN_NEXT_HEADER: "1"})
+        status, answer_headers, answer = self.request("POST", path, body=body, headers=headers)
+        if then_next and status in (200, 410):
+            self.next_answer = (status, answer_headers, answer)
+            return
         if status != 202:
             sys.stdout.write(
                 "[ERROR]\tRequest to Lambda Runtime '{}' endpoint failed. Reason: '{}'. Response body: '{}'\n".format(
@@ -376,13 +395,19 @@ class RuntimeClient:
             )
 
     def post_invocation_result(self, invoke_id, result, content_type):
-        self.post(RUNTIME_PREFIX + "/invocation/" + invoke_id + "/response", result, {"Content-Type": content_type})
+        self.post(
+            RUNTIME_PREFIX + "/invocation/" + invoke_id + "/response",
+            result,
+            {"Content-Type": content_type},
+            then_next=True,
+        )
 
     def post_invocation_error(self, invoke_id, error):
         self.post(
             RUNTIME_PREFIX + "/invocation/" + invoke_id + "/error",
             Encoder().encode(error).encode("utf-8"),
             {"Content-Type": "application/json", ERROR_TYPE_HEADER: header_safe(error["errorType"])},
+            then_next=True,
         )
 
     def post_init_error(self, error):

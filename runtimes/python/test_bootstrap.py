@@ -43,6 +43,9 @@ class FakeRuntimeApi:
         self.assignment_gate = threading.Event()
         self.assignment_status = 200
         self.assignment_body = b""
+        # Whether an outcome posted with Portico-Then-Next is answered by the next
+        # invocation, as Portico does (else with a 202, as AWS does).
+        self.then_next = True
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,6 +73,10 @@ class FakeRuntimeApi:
                     return self.answer(api.assignment_status, api.assignment_body)
                 if self.path != PREFIX + "invocation/next":
                     return self.answer(404, b'{"errorType":"NotFound"}')
+                self.next_invocation()
+
+            def next_invocation(self):
+                """Answers as GET /next: the next invocation fed with `invoke`."""
                 request_id, payload, headers = api.invocations.get()
                 if request_id is None:
                     return self.answer(410, b'{"errorType":"Gone"}')
@@ -103,6 +110,9 @@ class FakeRuntimeApi:
                     return self.answer(400, b'{"errorType":"InvalidRequestID"}')
                 record["kind"] = m.group(2)
                 api.outcomes[m.group(1)].put(record)
+                if api.then_next and "portico-then-next" in record["headers"]:
+                    # Portico's extension: the next invocation answers the outcome.
+                    return self.next_invocation()
                 self.answer(202, b'{"status":"OK"}')
 
             def answer(self, status, body):
@@ -258,6 +268,25 @@ def test_an_inherited_socket_carries_the_loop_and_is_not_the_functions(api, star
     assert [o["body"] for o in outcomes] == [b"null"] * 3
     # No request went to AWS_LAMBDA_RUNTIME_API's listener.
     assert {r["peer"] for r in api.requests} == {"inherited"}, api.requests
+    # Portico's extension: each outcome asked for the next invocation as its answer, so
+    # one GET began the loop and none followed.
+    assert [r["method"] for r in api.requests] == ["GET", "POST", "POST", "POST"], api.requests
+    assert all(r["headers"]["portico-then-next"] == "1" for r in api.requests[1:])
+
+
+def test_without_the_extension_an_outcome_is_followed_by_a_get(api, start):
+    """Against a Runtime API that answers an outcome with a 202 even when asked for the
+    next invocation (AWS's), the client asks for it with GET /next."""
+    ours, theirs = socket.socketpair()
+    api.server.process_request(ours, "inherited")
+    start({"app.py": "def handler(event, context):\n    return event\n"}, "app.handler", inherit=theirs)
+    theirs.close()
+    api.then_next = False
+    assert [body_json(api.invoke({"i": i})) for i in range(2)] == [{"i": 0}, {"i": 1}]
+    deadline = time.monotonic() + 5
+    while len(api.requests) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the last GET follows the 202
+    assert [r["method"] for r in api.requests] == ["GET", "POST", "GET", "POST", "GET"], api.requests
 
 
 def test_context_object(api, start):

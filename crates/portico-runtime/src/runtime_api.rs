@@ -31,6 +31,10 @@ pub mod names {
     pub const FUNCTION_ERROR_TYPE: &str = "lambda-runtime-function-error-type";
     /// Path prefix of every Runtime API call.
     pub const PREFIX: &str = "/2018-06-01/runtime/";
+    /// Portico's extension, sent by its own runtime clients with an invocation's
+    /// outcome: answer with the next invocation (as `GET /invocation/next` would) instead
+    /// of a 202, so that each invocation costs one request and one answer.
+    pub const THEN_NEXT: &str = "portico-then-next";
 }
 
 /// An invocation handed to an environment.
@@ -364,6 +368,9 @@ async fn handle(req: Request<Incoming>, slot: &Slot) -> Response<Body> {
                     r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#,
                 );
             }
+            if parts.headers.contains_key(names::THEN_NEXT) {
+                return next(slot).await;
+            }
             reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
         }
         _ => reply(StatusCode::NOT_FOUND, r#"{"errorMessage":"Not found","errorType":"NotFound"}"#),
@@ -474,6 +481,64 @@ mod tests {
         let failed = Slot::default();
         failed.sandbox_done(false);
         assert!(!failed.sandbox_ready().await);
+    }
+
+    /// Reads one HTTP answer (head and Content-Length body) from `stream`.
+    async fn read_answer(stream: &mut tokio::net::UnixStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        loop {
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + length {
+                    return text;
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed after {text:?}", text = String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_outcome_posted_with_then_next_is_answered_by_the_next_invocation() {
+        use tokio::io::AsyncWriteExt;
+        let slot = Arc::new(Slot::default());
+        let (mut runtime, ours) = tokio::net::UnixStream::pair().expect("socket pair");
+        tokio::spawn(serve_connection(ours, slot.clone()));
+        let post = |id: &str, then_next: bool| {
+            let extra = if then_next { "Portico-Then-Next: 1\r\n" } else { "" };
+            let body = format!("\"{id}\"");
+            format!(
+                "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: x\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let (a, answer_a) = invocation("a");
+        slot.deliver(a);
+        runtime.write_all(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+        assert!(read_answer(&mut runtime).await.contains("lambda-runtime-aws-request-id: a\r\n"));
+        // The outcome asks for the next invocation, which is not there yet: it waits.
+        runtime.write_all(post("a", true).as_bytes()).await.expect("write");
+        match answer_a.await {
+            Ok(Reply::Response(body)) => assert_eq!(&body[..], b"\"a\""),
+            other => panic!("{other:?}"),
+        }
+        let (b, answer_b) = invocation("b");
+        slot.deliver(b);
+        let answer = read_answer(&mut runtime).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.contains("lambda-runtime-aws-request-id: b\r\n"), "{answer}");
+        // Without the header: the 202 of the Runtime API.
+        runtime.write_all(post("b", false).as_bytes()).await.expect("write");
+        assert!(read_answer(&mut runtime).await.starts_with("HTTP/1.1 202 Accepted\r\n"));
+        assert!(matches!(answer_b.await, Ok(Reply::Response(_))));
     }
 
     #[tokio::test]

@@ -303,6 +303,34 @@ describe('Runtime API transport', { concurrency: true }, () => {
     assert.equal(api.conns.get(2).socket.remoteAddress, '127.0.0.1');
   });
 
+  test("Portico's own channel: the answer to an outcome is the next invocation, with no GET between", async (t) => {
+    let n = 0;
+    const { api, exited } = await startRuntime(
+      t,
+      (req, conn) => {
+        const next = () => {
+          n++;
+          // The third: the environment is being stopped.
+          if (n === 3) conn.send(response(410, { 'Content-Type': 'application/json' }, '{"errorType":"Gone"}'));
+          else conn.send(response(200, invocation(`id-${n}`), JSON.stringify({ n })));
+        };
+        if (req.url === NEXT) next();
+        else req.readBody().then(next);
+      },
+      undefined,
+      { inherited: true },
+    );
+    assert.equal(await exited, 0);
+    assert.deepEqual(
+      api.requests.map((r) => `${r.conn}:${r.method}:${r.headers['portico-then-next'] ?? '-'}`),
+      ['1:GET:-', '1:POST:1', '1:POST:1'],
+    );
+    assert.deepEqual(
+      posts(api).map((p) => p.json.event),
+      [{ n: 1 }, { n: 2 }],
+    );
+  });
+
   test('Connection: close is honoured', async (t) => {
     let n = 0;
     const { api } = await startRuntime(t, (req, conn) => {
