@@ -925,7 +925,7 @@ fn startup_variables(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Mutex;
 
     use portico_model::function::{CodeRef, FunctionState, LastUpdateStatus};
@@ -1063,7 +1063,8 @@ while True:
             .expect("python3 (these tests' runtime client is a Python script)")
     }
 
-    fn function(vars: &[(&str, &str)]) -> Arc<Function> {
+    /// A function of the test runtime (shared with the pool's tests).
+    pub(crate) fn function(vars: &[(&str, &str)]) -> Arc<Function> {
         Arc::new(Function {
             scope: Scope { account_id: "111122223333".into(), region: "eu-west-3".into() },
             name: "f".into(),
