@@ -326,6 +326,32 @@ async function asked(rt, url) {
   assert.ok(sent(), `GET ${url}`);
 }
 
+/** A module that says when it is loaded: no function code may run before Portico says so. */
+const LOUD_MODULE = { 'index.mjs': `console.log('module loaded'); export const handler = async () => 1;` };
+
+/**
+ * For each `[answer, message]` of `cases`: a runtime started with `options` (and
+ * LOUD_MODULE) whose `gate` (`sandboxGate` or `assignmentGate`) is given `answer`
+ * exits 1 saying `message`, having loaded no function code. Returns the runtimes, in
+ * order, for the caller's own checks.
+ */
+function refusals(t, options, gate, cases) {
+  return Promise.all(
+    cases.map(async ([answer, message]) => {
+      const rt = await runtime(t, { files: LOUD_MODULE, ...options });
+      rt.api[gate].resolve(answer);
+      const { code } = await within(rt.exited, 5000, `exit on ${message}`);
+      assert.equal(code, 1, rt.output);
+      assert.match(rt.output, message);
+      assert.ok(!rt.output.includes('module loaded'), rt.output);
+      return rt;
+    }),
+  );
+}
+
+/** `[body, message]` cases as `[answer, message]`: the body answered with a 200. */
+const answered200 = (cases) => cases.map(([body, message]) => [{ status: 200, body }, message]);
+
 async function initError(rt) {
   const err = await within(rt.api.initError.promise, 5000, 'init error');
   const exit = await within(rt.exited, 5000, 'exit');
@@ -688,7 +714,7 @@ describe('bootstrap.mjs', { concurrency: true }, () => {
 
   test('a sandbox Portico could not complete runs no function code', async (t) => {
     const rt = await runtime(t, {
-      files: { 'index.mjs': `console.log('module loaded'); export const handler = async () => 1;` },
+      files: LOUD_MODULE,
       env: { _PORTICO_AWAIT_SANDBOX: '1' },
     });
     rt.api.sandboxGate.resolve(500);
@@ -727,20 +753,8 @@ describe('bootstrap.mjs', { concurrency: true }, () => {
       ['[]', /The sandbox answer is malformed: not a JSON object/],
       ['{"status":"OK","spare":"yes"}', /The sandbox answer is malformed: "spare" is not a boolean/],
     ];
-    await Promise.all(
-      cases.map(async ([body, message]) => {
-        const rt = await runtime(t, {
-          files: { 'index.mjs': `console.log('module loaded'); export const handler = async () => 1;` },
-          env: { _PORTICO_AWAIT_SANDBOX: '1' },
-        });
-        rt.api.sandboxGate.resolve({ status: 200, body });
-        const { code } = await within(rt.exited, 5000, `exit on ${body}`);
-        assert.equal(code, 1, body);
-        assert.match(rt.output, message, body);
-        assert.ok(!rt.output.includes('module loaded'), rt.output);
-        assert.deepEqual(rt.api.requests.map((r) => r.url), [SANDBOX_URL], body);
-      }),
-    );
+    const runtimes = await refusals(t, { env: { _PORTICO_AWAIT_SANDBOX: '1' } }, 'sandboxGate', answered200(cases));
+    for (const rt of runtimes) assert.deepEqual(rt.api.requests.map((r) => r.url), [SANDBOX_URL]);
   });
 
   test('a spare process becomes the function Portico assigns it', async (t) => {
@@ -1021,20 +1035,8 @@ describe('bootstrap.mjs', { concurrency: true }, () => {
       ['{"status":"OK","assignment":{"environment":{},"taskRoot":"/"}}', /The assignment is malformed: "environment" is not an object/],
       ['{"environment":{},"taskRoot":"/nonexistent/portico-task-root"}', /Cannot take the assigned function: ENOENT/],
     ];
-    await Promise.all(
-      cases.map(async ([body, message]) => {
-        const rt = await runtime(t, {
-          files: { 'index.mjs': `console.log('module loaded'); export const handler = async () => 1;` },
-          spare: { _PORTICO_AWAIT_SANDBOX: '1' },
-        });
-        rt.api.assignmentGate.resolve({ status: 200, body });
-        const { code } = await within(rt.exited, 5000, `exit on ${body}`);
-        assert.equal(code, 1, body);
-        assert.match(rt.output, message, body);
-        assert.ok(!rt.output.includes('module loaded'), rt.output);
-        assert.deepEqual(rt.api.requests.map((r) => r.url), [SANDBOX_URL, ASSIGNMENT_URL], body);
-      }),
-    );
+    const runtimes = await refusals(t, { spare: { _PORTICO_AWAIT_SANDBOX: '1' } }, 'assignmentGate', answered200(cases));
+    for (const rt of runtimes) assert.deepEqual(rt.api.requests.map((r) => r.url), [SANDBOX_URL, ASSIGNMENT_URL]);
   });
 
   test('an assignment Portico fails or never answers runs no function code', async (t) => {
@@ -1049,20 +1051,8 @@ describe('bootstrap.mjs', { concurrency: true }, () => {
       ],
       ['hang up', /Failed to get the assignment: (?:socket hang up|read ECONNRESET)/],
     ];
-    await Promise.all(
-      cases.map(async ([answer, message]) => {
-        const rt = await runtime(t, {
-          files: { 'index.mjs': `console.log('module loaded'); export const handler = async () => 1;` },
-          spare: { _PORTICO_AWAIT_SANDBOX: '1' },
-        });
-        rt.api.assignmentGate.resolve(answer);
-        const { code } = await within(rt.exited, 5000, `exit on ${message}`);
-        assert.equal(code, 1, rt.output);
-        assert.match(rt.output, message);
-        assert.ok(!rt.output.includes('module loaded'), rt.output);
-        assert.ok(!rt.api.requests.some((r) => r.url.endsWith('/invocation/next')), rt.output);
-      }),
-    );
+    const runtimes = await refusals(t, { spare: { _PORTICO_AWAIT_SANDBOX: '1' } }, 'assignmentGate', cases);
+    for (const rt of runtimes) assert.ok(!rt.api.requests.some((r) => r.url.endsWith('/invocation/next')), rt.output);
   });
 
   test('AWS_LAMBDA_LOG_LEVEL filters records', async (t) => {
