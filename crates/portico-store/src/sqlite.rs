@@ -4,6 +4,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use portico_model::{Change, Record};
@@ -122,7 +123,11 @@ impl Store for SqliteStore {
         if path.exists() {
             return Ok(());
         }
-        let tmp = self.blob_dir.join(format!(".{sha256_hex}.{}.tmp", std::process::id()));
+        // One name per write: two uploads of the same zip at once must not share a temp file
+        // (the second rename would fail, and truncation could expose a partial blob).
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.blob_dir.join(format!(".{sha256_hex}.{}.{n}.tmp", std::process::id()));
         let mut f = fs::File::create(&tmp).map_err(io(format!("create {}", tmp.display())))?;
         f.write_all(bytes).map_err(io("write blob"))?;
         f.sync_all().map_err(io("sync blob"))?;
@@ -183,5 +188,28 @@ mod tests {
         assert_eq!(snap.records, vec![api("bbbbbbbbbb")]);
         assert_eq!(store.get_blob("ab").expect("get").as_deref(), Some(&b"zip"[..]));
         assert_eq!(store.get_blob("cd").expect("get"), None);
+    }
+
+    #[test]
+    fn the_same_blob_written_at_once_by_many_uploads_is_stored_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(SqliteStore::open(dir.path()).expect("open"));
+        let bytes: Arc<Vec<u8>> = Arc::new((0..4 << 20).map(|i: u32| (i % 251) as u8).collect());
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, bytes) = (store.clone(), bytes.clone());
+                std::thread::spawn(move || store.put_blob("samezip", &bytes))
+            })
+            .collect();
+        for w in writers {
+            w.join().expect("writer").expect("every upload of the same zip succeeds");
+        }
+        assert_eq!(store.get_blob("samezip").expect("get").as_deref(), Some(&bytes[..]));
+        let leftovers: Vec<_> = fs::read_dir(&store.blob_dir)
+            .expect("blob dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }
 }
