@@ -200,3 +200,52 @@ def test_zip_over_the_direct_upload_limit(lam):
         create(lam, name, os.urandom(50 * 1024 * 1024 + 1))
     assert error_of(e)[1] == 413
     assert_absent(lam, name)
+
+
+LARGE_RESPONSE_SRC = """
+export const handler = async (event) => event.mb ? 'x'.repeat(event.mb * 1024 * 1024) : { ok: true };
+"""
+
+
+def test_invoke_payloads_over_the_limits(lam):
+    # 6 MB each way for a synchronous invocation, 1 MB for an asynchronous one.
+    name = unique("payload-limits")
+    create_function(lam, name, {"index.mjs": LARGE_RESPONSE_SRC})
+    big = json.dumps({"pad": "x" * (6 * 1024 * 1024)}).encode()
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=name, Payload=big)
+    assert error_of(e) == ("RequestTooLargeException", 413)
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"pad": "x" * (1024 * 1024)}).encode())
+    assert error_of(e) == ("RequestTooLargeException", 413)
+    # A response over 6 MB is the function's error, answered 200 as Lambda does.
+    r = lam.invoke(FunctionName=name, Payload=b'{"mb": 7}')
+    assert (r["StatusCode"], r.get("FunctionError")) == (200, "Unhandled")
+    body = json.loads(r["Payload"].read())
+    assert body["errorType"] == "Function.ResponseSizeTooLarge", body
+    assert "maximum allowed payload size" in body["errorMessage"], body
+    # Just under the limit still passes, and the function keeps serving.
+    r = lam.invoke(FunctionName=name, Payload=b'{"mb": 5}')
+    assert r.get("FunctionError") is None and len(r["Payload"].read()) == 5 * 1024 * 1024 + 2
+    assert json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()) == {"ok": True}
+
+
+@pytest.mark.parametrize("field,value,code,fragment", [
+    ("Timeout", 901, "ValidationException", "Member must have value less than or equal to 900"),
+    ("MemorySize", 10241, "ValidationException", "Member must have value less than or equal to 10240"),
+    ("Environment", {"Variables": {"BIG": "x" * 4096}}, "InvalidParameterValueException", "exceeded the 4KB limit"),
+    ("Environment", {"Variables": {"AWS_REGION": "x"}}, "InvalidParameterValueException", "reserved keys"),
+])
+def test_configuration_out_of_range_is_refused_and_changes_nothing(lam, field, value, code, fragment):
+    name = unique("badcfg")
+    with pytest.raises(ClientError) as e:
+        lam.create_function(FunctionName=name, Runtime="nodejs22.x", Role=ROLE, Handler="index.handler",
+                            Code={"ZipFile": make_zip({"index.mjs": HELLO_SRC})}, **{field: value})
+    assert error_of(e) == (code, 400) and fragment in str(e.value), str(e.value)
+    assert_absent(lam, name)
+    create_function(lam, name, {"index.mjs": HELLO_SRC})
+    before = lam.get_function_configuration(FunctionName=name)
+    with pytest.raises(ClientError) as e:
+        lam.update_function_configuration(FunctionName=name, **{field: value})
+    assert error_of(e) == (code, 400) and fragment in str(e.value), str(e.value)
+    assert lam.get_function_configuration(FunctionName=name)["RevisionId"] == before["RevisionId"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server, boto_client, create_function, stop_and_check, unique
+from conftest import Server, boto_client, create_function, stop_and_check, unique, wait_active
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not Path("/dev/loop-control").exists(),
@@ -162,6 +162,20 @@ def test_1024_mb_holds_900_mb(env):
     r = ok(lam, name, {"op": "fill", "files": [300, 300, 300]})
     assert r["results"] == [{"ok": True, "mb": 300}] * 3, r
     assert 990 <= r["total_mb"] <= 1024, r
+
+
+def test_a_new_ephemeral_storage_size_takes_effect_on_the_next_invocation(env):
+    _, lam, _ = env
+    name = unique("ephresize")
+    create_function(lam, name, {"index.mjs": FILLER}, Timeout=30, EphemeralStorage={"Size": 512})
+    before = ok(lam, name, {"op": "list"})
+    assert 480 <= before["total_mb"] <= 512, before
+    out = lam.update_function_configuration(FunctionName=name, EphemeralStorage={"Size": 1024})
+    assert out["EphemeralStorage"] == {"Size": 1024}, out
+    wait_active(lam, name)
+    # The warm 512 MB environment is not reused: a new one has the new size.
+    after = ok(lam, name, {"op": "list"})
+    assert 990 <= after["total_mb"] <= 1024 and after["pid"] != before["pid"], (before, after)
 
 
 def test_the_next_environment_starts_with_an_empty_tmpdir(env):

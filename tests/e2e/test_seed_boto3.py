@@ -310,6 +310,22 @@ def test_update_function_configuration(lam, echo):
     assert 3000 < seen["remainingMs"] <= 10000
 
 
+def test_update_function_configuration_moves_a_warm_function_to_a_new_handler_and_runtime(lam):
+    name = unique("rehandle")
+    src = ("export const first = async () => ({ handler: 'first', node: process.version });\n"
+           "export const second = async () => ({ handler: 'second', node: process.version });\n")
+    create_function(lam, name, {"index.mjs": src}, handler="index.first")
+    _, warm = invoke_json(lam, name)
+    assert warm["handler"] == "first" and warm["node"].startswith("v22."), warm
+    out = lam.update_function_configuration(FunctionName=name, Handler="index.second", Runtime="nodejs20.x")
+    # As on Lambda, the update answers InProgress and settles once checked.
+    assert (out["Handler"], out["Runtime"], out["LastUpdateStatus"]) == ("index.second", "nodejs20.x", "InProgress")
+    cfg = wait_active(lam, name)
+    assert (cfg["Handler"], cfg["Runtime"]) == ("index.second", "nodejs20.x"), cfg
+    _, after = invoke_json(lam, name)
+    assert after["handler"] == "second" and after["node"].startswith("v20."), after
+
+
 def test_policy_get_and_remove(lam, hello):
     name = hello["name"]
     policy = json.loads(lam.get_policy(FunctionName=name)["Policy"])

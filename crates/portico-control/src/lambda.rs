@@ -837,7 +837,7 @@ fn account_settings(c: &Control, call: &Call) -> Result<Resp> {
     ))
 }
 
-async fn update_configuration(c: &Control, call: &Call, name: &str) -> Result<Resp> {
+async fn update_configuration(c: &Arc<Control>, call: &Call, name: &str) -> Result<Resp> {
     let input: UpdateConfigurationIn = json::parse(Service::Lambda, &call.body)?;
     let _w = c.write.lock().await;
     let f = find_latest(c, call, name)?;
@@ -873,8 +873,14 @@ async fn update_configuration(c: &Control, call: &Call, name: &str) -> Result<Re
     }
     next.last_modified = now();
     next.revision_id = portico_model::ids::uuid();
-    next.last_update_status = LastUpdateStatus::Successful;
+    // As on Lambda the update answers InProgress and settles once checked: a new runtime
+    // must have its interpreter here, or the update is Failed with the reason.
+    next.last_update_status = LastUpdateStatus::InProgress;
     c.commit(vec![Change::Put(Record::Function(next.clone()))]).await?;
+    drop(_w);
+    let control = c.clone();
+    let arn = next.arn();
+    tokio::spawn(async move { activate(&control, &arn).await });
     Ok(json_response(StatusCode::OK, &configuration(&next)))
 }
 

@@ -193,7 +193,8 @@ pub(crate) fn same_config(a: &Arc<Function>, b: &Arc<Function>) -> bool {
             && a.handler == b.handler
             && a.timeout == b.timeout
             && a.memory_size == b.memory_size
-            && a.environment == b.environment)
+            && a.environment == b.environment
+            && a.ephemeral_storage == b.ephemeral_storage)
 }
 
 #[cfg(test)]
