@@ -34,6 +34,11 @@ if ! /usr/bin/aws --version 2>/dev/null | grep -q '^aws-cli/2\.'; then
   apt_install awscli
 fi
 
+if ! command -v zip >/dev/null; then
+  echo "setup: installing zip (the tutorial packages its function with it)" >&2
+  apt_install zip
+fi
+
 if ! command -v wrk >/dev/null; then
   echo "setup: installing wrk (Debian's wrk)" >&2
   apt_install wrk

@@ -4,7 +4,7 @@ import signal
 import time
 
 from conftest import (
-    HELLO_SRC, Server, allow_api, boto_client, create_function, curl, function_arn,
+    HELLO_SRC, ROLE, Server, allow_api, boto_client, create_function, curl, function_arn, make_zip,
     run_aws, stop_and_check, wait_active,
 )
 
@@ -56,5 +56,35 @@ def test_restart_keeps_everything(tmp_path):
         assert lam.get_function(FunctionName="hello-api")["Configuration"]["Description"] == "after restart"
         assert time.monotonic() - t0 < 10
         stop_and_check(second, signal.SIGINT)  # Ctrl-C stops it as cleanly
+    finally:
+        second.kill()
+
+
+def test_what_was_acknowledged_survives_a_kill(tmp_path):
+    # Each call is durable before it is answered: SIGKILL right after the answers, with
+    # no chance to flush anything, loses none of them.
+    data_dir = tmp_path / "data"
+    first = Server(data_dir, tmp_path / "first.log").start()
+    try:
+        lam = boto_client(first.endpoint, "lambda")
+        apigw = boto_client(first.endpoint, "apigatewayv2")
+        lam.create_function(FunctionName="hello-api", Runtime="nodejs22.x", Role=ROLE, Handler="index.handler",
+                            Code={"ZipFile": make_zip({"index.mjs": HELLO_SRC})})
+        api_id = apigw.create_api(Name="killed", ProtocolType="HTTP", Target=function_arn("hello-api"))["ApiId"]
+        route_id = apigw.create_route(ApiId=api_id, RouteKey="GET /later")["RouteId"]
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(10)
+    finally:
+        first.kill()
+
+    second = Server(data_dir, tmp_path / "second.log").start()
+    try:
+        lam = boto_client(second.endpoint, "lambda")
+        wait_active(lam, "hello-api")
+        apigw = boto_client(second.endpoint, "apigatewayv2")
+        assert route_id in [r["RouteId"] for r in apigw.get_routes(ApiId=api_id)["Items"]]
+        r = curl(second.host_url(api_id, "/hello?name=Dev"))
+        assert (r.status, r.body) == (200, HELLO_BODY), (r.status, r.text, second.log_tail())
+        stop_and_check(second)
     finally:
         second.kill()

@@ -5,13 +5,17 @@
 The steps run in order; each test picks up what the previous one created.
 """
 
+import base64
+import hashlib
 import json
 import re
+import shutil
+import subprocess
 import time
 
 import pytest
 
-from conftest import ACCOUNT, REPO, code_sha256, curl, make_zip
+from conftest import ACCOUNT, REPO, code_sha256, curl
 
 ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:hello-api"
 
@@ -51,9 +55,10 @@ def state():
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
+    # The tutorial's own step: `zip function.zip index.mjs` (Info-ZIP, installed by setup).
     d = tmp_path_factory.mktemp("hello-api")
-    zip_bytes = make_zip({"index.mjs": (REPO / "examples/hello-api/index.mjs").read_bytes()})
-    (d / "function.zip").write_bytes(zip_bytes)
+    shutil.copy(REPO / "examples/hello-api/index.mjs", d / "index.mjs")
+    subprocess.run(["zip", "function.zip", "index.mjs"], cwd=d, check=True, capture_output=True)
     return d
 
 
@@ -145,7 +150,15 @@ def test_get_function_active(aws, state):
     assert cfg["LastUpdateStatus"] == "Successful", cfg
     assert cfg["FunctionArn"] == ARN
     assert cfg["CodeSha256"] == code_sha256(state["zip"])
-    assert out["Code"]["Location"]
+    # Code.Location downloads the package as it is, with no signing of one's own (as
+    # AWS's presigned link does); a tampered link is refused.
+    location = out["Code"]["Location"]
+    got = curl(location)
+    assert got.status == 200, (got.status, got.text)
+    assert base64.b64encode(hashlib.sha256(got.body).digest()).decode() == cfg["CodeSha256"]
+    assert got.body == state["zip"]
+    tampered = curl(location.replace("X-Amz-Expires=600", "X-Amz-Expires=601"))
+    assert tampered.status == 403, (tampered.status, tampered.text)
 
 
 def test_sts_and_listing(aws, state):

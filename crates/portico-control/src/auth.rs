@@ -117,3 +117,33 @@ pub(crate) fn authenticate(
         Err(e) => Err(refused(service, headers, query, &e)),
     }
 }
+
+/// How long a presigned link stays valid: AWS's `Code.Location` expires in 10 minutes.
+pub(crate) const PRESIGNED_LINK_SECS: u64 = 600;
+
+/// `http://{host}{path}` presigned (SigV4 query form) with the caller's own key, so a
+/// plain `curl` of it passes the same verification as any call, for
+/// [`PRESIGNED_LINK_SECS`]. `path` must be percent-encoded as it will be sent. Under
+/// `AcceptAny`, or for a caller whose key is gone, the link is unsigned.
+pub(crate) fn presigned_get(cfg: &ControlConfig, caller: &Caller, service: Service, host: &str, path: &str) -> String {
+    let unsigned = format!("http://{host}{path}");
+    let (Authentication::Verify(keys), Some(akid)) = (&cfg.authentication, caller.access_key_id.as_deref()) else {
+        return unsigned;
+    };
+    let Ok(Some(key)) = keys.lookup(akid) else { return unsigned };
+    let Ok(host_value) = http::HeaderValue::from_str(host) else { return unsigned };
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::HOST, host_value);
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let timestamp = portico_auth::format_amz_date(i64::try_from(now).unwrap_or(i64::MAX));
+    let opts = signing(service);
+    let signer = portico_auth::Signer {
+        access_key_id: akid,
+        secret: &key.secret_access_key,
+        region: &caller.region,
+        service: &opts.service,
+        timestamp: &timestamp,
+    };
+    let parts = RequestParts { method: &Method::GET, path, query: None, headers: &headers };
+    format!("{unsigned}?{}", signer.presigned_query(parts, b"", PRESIGNED_LINK_SECS, &["host"]))
+}

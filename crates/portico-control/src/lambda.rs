@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::versions;
+use crate::{auth, versions};
 use crate::{empty_response, json, json_response, typed_json_response, AwsError, Call, Control, Result, Service};
 
 pub(crate) type Resp = Response<Full<Bytes>>;
@@ -111,7 +111,7 @@ pub(crate) async fn handle(c: &Arc<Control>, call: &Call) -> Result<Resp> {
         Action::ListFunctions => list_functions(c, call),
         Action::GetFunction(name) => {
             let f = find(c, call, name)?;
-            typed_json_response(StatusCode::OK, &get_function(&f, code_location(c, &f)))
+            typed_json_response(StatusCode::OK, &get_function(&f, code_location(c, call, &f)))
         }
         Action::GetFunctionConfiguration(name) => {
             let f = find(c, call, name)?;
@@ -325,8 +325,16 @@ pub(crate) fn check_revision(expected: Option<&str>, current: &str) -> Result<()
     }
 }
 
-fn code_location(c: &Control, f: &Function) -> String {
-    format!("http://127.0.0.1:{}/2015-03-31/functions/{}/code", c.cfg.public_port, f.arn().replace(':', "%3A"))
+/// GetFunction's `Code.Location`: a link that downloads the package with no further
+/// signing, as AWS's presigned S3 URL does, on the host the caller reached Portico by.
+fn code_location(c: &Control, call: &Call, f: &Function) -> String {
+    let fallback = format!("127.0.0.1:{}", c.cfg.public_port);
+    let host = call
+        .header("host")
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .unwrap_or(&fallback);
+    let path = format!("/2015-03-31/functions/{}/code", f.arn().replace(':', "%3A"));
+    auth::presigned_get(&c.cfg, &call.caller, Service::Lambda, host, &path)
 }
 
 /// The `GetFunction` document. Members are declared in the byte order of their names,
