@@ -65,3 +65,20 @@ def test_account_level_limit(tmp_path):
         assert got == [200, 200, 200, 200, 429]
     finally:
         stop_and_check(s)
+
+
+def test_a_burst_without_a_rate_does_not_block_the_route_for_good(lam, apigw, server):
+    # AWS ("Throttling requests to your HTTP APIs"): route-level settings override the
+    # account-level limits; a value left unset overrides nothing, so the rate stays the
+    # account's (10 000 rps here) and the burst of 2 refills between sequential requests.
+    # It once made a bucket that never refilled: [200, 200, 429, 429, ...] for good.
+    api_id = api_with_routes(lam, apigw, ["GET /burst", "GET /rate"],
+                             DefaultRouteSettings={"ThrottlingBurstLimit": 2},
+                             RouteSettings={"GET /rate": {"ThrottlingRateLimit": 0.001}})
+    base = f"{server.endpoint}/execute-api/{api_id}"
+    assert statuses(f"{base}/burst", 6) == [200] * 6
+    # The route's rate with the stage default's burst of 2: that one does run dry.
+    assert statuses(f"{base}/rate", 3) == [200, 200, 429]
+    stage = apigw.get_stage(ApiId=api_id, StageName="$default")
+    assert stage["DefaultRouteSettings"].get("ThrottlingBurstLimit") == 2
+    assert "ThrottlingRateLimit" not in stage["DefaultRouteSettings"]

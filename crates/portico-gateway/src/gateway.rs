@@ -21,7 +21,7 @@ use crate::access_log::{self, AccessLogWriter, StageLog};
 use crate::authorizer::{self, Authorizers, RouteAuth};
 use crate::payload::v2;
 use crate::route::RouteTable;
-use crate::throttle::Bucket;
+use crate::throttle::{self, Bucket};
 use crate::{cors, payload};
 
 type Resp = Response<Full<Bytes>>;
@@ -297,7 +297,12 @@ impl Gateway {
             .map(|(id, bundle)| {
                 let compiled = match previous.apis.get(id) {
                     Some(c) if Arc::ptr_eq(&c.bundle, bundle) => c.clone(),
-                    previous => Arc::new(compile(bundle.clone(), previous.map(|p| &**p), self.account_bucket(bundle))),
+                    previous => Arc::new(compile(
+                        bundle.clone(),
+                        previous.map(|p| &**p),
+                        self.account_bucket(bundle),
+                        &self.cfg,
+                    )),
                 };
                 (id.clone(), compiled)
             })
@@ -607,22 +612,25 @@ fn resolve_stage<'a>(api: &'a ApiBundle, path: &'a str) -> Option<(&'a Stage, &'
     api.stages.get("$default").map(|s| (s, path))
 }
 
-/// A bucket for `settings`, when they set limits; the previous one when its settings
-/// are unchanged, so a reload does not refill it.
-fn bucket_for(settings: &RouteSettings, previous: Option<&Arc<Bucket>>) -> Option<Arc<Bucket>> {
-    let (rate, burst) = match (settings.throttling_rate_limit, settings.throttling_burst_limit) {
-        (None, None) => return None,
-        (rate, burst) => (rate.unwrap_or(f64::INFINITY), burst.map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(0))),
-    };
+/// A bucket for `settings`, when they set limits (a limit they leave unset is the
+/// account's: `throttle::route_limits`); the previous one when its settings are
+/// unchanged, so a reload does not refill it.
+fn bucket_for(settings: &RouteSettings, previous: Option<&Arc<Bucket>>, cfg: &GatewayConfig) -> Option<Arc<Bucket>> {
+    let (rate, burst) = throttle::route_limits(
+        settings.throttling_rate_limit,
+        settings.throttling_burst_limit,
+        cfg.account_rate,
+        cfg.account_burst,
+    )?;
     match previous {
         Some(b) if b.has_settings(rate, burst) => Some(b.clone()),
         _ => Some(Arc::new(Bucket::new(rate, burst))),
     }
 }
 
-fn compile_throttles(stage: &Stage, previous: Option<&StageThrottles>) -> StageThrottles {
+fn compile_throttles(stage: &Stage, previous: Option<&StageThrottles>, cfg: &GatewayConfig) -> StageThrottles {
     StageThrottles {
-        default: bucket_for(&stage.default_route_settings, previous.and_then(|p| p.default.as_ref())),
+        default: bucket_for(&stage.default_route_settings, previous.and_then(|p| p.default.as_ref()), cfg),
         routes: stage
             .route_settings
             .iter()
@@ -636,17 +644,24 @@ fn compile_throttles(stage: &Stage, previous: Option<&StageThrottles>) -> StageT
                         .or(stage.default_route_settings.throttling_burst_limit),
                     detailed_metrics_enabled: None,
                 };
-                Some((key.clone(), bucket_for(&merged, previous.and_then(|p| p.routes.get(key)))?))
+                Some((key.clone(), bucket_for(&merged, previous.and_then(|p| p.routes.get(key)), cfg)?))
             })
             .collect(),
     }
 }
 
-fn compile(bundle: Arc<ApiBundle>, previous: Option<&CompiledApi>, account: Arc<Bucket>) -> CompiledApi {
+fn compile(
+    bundle: Arc<ApiBundle>,
+    previous: Option<&CompiledApi>,
+    account: Arc<Bucket>,
+    cfg: &GatewayConfig,
+) -> CompiledApi {
     let throttles = bundle
         .stages
         .iter()
-        .map(|(name, stage)| (name.clone(), compile_throttles(stage, previous.and_then(|p| p.throttles.get(name)))))
+        .map(|(name, stage)| {
+            (name.clone(), compile_throttles(stage, previous.and_then(|p| p.throttles.get(name)), cfg))
+        })
         .collect();
     let deployments = bundle
         .deployments
