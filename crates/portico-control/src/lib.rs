@@ -98,7 +98,11 @@ pub fn service_of(method: &Method, path: &str, headers: &HeaderMap) -> Option<Se
         && headers.get("x-amz-target").and_then(|t| t.to_str().ok()).is_some_and(|t| t.starts_with(logs::TARGET_PREFIX))
     {
         Some(Service::Logs)
-    } else if method == Method::POST && path == "/" && !headers.contains_key("x-amz-target") {
+    } else if (method == Method::POST || method == Method::GET) && path == "/" && !headers.contains_key("x-amz-target")
+    {
+        // STS's query protocol: a form POST, or a GET with the parameters in the query
+        // (a presigned GetCallerIdentity URL). [`Control::handle`] answers a GET with no
+        // `Action` as the listener answers any unknown path.
         Some(Service::Sts)
     } else {
         None
@@ -113,6 +117,11 @@ fn announces_body(headers: &HeaderMap) -> bool {
             .get_all(http::header::CONTENT_LENGTH)
             .iter()
             .any(|v| v.to_str().map_or(true, |v| v.trim().parse::<u64>().map_or(true, |n| n > 0)))
+}
+
+/// Whether a query string carries an `Action` parameter (STS's query protocol).
+fn has_action(query: Option<&str>) -> bool {
+    query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "Action"))
 }
 
 /// Lambda's REST paths start with the API version of the operation's model, a date:
@@ -170,6 +179,12 @@ impl Control {
         body: Bytes,
     ) -> Response<Full<Bytes>> {
         let request_id = portico_model::ids::uuid();
+        if service == Service::Sts && method == Method::GET && !has_action(query) {
+            // `GET /` without an STS action is no call at all (a browser, a health probe).
+            let mut r = Response::new(Full::new(Bytes::from_static(b"Not Found\n")));
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            return r;
+        }
         // Nothing is read before the caller is known.
         let caller = match auth::authenticate(&self.cfg, service, &method, path, query, &headers, &body) {
             Ok(c) => c,
@@ -259,4 +274,41 @@ pub(crate) fn empty_response(status: StatusCode) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = status;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_of_sends_sts_posts_and_gets_to_sts() {
+        let none = HeaderMap::new();
+        let mut logs = HeaderMap::new();
+        logs.insert("x-amz-target", HeaderValue::from_static("Logs_20140328.DescribeLogGroups"));
+        let mut other = HeaderMap::new();
+        other.insert("x-amz-target", HeaderValue::from_static("DynamoDB_20120810.ListTables"));
+        for (method, path, headers, want) in [
+            (Method::POST, "/", &none, Some(Service::Sts)),
+            (Method::GET, "/", &none, Some(Service::Sts)),
+            (Method::POST, "/", &logs, Some(Service::Logs)),
+            (Method::GET, "/", &logs, None),
+            (Method::POST, "/", &other, None),
+            (Method::GET, "/", &other, None),
+            (Method::PUT, "/", &none, None),
+            (Method::GET, "/favicon.ico", &none, None),
+            (Method::GET, "/2015-03-31/functions/", &none, Some(Service::Lambda)),
+            (Method::GET, "/v2/apis", &none, Some(Service::ApiGateway)),
+        ] {
+            assert_eq!(service_of(&method, path, headers), want, "{method} {path} {headers:?}");
+        }
+    }
+
+    #[test]
+    fn has_action_reads_the_query() {
+        assert!(has_action(Some("Action=GetCallerIdentity&Version=2011-06-15")));
+        assert!(has_action(Some("Version=2011-06-15&X-Amz-Date=x&Action=")));
+        assert!(!has_action(Some("Version=2011-06-15&XAction=1")));
+        assert!(!has_action(Some("")));
+        assert!(!has_action(None));
+    }
 }
