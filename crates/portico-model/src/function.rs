@@ -370,13 +370,39 @@ pub fn function_arn(scope: &Scope, name: &str) -> String {
     format!("arn:aws:lambda:{}:{}:function:{}", scope.region, scope.account_id, name)
 }
 
-/// IAM's `ArnLike`: `*` matches any run of characters (including `/`), `?` any one.
+/// IAM's `ArnLike` (and `ArnEquals`, which IAM evaluates the same way): "Each of the six
+/// colon-delimited components of the ARN is checked separately and each can include
+/// multi-character match wildcards (*) or single-character match wildcards (?)"
+/// (IAM User Guide, "IAM JSON policy elements: Condition operators", ARN condition
+/// operators), case-sensitively. So a `*` never crosses a `:` between the partition,
+/// service, region, account and resource; the sixth component is the rest of the ARN
+/// (it may hold `/` and `:`, as `{apiId}/{stage}/{method}/{path}` does). A pattern or
+/// value with fewer than six components matches nothing.
 pub fn arn_like(pattern: &str, value: &str) -> bool {
-    let (p, v) = (pattern.as_bytes(), value.as_bytes());
+    let mut p = pattern.splitn(6, ':');
+    let mut v = value.splitn(6, ':');
+    for _ in 0..6 {
+        match (p.next(), v.next()) {
+            (Some(pp), Some(vv)) if glob(pp.as_bytes(), vv.as_bytes()) => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `*` matches any run of bytes (none included), `?` exactly one character.
+fn glob(p: &[u8], v: &[u8]) -> bool {
     let (mut pi, mut vi) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while vi < v.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == v[vi]) {
+        if pi < p.len() && p[pi] == b'?' {
+            // One character, not one byte: skip a whole UTF-8 sequence.
+            pi += 1;
+            vi += 1;
+            while vi < v.len() && (v[vi] & 0xC0) == 0x80 {
+                vi += 1;
+            }
+        } else if pi < p.len() && p[pi] == v[vi] && p[pi] != b'*' {
             pi += 1;
             vi += 1;
         } else if pi < p.len() && p[pi] == b'*' {
@@ -548,6 +574,40 @@ mod tests {
         assert!(!arn_like("arn:aws:execute-api:us-east-1:111122223333:xyz/*/*", arn));
         assert!(arn_like("arn:aws:execute-api:us-east-1:111122223333:abc/?default/GET/hello", arn));
         assert!(!arn_like("arn:aws:execute-api:us-east-1:111122223333:abc/*/*/bye", arn));
+        // Each of the six components on its own: `*` does not cross a `:`.
+        assert!(arn_like("arn:aws:execute-api:*:111122223333:abc/*", arn));
+        assert!(arn_like("arn:aws:execute-api:us-east-?:*:*", arn));
+        assert!(arn_like("arn:*:*:*:*:*", arn));
+        assert!(!arn_like("arn:aws:*:abc/*", arn), "one `*` standing for region, account and more");
+        assert!(!arn_like("arn:aws:execute-api:*", arn), "fewer than six components");
+        assert!(!arn_like("arn:aws:execute-api:us-east-1:*abc/*", arn));
+        assert!(!arn_like("arn:aws:execute-api:us-east-1:111122223333:abc/*", "arn:aws:execute-api:us-east-1"));
+        assert!(!arn_like(
+            "arn:aws:execute-api:us-east-1:1111222233*:abc/*",
+            "arn:aws:execute-api:us-east-1:111:1:abc/x"
+        ));
+        // Another API, another route, another account, another region.
+        assert!(!arn_like("arn:aws:execute-api:us-east-1:111122223333:abcd/*", arn));
+        assert!(!arn_like("arn:aws:execute-api:us-east-1:111122223333:abc/*/GET/hello/*", arn));
+        assert!(!arn_like("arn:aws:execute-api:us-east-1:999988887777:abc/*", arn));
+        assert!(!arn_like("arn:aws:execute-api:eu-west-1:111122223333:abc/*", arn));
+        // The resource component keeps its own `:` and `/`: `*` crosses them there.
+        let f = "arn:aws:lambda:us-east-1:111122223333:function:hello:prod";
+        assert!(arn_like("arn:aws:lambda:us-east-1:111122223333:function:*", f));
+        assert!(arn_like("arn:aws:lambda:us-east-1:111122223333:function:hello:?rod", f));
+        assert!(!arn_like("arn:aws:lambda:us-east-1:111122223333:function:hello", f));
+        // Case-sensitive; exact text matches itself (ArnEquals).
+        assert!(!arn_like("arn:aws:execute-api:us-east-1:111122223333:ABC/*", arn));
+        assert!(arn_like(arn, arn));
+        assert!(arn_like("arn:aws:execute-api:us-east-1:111122223333:abc/$default/GET/h?llo", arn));
+        assert!(arn_like(
+            "arn:aws:execute-api:us-east-1:111122223333:abc/*/GET/?",
+            "arn:aws:execute-api:us-east-1:111122223333:abc/s/GET/é"
+        ));
+        assert!(!arn_like(
+            "arn:aws:execute-api:us-east-1:111122223333:abc/*/GET/?",
+            "arn:aws:execute-api:us-east-1:111122223333:abc/s/GET/ab"
+        ));
     }
 
     #[test]
