@@ -7,6 +7,9 @@
 - a control-plane call that is unsigned or signed with an unknown key is refused from its
   head, before its body is read: a 60 MB upload gets its 403 at once;
 - a request head over 16 KiB (or over 100 headers) gets 431 and the server keeps serving;
+- a control-plane document nested deeper than 64 levels is refused with the service's
+  400 (Lambda `InvalidRequestContentException`, API Gateway `BadRequestException`,
+  CloudWatch Logs `SerializationException`), even under a member no operation reads;
 - at most --max-connections are served at once: past it new clients wait (they are not
   refused), and idle connections are ended by the client timeout; 500 idle connections
   under the default cap do not keep a new client waiting.
@@ -14,6 +17,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import select
 import socket
 import threading
@@ -21,7 +26,9 @@ import time
 
 import pytest
 
-from conftest import AKID, SECRET, Server, boto_client, sign_headers, signed_curl, stop_and_check
+from conftest import (
+    AKID, HELLO_SRC, ROLE, SECRET, Server, boto_client, make_zip, sign_headers, signed_curl, stop_and_check, unique,
+)
 
 TIMEOUT = 2.0  # --client-timeout of the strict server
 
@@ -206,6 +213,57 @@ def test_a_known_key_may_still_send_a_large_body(server):
     r = signed_curl(server.endpoint, "/2015-03-31/functions", "lambda", "POST",
                     {"Content-Type": "application/json"}, body)
     assert r.status == 400, r.text
+
+
+# --- deep JSON ------------------------------------------------------------------------------
+
+DEEP = "[" * 100 + "]" * 100  # 100 nested arrays: past Portico's 64, within serde's own 128
+
+
+def deep_in(doc: dict, member: str) -> str:
+    """`doc` as JSON with `member` set to 100 nested arrays."""
+    return json.dumps({**doc, member: "@DEEP@"}).replace('"@DEEP@"', DEEP)
+
+
+def test_deeply_nested_json_is_refused_and_creates_nothing(server):
+    lam = boto_client(server.endpoint, "lambda")
+    apigw = boto_client(server.endpoint, "apigatewayv2")
+    logs = boto_client(server.endpoint, "logs")
+    # API Gateway CreateApi: in the place of `name`, and under a member no operation
+    # reads (serde would skip that one: only the depth limit refuses it).
+    name = unique("deep")
+    for member in ("name", "portico-unknown"):
+        body = deep_in({"name": name, "protocolType": "HTTP"}, member)
+        r = signed_curl(server.endpoint, "/v2/apis", "apigateway", "POST", {"Content-Type": "application/json"}, body)
+        assert (r.status, r.headers.get("x-amzn-errortype")) == (400, "BadRequestException"), r.text
+        assert "JSON nesting deeper than 64 levels" in r.json()["message"], r.text
+    assert name not in [a["Name"] for a in apigw.get_apis()["Items"]]
+    # Lambda CreateFunction: in the place of `Description`, and under an unknown member.
+    fname = unique("deep")
+    doc = {"FunctionName": fname, "Runtime": "nodejs22.x", "Role": ROLE, "Handler": "index.handler",
+           "Code": {"ZipFile": base64.b64encode(make_zip({"index.mjs": HELLO_SRC})).decode()}}
+    for member in ("Description", "PorticoUnknown"):
+        r = signed_curl(server.endpoint, "/2015-03-31/functions", "lambda", "POST",
+                        {"Content-Type": "application/json"}, deep_in(doc, member))
+        assert (r.status, r.headers.get("x-amzn-errortype")) == (400, "InvalidRequestContentException"), r.text
+        assert r.json()["Type"] == "User" and "JSON nesting deeper than 64 levels" in r.json()["message"], r.text
+    assert fname not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    # CloudWatch Logs (JSON 1.1) CreateLogGroup and DescribeLogGroups.
+    group = f"/portico/deep/{unique('g')}"
+    for target, member in (("CreateLogGroup", "logGroupName"), ("CreateLogGroup", "portico-unknown"),
+                           ("DescribeLogGroups", "portico-unknown")):
+        r = signed_curl(server.endpoint, "/", "logs", "POST",
+                        {"X-Amz-Target": f"Logs_20140328.{target}", "Content-Type": "application/x-amz-json-1.1"},
+                        deep_in({"logGroupName": group} if target == "CreateLogGroup" else {}, member))
+        assert (r.status, r.json()["__type"]) == (400, "SerializationException"), (target, member, r.text)
+        assert "JSON nesting deeper than 64 levels" in r.json()["message"], r.text
+    assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] == []
+    # 64 levels are fine, and the server still serves.
+    at_limit = json.dumps({"name": name, "protocolType": "HTTP"})[:-1] + ', "x": ' + "[" * 63 + "]" * 63 + "}"
+    r = signed_curl(server.endpoint, "/v2/apis", "apigateway", "POST", {"Content-Type": "application/json"}, at_limit)
+    assert r.status == 201, r.text
+    apigw.delete_api(ApiId=r.json()["apiId"])
+    assert serves(server)
 
 
 # --- oversized heads --------------------------------------------------------------------------

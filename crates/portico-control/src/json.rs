@@ -18,10 +18,20 @@ pub fn parse<'a, T: Deserialize<'a>>(service: Service, body: &'a [u8]) -> Result
     serde_json::from_slice(body).map_err(|e| fail(service, e.to_string()))
 }
 
+/// A body that is no document of the operation: Lambda's `InvalidRequestContentException`,
+/// API Gateway's `BadRequestException`, and for CloudWatch Logs (JSON 1.1) the
+/// protocol's `SerializationException`, every one a 400.
 fn fail(service: Service, detail: String) -> AwsError {
     match service {
         Service::Lambda => AwsError::invalid_content(format!("Could not parse request body into json: {detail}")),
-        Service::ApiGateway | Service::Sts | Service::Logs => {
+        Service::Logs => AwsError {
+            status: http::StatusCode::BAD_REQUEST,
+            code: "SerializationException",
+            message: detail,
+            fault: "User",
+            reason: None,
+        },
+        Service::ApiGateway | Service::Sts => {
             AwsError::bad_request(format!("Could not parse request body into json: {detail}"))
         }
     }
@@ -98,6 +108,46 @@ mod tests {
             }
         }
         max
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Doc {
+        #[serde(rename = "Name")]
+        _name: Option<String>,
+    }
+
+    /// `{"Name":"x","Extra":[[...]]}` with `levels` of nesting in all (the object is one).
+    fn nested(levels: usize) -> String {
+        let inner = levels - 1;
+        format!(r#"{{"Name":"x","Extra":{}{}}}"#, "[".repeat(inner), "]".repeat(inner))
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_refused_in_each_services_terms() {
+        // At the limit an unknown member is skipped; one level more is refused before
+        // serde sees it (its own limit, 128, is far deeper).
+        for service in [Service::Lambda, Service::ApiGateway, Service::Logs] {
+            assert!(parse::<Doc>(service, nested(MAX_DEPTH).as_bytes()).is_ok(), "{service:?}");
+        }
+        for (service, code) in [
+            (Service::Lambda, "InvalidRequestContentException"),
+            (Service::ApiGateway, "BadRequestException"),
+            (Service::Logs, "SerializationException"),
+        ] {
+            for levels in [MAX_DEPTH + 1, 100, 100_000] {
+                let e = parse::<Doc>(service, nested(levels).as_bytes()).expect_err("too deep");
+                assert_eq!((e.status, e.code), (http::StatusCode::BAD_REQUEST, code), "{service:?} {levels}");
+                assert!(e.message.contains("JSON nesting deeper than 64 levels"), "{}", e.message);
+            }
+        }
+        // Nesting in a member's place, and brackets inside a string, which are no nesting.
+        let in_place = format!(r#"{{"Name":{}{}}}"#, "[".repeat(99), "]".repeat(99));
+        assert_eq!(
+            parse::<Doc>(Service::Lambda, in_place.as_bytes()).expect_err("deep").code,
+            "InvalidRequestContentException"
+        );
+        let in_string = format!(r#"{{"Name":"{}"}}"#, "[".repeat(1000));
+        assert!(parse::<Doc>(Service::Lambda, in_string.as_bytes()).is_ok());
     }
 
     #[test]

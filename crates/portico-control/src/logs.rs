@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{AwsError, Call, Control, Result};
+use crate::{AwsError, Call, Control, Result, Service};
 
 /// `X-Amz-Target` prefix of every operation.
 pub const TARGET_PREFIX: &str = "Logs_20140328.";
@@ -311,7 +311,8 @@ fn body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| error("SerializationException", e.to_string()))
+    // The control plane's one parser: its nesting limit holds for Logs too.
+    crate::json::parse(Service::Logs, bytes)
 }
 
 /// The group a request names by `logGroupName` or `logGroupIdentifier` (a name or an
@@ -786,6 +787,10 @@ mod tests {
         assert_eq!(e.message, "Cannot order by LastEventTime with a logStreamNamePrefix.");
         let e = parse(&scope(), "GetLogEvents", br#"{"logGroupName":7}"#).expect_err("type");
         assert_eq!(e.code, "SerializationException");
+        // Nesting past the control plane's limit, even in a member no operation reads.
+        let deep = format!(r#"{{"logGroupNamePrefix":"a","x":{}{}}}"#, "[".repeat(99), "]".repeat(99));
+        let e = parse(&scope(), "DescribeLogGroups", deep.as_bytes()).expect_err("deep");
+        assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "SerializationException"));
         let e = parse(&scope(), "PutLogEvents", b"{}").expect_err("unknown");
         assert_eq!(e.code, "UnknownOperationException");
         let e = parse(&scope(), "FilterLogEvents", br#"{"logGroupName":"g","filterPattern":"{ $.a = 1 }"}"#)
