@@ -177,3 +177,43 @@ def test_delete_function_removes_versions_and_aliases(lam):
         with pytest.raises(ClientError) as e:
             lam.get_function(FunctionName=name, **({"Qualifier": q} if q else {}))
         assert error_of(e) == ("ResourceNotFoundException", 404)
+
+
+def quick_create_statement(lam, name, api_id, **qualifier):
+    """The quick-create statement of `name`'s policy (or its alias's/version's)."""
+    policy = json.loads(lam.get_policy(FunctionName=name, **qualifier)["Policy"])
+    found = [s for s in policy["Statement"] if api_id in json.dumps(s.get("Condition", {}))]
+    assert len(found) == 1, policy
+    return found[0]
+
+
+def test_quick_create_with_an_alias_target_grants_the_alias(lam, apigw, server):
+    # The gateway checks the policy of what it invokes: for an alias target that is the
+    # alias's own policy, so that is where quick create's grant must go.
+    name = unique("quick-alias")
+    create_function(lam, name, {"index.mjs": SOURCE % "aliased"})
+    lam.publish_version(FunctionName=name)
+    alias_arn = lam.create_alias(FunctionName=name, Name="prod", FunctionVersion="1")["AliasArn"]
+    api_id = apigw.create_api(Name=unique("quick-alias"), ProtocolType="HTTP", Target=alias_arn)["ApiId"]
+    r = curl(f"{server.endpoint}/execute-api/{api_id}/anything")
+    assert r.status == 200, r.text
+    assert (r.json()["release"], r.json()["invoked"]) == ("aliased", alias_arn)
+    s = quick_create_statement(lam, name, api_id, Qualifier="prod")
+    assert s["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert s["Action"] == "lambda:InvokeFunction" and s["Resource"] == alias_arn
+    assert s["Condition"]["ArnLike"]["AWS:SourceArn"].startswith(f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/")
+    # Not granted on the unqualified function: that policy stays empty.
+    with pytest.raises(ClientError) as e:
+        lam.get_policy(FunctionName=name)
+    assert error_of(e) == ("ResourceNotFoundException", 404)
+
+
+def test_plain_quick_create_statement_is_in_the_functions_policy(lam, apigw, server):
+    name = unique("quick-plain")
+    arn = create_function(lam, name, {"index.mjs": SOURCE % "plain"})["FunctionArn"]
+    api_id = apigw.create_api(Name=unique("quick-plain"), ProtocolType="HTTP", Target=arn)["ApiId"]
+    assert curl(f"{server.endpoint}/execute-api/{api_id}/").status == 200
+    s = quick_create_statement(lam, name, api_id)
+    assert s["Effect"] == "Allow" and s["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert s["Action"] == "lambda:InvokeFunction" and s["Resource"] == arn
+    assert s["Condition"]["ArnLike"]["AWS:SourceArn"] == f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*/*"

@@ -13,8 +13,8 @@ use portico_model::api::{
 };
 use portico_model::catalog::child_key;
 use portico_model::{
-    Api, ApiBundle, Catalog, Change, CorsConfiguration, Deployment, FunctionArn, Integration, PolicyStatement, Record,
-    RecordKind, Route, Stage,
+    Api, ApiBundle, Catalog, Change, CorsConfiguration, Deployment, Function, FunctionArn, Integration,
+    PolicyStatement, Qualifier, Record, RecordKind, Route, Stage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -506,24 +506,21 @@ async fn create_api(c: &Control, call: &Call) -> Result<Resp> {
             access_log_settings: None,
         };
         // As the console does (and the CLI shortcut, per the tutorial): let this API
-        // invoke the function.
-        if let Some(f) = c.catalog().function(&function.unqualified()) {
-            if f.scope.account_id == call.scope.account_id {
-                let mut next = (**f).clone();
-                next.policy.push(PolicyStatement {
-                    sid: format!("portico-quickcreate-{}", api.api_id),
-                    action: "lambda:InvokeFunction".into(),
-                    principal: "apigateway.amazonaws.com".into(),
-                    source_arn: Some(format!(
-                        "arn:aws:execute-api:{}:{}:{}/*/*",
-                        api.scope.region, api.scope.account_id, api.api_id
-                    )),
-                    source_account: None,
-                    resource: f.arn(),
-                });
-                next.revision_id = portico_model::ids::uuid();
-                changes.push(Change::Put(Record::Function(next)));
-            }
+        // invoke what it targets. A qualified target (`...:function:f:prod`, `...:f:3`)
+        // is governed by that alias's or version's own policy (the gateway checks the
+        // policy of what it invokes), so the grant goes there, not to `$LATEST`.
+        let source_arn =
+            format!("arn:aws:execute-api:{}:{}:{}/*/*", api.scope.region, api.scope.account_id, api.api_id);
+        let statement = |resource: String| PolicyStatement {
+            sid: format!("portico-quickcreate-{}", api.api_id),
+            action: "lambda:InvokeFunction".into(),
+            principal: "apigateway.amazonaws.com".into(),
+            source_arn: Some(source_arn.clone()),
+            source_account: None,
+            resource,
+        };
+        if let Some(grant) = quick_create_grant(&c.catalog(), &call.scope.account_id, &function, statement) {
+            changes.push(Change::Put(grant));
         }
         changes.push(Change::Put(Record::Integration(integration)));
         changes.push(Change::Put(Record::Route(route)));
@@ -531,6 +528,43 @@ async fn create_api(c: &Control, call: &Call) -> Result<Resp> {
     }
     commit_api(c, &api.api_id, changes).await?;
     Ok(json_response(StatusCode::CREATED, &api_doc(c, &api)))
+}
+
+/// The record of the function, version or alias `target` names, with `statement(its
+/// ARN)` added to its resource policy; none when it does not exist or belongs to
+/// another account (quick create still makes the API, as before).
+fn quick_create_grant(
+    catalog: &Catalog,
+    account_id: &str,
+    target: &FunctionArn,
+    statement: impl Fn(String) -> PolicyStatement,
+) -> Option<Record> {
+    if target.scope.account_id != account_id {
+        return None;
+    }
+    let unqualified = target.unqualified();
+    let version = |f: &Function| {
+        let mut next = f.clone();
+        next.policy.push(statement(f.version_arn()));
+        next.revision_id = portico_model::ids::uuid();
+        if next.is_latest() {
+            Record::Function(next)
+        } else {
+            Record::Version(next)
+        }
+    };
+    match &target.qualifier {
+        None | Some(Qualifier::Latest) => catalog.function(&unqualified).map(|f| version(f)),
+        Some(Qualifier::Named(q)) if q.bytes().all(|b| b.is_ascii_digit()) => {
+            catalog.version(&unqualified, q).map(|f| version(f))
+        }
+        Some(Qualifier::Named(q)) => catalog.aliases.get(&format!("{unqualified}:{q}")).map(|a| {
+            let mut next = (**a).clone();
+            next.policy.push(statement(a.arn()));
+            next.revision_id = portico_model::ids::uuid();
+            Record::Alias(next)
+        }),
+    }
 }
 
 async fn update_api(c: &Control, call: &Call, id: &str) -> Result<Resp> {
