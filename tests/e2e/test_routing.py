@@ -18,15 +18,18 @@ AWS documentation the rows follow:
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 import pytest
 
 from conftest import ACCOUNT, REGION, create_function, curl, unique
 
+# Answers the event it got; a request header `x-echo-headers` (a JSON object) adds
+# response headers, so a row can make the function return its own CORS headers.
 ECHO = """
 export const handler = async (event) => ({
   statusCode: 200,
-  headers: { "content-type": "application/json" },
+  headers: { "content-type": "application/json", ...JSON.parse(event.headers?.["x-echo-headers"] ?? "{}") },
   body: JSON.stringify(event),
 });
 """
@@ -96,3 +99,165 @@ def test_a_permission_for_another_api_or_route_does_not_let_the_gateway_invoke(l
     r = curl(f"{base}/pets")
     assert r.status == 200, r.text
     assert r.json()["routeKey"] == "GET /pets"
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+ABSENT = object()  # a response header that must not be there
+NOT_FOUND = (404, '{"message":"Not Found"}')
+APP = "https://app.example.com"
+EVIL = "https://evil.example.com"
+
+# API configurations by name: (route keys, CorsConfiguration or None).
+APIS = {
+    # The example of AWS's "Routing API requests": an exact match first, then greedy
+    # path variables, then $default.
+    "priority": (["GET /pets/dog/1", "GET /pets/dog/{id}", "GET /pets/{proxy+}", "ANY /{proxy+}", "$default"], None),
+    "methods": (["ANY /items", "GET /items", "GET /items/{id}"], None),
+    # No $default: what matches nothing is 404.
+    "strict": (["GET /hello", "GET /files/{path+}"], None),
+    "cors_any": (["GET /items", "POST /items"],
+                 {"AllowOrigins": ["*"], "AllowMethods": ["GET", "POST"], "AllowHeaders": ["content-type"],
+                  "ExposeHeaders": ["x-request-id"], "MaxAge": 600}),
+    "cors_credentials": (["GET /items"],
+                         {"AllowOrigins": [APP], "AllowCredentials": True, "AllowMethods": ["GET"],
+                          "AllowHeaders": ["authorization"], "ExposeHeaders": ["x-total"], "MaxAge": 300}),
+}
+
+PREFLIGHT = "preflight"  # `route` of a row the gateway answers itself (the function never runs)
+
+
+@dataclass
+class Row:
+    name: str
+    api: str
+    method: str
+    path: str
+    status: int
+    route: str | None = None  # routeKey the function saw; PREFLIGHT; None for a gateway error
+    params: dict | None = None  # pathParameters the function saw (None: absent from the event)
+    headers: dict = field(default_factory=dict)
+    expect_headers: dict = field(default_factory=dict)  # name -> value, or ABSENT
+    no_cors: bool = False  # no access-control-* header at all
+    body: str | None = None  # the exact body, for gateway answers
+
+
+def own_cors(**extra) -> str:
+    """An x-echo-headers value: the function returns CORS headers of its own."""
+    return json.dumps({"access-control-allow-origin": "https://theirs.example.com",
+                       "access-control-allow-credentials": "false", "access-control-expose-headers": "x-theirs",
+                       "access-control-max-age": "1", "x-own": "kept", **extra})
+
+
+ROWS = [
+    # Route priority (AWS's example table, plus the path variable's decoding).
+    Row("exact match wins", "priority", "GET", "/pets/dog/1", 200, "GET /pets/dog/1"),
+    Row("path variable next", "priority", "GET", "/pets/dog/2", 200, "GET /pets/dog/{id}", {"id": "2"}),
+    Row("greedy variable next", "priority", "GET", "/pets/cat/1", 200, "GET /pets/{proxy+}", {"proxy": "cat/1"}),
+    Row("greedy takes many segments", "priority", "GET", "/pets/a/b/c", 200, "GET /pets/{proxy+}",
+        {"proxy": "a/b/c"}),
+    Row("ANY greedy for another method", "priority", "POST", "/pets/cat/1", 200, "ANY /{proxy+}",
+        {"proxy": "pets/cat/1"}),
+    # `{proxy+}` needs at least one segment: the root falls through to $default.
+    Row("$default last", "priority", "GET", "/", 200, "$default"),
+    # "API Gateway decodes URL-encoded request parameters before passing them to your
+    # backend integration."
+    Row("percent-encoded variable is decoded", "priority", "GET", "/pets/dog/J%C3%BCrgen%20M", 200,
+        "GET /pets/dog/{id}", {"id": "Jürgen M"}),
+    # "use the ANY method to match all methods that you haven't defined for a resource".
+    Row("a specific method beats ANY", "methods", "GET", "/items", 200, "GET /items"),
+    Row("ANY takes the other methods", "methods", "DELETE", "/items", 200, "ANY /items"),
+    Row("no ANY at that path: no route", "methods", "DELETE", "/items/7", *NOT_FOUND[:1], body=NOT_FOUND[1]),
+    Row("no route and no $default: 404", "strict", "GET", "/nothing", *NOT_FOUND[:1], body=NOT_FOUND[1]),
+    Row("method not routed: 404", "strict", "POST", "/hello", *NOT_FOUND[:1], body=NOT_FOUND[1]),
+    # Trailing slashes: AWS's routes page documents none of this. Portico treats
+    # `/hello/` as a path of its own (a last, empty segment): `GET /hello` does not match
+    # it (404 here, $default where there is one), and a greedy variable needs at least
+    # one character after its prefix. Reports from users (not AWS documentation) say
+    # HTTP APIs do not fold `/hello/` into `/hello` either; unconfirmed.
+    Row("trailing slash is not the same path", "strict", "GET", "/hello/", *NOT_FOUND[:1], body=NOT_FOUND[1]),
+    Row("without it the route matches", "strict", "GET", "/hello", 200, "GET /hello"),
+    Row("greedy keeps a trailing slash", "strict", "GET", "/files/a/b/", 200, "GET /files/{path+}",
+        {"path": "a/b/"}),
+    Row("greedy needs a segment", "strict", "GET", "/files/", *NOT_FOUND[:1], body=NOT_FOUND[1]),
+
+    # CORS ("Configure CORS for HTTP APIs in API Gateway"). These APIs have no $default
+    # and no ANY route on purpose: the same page says that "the $default route catches
+    # requests for all methods and routes that you haven't explicitly defined, including
+    # OPTIONS requests", i.e. on AWS a preflight may reach such a route, while Portico
+    # answers every preflight itself (pinned by the seed tests); these rows hold either way.
+    Row("AllowOrigins * on an actual request", "cors_any", "GET", "/items", 200, "GET /items",
+        headers={"Origin": "https://any.example.org"},
+        expect_headers={"access-control-allow-origin": "*", "access-control-expose-headers": "x-request-id",
+                        "access-control-allow-credentials": ABSENT, "access-control-max-age": ABSENT}),
+    # "API Gateway automatically sends a response to preflight OPTIONS requests, even if
+    # there isn't an OPTIONS route configured for your API": the function never runs.
+    # (The status is not in AWS's docs: Portico answers 204 No Content with no body.)
+    Row("preflight with AllowOrigins *", "cors_any", "OPTIONS", "/items", 204, PREFLIGHT,
+        headers={"Origin": "https://any.example.org", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"},
+        expect_headers={"access-control-allow-origin": "*", "access-control-allow-methods": "GET,POST",
+                        "access-control-allow-headers": "content-type", "access-control-max-age": "600"}),
+    # "To return CORS headers, your request must contain an origin header."
+    Row("no Origin, no CORS headers", "cors_any", "GET", "/items", 200, "GET /items", no_cors=True),
+    Row("AllowCredentials with a named origin", "cors_credentials", "GET", "/items", 200, "GET /items",
+        headers={"Origin": APP},
+        expect_headers={"access-control-allow-origin": APP, "access-control-allow-credentials": "true",
+                        "access-control-expose-headers": "x-total"}),
+    Row("preflight with credentials and MaxAge", "cors_credentials", "OPTIONS", "/items", 204, PREFLIGHT,
+        headers={"Origin": APP, "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "Authorization"},
+        expect_headers={"access-control-allow-origin": APP, "access-control-allow-credentials": "true",
+                        "access-control-allow-methods": "GET", "access-control-allow-headers": "authorization",
+                        "access-control-max-age": "300"}),
+    Row("a refused origin gets no CORS headers", "cors_credentials", "GET", "/items", 200, "GET /items",
+        headers={"Origin": EVIL}, no_cors=True),
+    Row("a refused origin's preflight gets none either", "cors_credentials", "OPTIONS", "/items", 204, PREFLIGHT,
+        headers={"Origin": EVIL, "Access-Control-Request-Method": "GET"}, no_cors=True),
+    # "If you configure CORS for an API, API Gateway ignores CORS headers returned from
+    # your backend integration."
+    Row("the function's CORS headers are replaced", "cors_credentials", "GET", "/items", 200, "GET /items",
+        headers={"Origin": APP, "x-echo-headers": own_cors()},
+        expect_headers={"access-control-allow-origin": APP, "access-control-allow-credentials": "true",
+                        "access-control-expose-headers": "x-total", "access-control-max-age": ABSENT,
+                        "x-own": "kept"}),
+    Row("and dropped for a refused origin", "cors_credentials", "GET", "/items", 200, "GET /items",
+        headers={"Origin": EVIL, "x-echo-headers": own_cors()}, no_cors=True, expect_headers={"x-own": "kept"}),
+]
+
+
+@pytest.fixture(scope="module")
+def apis(lam, apigw, echo):
+    """API name -> id, each API's routes going to the echo function."""
+    name, arn = echo
+    ids = {}
+    for key, (routes, cors) in APIS.items():
+        ids[key] = make_api(apigw, arn, routes, cors)
+        grant(lam, name, source_arn(ids[key]))
+    return ids
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_routing_table(row: Row, apis, server):
+    api_id = apis[row.api]
+    r = curl(server.host_url(api_id, row.path), method=row.method, headers=row.headers)
+    assert r.status == row.status, (r.status, r.text)
+    assert r.headers.get("apigw-requestid"), r.headers
+    if row.body is not None:
+        assert r.text == row.body
+    if row.route == PREFLIGHT:
+        # Answered by the gateway: the echo function would have answered 200 with its event.
+        assert r.body == b"", r.text
+    elif row.route is not None:
+        event = r.json()
+        assert event["routeKey"] == row.route == event["requestContext"]["routeKey"]
+        assert event.get("pathParameters") == row.params, event.get("pathParameters")
+        assert event["rawPath"] == row.path.split("?")[0]
+        assert event["requestContext"]["http"]["method"] == row.method
+    for name, want in row.expect_headers.items():
+        if want is ABSENT:
+            assert name not in r.headers, (name, r.headers)
+        else:
+            assert r.headers.get(name) == want, (name, r.headers)
+    if row.no_cors:
+        assert not [k for k in r.headers if k.startswith("access-control-")], r.headers

@@ -19,7 +19,10 @@
 //!   `$default` for the root).
 //! - A trailing slash is a segment of its own (an empty one): `/hello/` does not match
 //!   `GET /hello`. Empty segments (`/a//b`) match no literal and no `{var}`; a greedy
-//!   variable takes them as part of its value.
+//!   variable takes them as part of its value. AWS's routes page documents nothing
+//!   about trailing or repeated slashes (only that a greedy variable "catches all child
+//!   resources of a route" and must end the path), so this is Portico's reading: users'
+//!   reports, not AWS documentation, say HTTP APIs do not fold `/hello/` into `/hello`.
 //! - Path variable values are percent-decoded, as AWS notes that "API Gateway decodes
 //!   URL-encoded request parameters before passing them to your backend integration".
 //!   Literal segments are compared with the decoded segment too. `+` in a path is a
