@@ -20,9 +20,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, create_function, curl, unique
+from conftest import ACCOUNT, CLIENT_CONFIG, REGION, create_function, credentials_for, curl, error_of, unique
 
 # Answers the event it got; a request header `x-echo-headers` (a JSON object) adds
 # response headers, so a row can make the function return its own CORS headers.
@@ -261,3 +264,38 @@ def test_routing_table(row: Row, apis, server):
             assert r.headers.get(name) == want, (name, r.headers)
     if row.no_cors:
         assert not [k for k in r.headers if k.startswith("access-control-")], r.headers
+
+
+# --- integrations -----------------------------------------------------------------------------
+
+
+def test_integration_timeout_is_50_to_30000_ms(apigw, echo, server):
+    # "between 50 and 30,000 milliseconds for HTTP APIs" (API reference, Integration);
+    # the default is 30 seconds. AWS documents no message for a value out of range.
+    _, arn = echo
+    api_id = apigw.create_api(Name=unique("timeouts"), ProtocolType="HTTP")["ApiId"]
+    # botocore refuses a value under its model's minimum (50) before sending it: this
+    # client sends what it is given, so the server's own check is what answers.
+    akid, secret = credentials_for(server.endpoint)
+    raw = boto3.session.Session(aws_access_key_id=akid, aws_secret_access_key=secret, region_name=REGION).client(
+        "apigatewayv2", endpoint_url=server.endpoint, config=CLIENT_CONFIG.merge(Config(parameter_validation=False)))
+
+    def create(client=apigw, **kw):
+        return client.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                                         PayloadFormatVersion="2.0", **kw)
+
+    for bad in (49, 30001, 0, -1):
+        with pytest.raises(ClientError) as e:
+            create(raw, TimeoutInMillis=bad)
+        assert error_of(e) == ("BadRequestException", 400), bad
+        assert "50" in str(e.value) and "30" in str(e.value)
+    assert create()["TimeoutInMillis"] == 30000
+    assert create(TimeoutInMillis=50)["TimeoutInMillis"] == 50
+    iid = create(TimeoutInMillis=30000)["IntegrationId"]
+    assert apigw.get_integration(ApiId=api_id, IntegrationId=iid)["TimeoutInMillis"] == 30000
+    for bad in (49, 30001):
+        with pytest.raises(ClientError) as e:
+            raw.update_integration(ApiId=api_id, IntegrationId=iid, TimeoutInMillis=bad)
+        assert error_of(e) == ("BadRequestException", 400), bad
+    assert apigw.get_integration(ApiId=api_id, IntegrationId=iid)["TimeoutInMillis"] == 30000, "a refused update"
+    assert apigw.update_integration(ApiId=api_id, IntegrationId=iid, TimeoutInMillis=29999)["TimeoutInMillis"] == 29999

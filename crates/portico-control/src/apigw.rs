@@ -699,6 +699,10 @@ fn check_payload_version(v: &str) -> Result<()> {
     }
 }
 
+/// `TimeoutInMillis`: "Custom timeout between 50 and 29,000 milliseconds for WebSocket
+/// APIs and between 50 and 30,000 milliseconds for HTTP APIs. The default timeout is ...
+/// 30 seconds for HTTP APIs" (API Gateway V2 API reference, Integration). AWS documents
+/// no message for a value out of range; a `BadRequestException` (400) with ours.
 fn check_timeout(t: i64) -> Result<u32> {
     u32::try_from(t)
         .ok()
