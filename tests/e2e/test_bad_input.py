@@ -249,3 +249,21 @@ def test_configuration_out_of_range_is_refused_and_changes_nothing(lam, field, v
         lam.update_function_configuration(FunctionName=name, **{field: value})
     assert error_of(e) == (code, 400) and fragment in str(e.value), str(e.value)
     assert lam.get_function_configuration(FunctionName=name)["RevisionId"] == before["RevisionId"]
+
+
+@pytest.mark.parametrize("source_arn", [
+    "not-an-arn",
+    "arn:aws:execute-api:*:111122223333:abcdefghij/*",  # IAM's wildcards live in the resource part only
+    "arn:aws:execute-api:us-east-1:1111:abcdefghij/*",
+])
+def test_add_permission_with_a_malformed_source_arn_is_refused(lam, source_arn):
+    name = unique("badsrcarn")
+    create_function(lam, name, {"index.mjs": HELLO_SRC})
+    with pytest.raises(ClientError) as e:
+        lam.add_permission(FunctionName=name, StatementId="s", Action="lambda:InvokeFunction",
+                           Principal="apigateway.amazonaws.com", SourceArn=source_arn)
+    assert error_of(e) == ("ValidationException", 400)
+    assert "at 'sourceArn' failed to satisfy constraint" in str(e.value), str(e.value)
+    with pytest.raises(ClientError) as e:
+        lam.get_policy(FunctionName=name)
+    assert error_of(e) == ("ResourceNotFoundException", 404)

@@ -1038,6 +1038,11 @@ async fn add_permission(c: &Control, call: &Call, name: &str) -> Result<Resp> {
     if principal.is_empty() {
         return Err(AwsError::validation("1 validation error detected: Value null at 'principal' failed to satisfy constraint: Member must not be null"));
     }
+    if let Some(arn) = input.source_arn.as_deref().filter(|a| !source_arn_shaped(a)) {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{arn}' at 'sourceArn' failed to satisfy constraint: Member must satisfy regular expression pattern: {SOURCE_ARN_PATTERN}"
+        )));
+    }
     let _w = c.write.lock().await;
     let holder = PolicyHolder::find(c, call, name)?;
     holder.check_revision(input.revision_id.as_deref())?;
@@ -1059,6 +1064,42 @@ async fn add_permission(c: &Control, call: &Call, name: &str) -> Result<Resp> {
     policy.push(statement);
     c.commit(vec![Change::Put(holder.with_policy(policy))]).await?;
     Ok(json_response(StatusCode::CREATED, &json!({ "Statement": doc.to_string() })))
+}
+
+/// AddPermission's `SourceArn` pattern, from Lambda's service model.
+const SOURCE_ARN_PATTERN: &str =
+    r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
+
+/// Whether `arn` matches [`SOURCE_ARN_PATTERN`] whole: a statement whose condition could
+/// never match an ARN is refused up front, as Lambda does, not stored to fail silently.
+fn source_arn_shaped(arn: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(_)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    partition.strip_prefix("aws").is_some_and(|rest| rest.is_empty() || word(rest))
+        && word(service)
+        && (region.is_empty() || region_shaped(region))
+        && (account.is_empty() || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// `(eusc-)?[a-z]{2}((-gov)|(-iso[a-z]?))?-[a-z]+-\d`: us-east-1, us-gov-west-1, eusc-de-east-1...
+fn region_shaped(region: &str) -> bool {
+    let lower = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
+    let parts: Vec<&str> = region.strip_prefix("eusc-").unwrap_or(region).split('-').collect();
+    let (country, name, digit) = match parts.as_slice() {
+        [c, n, d] => (*c, *n, *d),
+        [c, q, n, d]
+            if *q == "gov" || (q.len() <= 4 && q.strip_prefix("iso").is_some_and(|x| x.is_empty() || lower(x))) =>
+        {
+            (*c, *n, *d)
+        }
+        _ => return false,
+    };
+    country.len() == 2 && lower(country) && lower(name) && digit.len() == 1 && digit.as_bytes()[0].is_ascii_digit()
 }
 
 /// One policy statement as IAM writes it.
@@ -1102,6 +1143,33 @@ fn policy_document(policy: &[PolicyStatement]) -> Value {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn source_arns_are_judged_by_lambdas_pattern() {
+        for ok in [
+            "arn:aws:execute-api:us-east-1:111122223333:a1b2c3d4e5/*/*/hello",
+            "arn:aws:execute-api:us-east-1:111122223333:a1b2c3d4e5/*",
+            "arn:aws-cn:execute-api:cn-north-1:111122223333:api/*",
+            "arn:aws-us-gov:execute-api:us-gov-west-1:111122223333:api/*",
+            "arn:aws:execute-api:us-isob-east-1:111122223333:api/*",
+            "arn:aws:s3:::my-bucket",
+            "arn:aws:sns:eusc-de-east-1:111122223333:topic:with:colons",
+        ] {
+            assert!(source_arn_shaped(ok), "{ok}");
+        }
+        for bad in [
+            "not-an-arn",
+            "arn:aws:execute-api:us-east-1:111122223333",
+            "arn:gcp:execute-api:us-east-1:111122223333:api/*",
+            "arn:aws::us-east-1:111122223333:api/*",
+            "arn:aws:execute-api:*:111122223333:api/*",
+            "arn:aws:execute-api:us-east-1:1111:api/*",
+            "arn:aws:execute-api:US-east-1:111122223333:api/*",
+            "arn:aws:execute-api:us-east-12:111122223333:api/*",
+        ] {
+            assert!(!source_arn_shaped(bad), "{bad}");
+        }
+    }
     use super::*;
     use portico_model::function::CodeRef;
     use portico_model::Scope;
