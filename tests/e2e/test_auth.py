@@ -466,3 +466,136 @@ def test_presigned_get_caller_identity(server):
     # An unsigned GET with an action is STS's refusal.
     r = curl(f"{server.endpoint}/?Action=GetCallerIdentity&Version=2011-06-15")
     assert (r.status, error_type(r)) == (403, "MissingAuthenticationToken"), r.text
+
+
+def without_metadata(doc):
+    return {k: v for k, v in doc.items() if k != "ResponseMetadata"}
+
+
+def test_accounts_cannot_touch_each_others_sub_resources(server, lam, apigw):
+    """Account B's key against every kind of sub-resource of account A: integrations,
+    routes, stages, authorizers, deployments, versions and aliases, the resource policy
+    and reserved concurrency. Each call is answered as for a resource that does not exist
+    (Lambda 404 `ResourceNotFoundException`, API Gateway 404 `NotFoundException`, as the
+    tests above), and A's resources read the same afterwards."""
+    b_key = keys_create(server.data_dir, OTHER_ACCOUNT)
+    b_lam = boto_client(server.endpoint, "lambda", credentials=b_key)
+    b_apigw = boto_client(server.endpoint, "apigatewayv2", credentials=b_key)
+
+    name = unique("subres")
+    create_function(lam, name, {"index.mjs": HELLO_SRC})
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    lam.add_permission(FunctionName=name, StatementId="mine", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=3)
+    api_id = apigw.create_api(Name=unique("subres"), ProtocolType="HTTP")["ApiId"]
+    iid = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=function_arn(name),
+                                   PayloadFormatVersion="2.0")["IntegrationId"]
+    route_id = apigw.create_route(ApiId=api_id, RouteKey="GET /a", Target=f"integrations/{iid}")["RouteId"]
+    auth_id = apigw.create_authorizer(
+        ApiId=api_id, AuthorizerType="JWT", Name="jwt", IdentitySource=["$request.header.Authorization"],
+        JwtConfiguration={"Issuer": "https://issuer.example.com", "Audience": ["a"]})["AuthorizerId"]
+    deployment_id = apigw.create_deployment(ApiId=api_id)["DeploymentId"]
+    apigw.create_stage(ApiId=api_id, StageName="prod", DeploymentId=deployment_id)
+
+    def a_state():
+        return {
+            "config": without_metadata(lam.get_function_configuration(FunctionName=name)),
+            "version": without_metadata(lam.get_function_configuration(FunctionName=name, Qualifier=version)),
+            "versions": lam.list_versions_by_function(FunctionName=name)["Versions"],
+            "aliases": lam.list_aliases(FunctionName=name)["Aliases"],
+            "policy": without_metadata(lam.get_policy(FunctionName=name)),
+            "concurrency": without_metadata(lam.get_function_concurrency(FunctionName=name)),
+            "integrations": apigw.get_integrations(ApiId=api_id)["Items"],
+            "routes": apigw.get_routes(ApiId=api_id)["Items"],
+            "authorizers": apigw.get_authorizers(ApiId=api_id)["Items"],
+            "deployments": apigw.get_deployments(ApiId=api_id)["Items"],
+            "stages": apigw.get_stages(ApiId=api_id)["Items"],
+        }
+
+    before = a_state()
+    lambda_calls = {
+        "get_function(version)": lambda c, f: c.get_function(FunctionName=f, Qualifier=version),
+        "get_function(alias)": lambda c, f: c.get_function_configuration(FunctionName=f, Qualifier="live"),
+        "invoke(alias)": lambda c, f: c.invoke(FunctionName=f, Qualifier="live", Payload=b"{}"),
+        "publish_version": lambda c, f: c.publish_version(FunctionName=f),
+        "list_versions_by_function": lambda c, f: c.list_versions_by_function(FunctionName=f),
+        "delete_function(version)": lambda c, f: c.delete_function(FunctionName=f, Qualifier=version),
+        "list_aliases": lambda c, f: c.list_aliases(FunctionName=f),
+        "get_alias": lambda c, f: c.get_alias(FunctionName=f, Name="live"),
+        "create_alias": lambda c, f: c.create_alias(FunctionName=f, Name="theirs", FunctionVersion=version),
+        "update_alias": lambda c, f: c.update_alias(FunctionName=f, Name="live", FunctionVersion="$LATEST"),
+        "delete_alias": lambda c, f: c.delete_alias(FunctionName=f, Name="live"),
+        "get_policy": lambda c, f: c.get_policy(FunctionName=f),
+        "remove_permission": lambda c, f: c.remove_permission(FunctionName=f, StatementId="mine"),
+        "get_function_concurrency": lambda c, f: c.get_function_concurrency(FunctionName=f),
+        "put_function_concurrency": lambda c, f: c.put_function_concurrency(
+            FunctionName=f, ReservedConcurrentExecutions=0),
+        "delete_function_concurrency": lambda c, f: c.delete_function_concurrency(FunctionName=f),
+    }
+    refused = []
+    for ref in (name, function_arn(name), f"{function_arn(name)}:live"):
+        for what, call in lambda_calls.items():
+            if ref.endswith(":live") and what in ("get_function(version)", "get_function(alias)", "invoke(alias)",
+                                                  "delete_function(version)"):
+                continue  # a qualified ARN and a Qualifier together are another error
+            with pytest.raises(ClientError) as e:
+                call(b_lam, ref)
+            refused.append((what, ref, error_of(e)))
+    assert [r for r in refused if r[2] != ("ResourceNotFoundException", 404)] == []
+    # The same reads with A's key succeed: B's refusals are about the account, not the call.
+    for what, call in lambda_calls.items():
+        if what.startswith(("get_", "list_")):
+            call(lam, name)
+
+    target = f"integrations/{iid}"
+    apigw_calls = {
+        "get_integrations": lambda c: c.get_integrations(ApiId=api_id),
+        "get_integration": lambda c: c.get_integration(ApiId=api_id, IntegrationId=iid),
+        "create_integration": lambda c: c.create_integration(
+            ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=function_arn(name), PayloadFormatVersion="2.0"),
+        "update_integration": lambda c: c.update_integration(ApiId=api_id, IntegrationId=iid, TimeoutInMillis=1000),
+        "delete_integration": lambda c: c.delete_integration(ApiId=api_id, IntegrationId=iid),
+        "get_route": lambda c: c.get_route(ApiId=api_id, RouteId=route_id),
+        "update_route": lambda c: c.update_route(ApiId=api_id, RouteId=route_id, AuthorizationType="JWT",
+                                                AuthorizerId=auth_id),
+        "delete_route": lambda c: c.delete_route(ApiId=api_id, RouteId=route_id),
+        "get_authorizers": lambda c: c.get_authorizers(ApiId=api_id),
+        "get_authorizer": lambda c: c.get_authorizer(ApiId=api_id, AuthorizerId=auth_id),
+        "create_authorizer": lambda c: c.create_authorizer(
+            ApiId=api_id, AuthorizerType="JWT", Name="theirs", IdentitySource=["$request.header.Authorization"],
+            JwtConfiguration={"Issuer": "https://evil.example.com", "Audience": ["b"]}),
+        "update_authorizer": lambda c: c.update_authorizer(
+            ApiId=api_id, AuthorizerId=auth_id, JwtConfiguration={"Issuer": "https://evil.example.com"}),
+        "delete_authorizer": lambda c: c.delete_authorizer(ApiId=api_id, AuthorizerId=auth_id),
+        "get_deployments": lambda c: c.get_deployments(ApiId=api_id),
+        "get_deployment": lambda c: c.get_deployment(ApiId=api_id, DeploymentId=deployment_id),
+        "create_deployment": lambda c: c.create_deployment(ApiId=api_id),
+        "update_deployment": lambda c: c.update_deployment(ApiId=api_id, DeploymentId=deployment_id,
+                                                          Description="theirs"),
+        "delete_deployment": lambda c: c.delete_deployment(ApiId=api_id, DeploymentId=deployment_id),
+        "get_stages": lambda c: c.get_stages(ApiId=api_id),
+        "get_stage": lambda c: c.get_stage(ApiId=api_id, StageName="prod"),
+        "create_stage": lambda c: c.create_stage(ApiId=api_id, StageName="theirs", AutoDeploy=True),
+        "update_stage": lambda c: c.update_stage(ApiId=api_id, StageName="prod", AutoDeploy=True),
+        "delete_stage": lambda c: c.delete_stage(ApiId=api_id, StageName="prod"),
+        "create_route(to A's integration)": lambda c: c.create_route(ApiId=api_id, RouteKey="GET /b",
+                                                                    Target=target),
+    }
+    refused = []
+    for what, call in apigw_calls.items():
+        with pytest.raises(ClientError) as e:
+            call(b_apigw)
+        refused.append((what, error_of(e)))
+    assert [r for r in refused if r[1] != ("NotFoundException", 404)] == []
+    for what, call in apigw_calls.items():
+        if what.startswith("get_"):
+            call(apigw)
+
+    assert a_state() == before
+    # B's own account is unaffected by A's reservation, and sees no aliases of A's.
+    b_name = unique("subres-b")
+    create_function(b_lam, b_name, {"index.mjs": HELLO_SRC})
+    assert b_lam.list_aliases(FunctionName=b_name)["Aliases"] == []
+    assert b_lam.get_function_concurrency(FunctionName=b_name).get("ReservedConcurrentExecutions") is None
