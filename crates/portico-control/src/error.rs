@@ -240,3 +240,136 @@ fn lambda_message_member(code: &str) -> &'static str {
 pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use portico_auth::{AuthError as A, MISMATCH_MESSAGE, UNRECOGNIZED_MESSAGE};
+
+    const EXPIRED: &str =
+        "Signature expired: 20260101T000000Z is now earlier than 20260101T001000Z (20260101T001500Z - 5 min.)";
+    const INCOMPLETE: &str = "Authorization header requires 'Signature' parameter.";
+
+    /// (service, refusal) -> (status, error code, message): aws-behaviour.md's auth codes
+    /// for Lambda and API Gateway (403 `MissingAuthenticationTokenException`,
+    /// `UnrecognizedClientException`, `InvalidSignatureException`); STS as the query
+    /// protocol's common errors list them (MissingAuthenticationToken 403,
+    /// IncompleteSignature 400, InvalidClientTokenId 403) and as STS answers a bad or
+    /// expired signature (403 `SignatureDoesNotMatch`, "Signature expired: ..."); CloudWatch
+    /// Logs (JSON 1.1) with the same `...Exception` codes at 400.
+    #[tokio::test]
+    async fn auth_refusals_per_service() {
+        let forbidden = StatusCode::FORBIDDEN;
+        let bad = StatusCode::BAD_REQUEST;
+        let missing = "Missing Authentication Token";
+        let cases: &[(Service, A, StatusCode, &str, &str)] = &[
+            (Service::Lambda, A::Missing, forbidden, "MissingAuthenticationTokenException", missing),
+            (Service::Lambda, A::Incomplete(INCOMPLETE.into()), forbidden, "IncompleteSignatureException", INCOMPLETE),
+            (Service::Lambda, A::UnrecognizedClient, forbidden, "UnrecognizedClientException", UNRECOGNIZED_MESSAGE),
+            (
+                Service::Lambda,
+                A::InvalidSignature(MISMATCH_MESSAGE.into()),
+                forbidden,
+                "InvalidSignatureException",
+                MISMATCH_MESSAGE,
+            ),
+            (Service::Lambda, A::Expired(EXPIRED.into()), forbidden, "InvalidSignatureException", EXPIRED),
+            (Service::ApiGateway, A::Missing, forbidden, "MissingAuthenticationTokenException", missing),
+            (
+                Service::ApiGateway,
+                A::Incomplete(INCOMPLETE.into()),
+                forbidden,
+                "IncompleteSignatureException",
+                INCOMPLETE,
+            ),
+            (
+                Service::ApiGateway,
+                A::UnrecognizedClient,
+                forbidden,
+                "UnrecognizedClientException",
+                UNRECOGNIZED_MESSAGE,
+            ),
+            (
+                Service::ApiGateway,
+                A::InvalidSignature(MISMATCH_MESSAGE.into()),
+                forbidden,
+                "InvalidSignatureException",
+                MISMATCH_MESSAGE,
+            ),
+            (Service::ApiGateway, A::Expired(EXPIRED.into()), forbidden, "InvalidSignatureException", EXPIRED),
+            (Service::Sts, A::Missing, forbidden, "MissingAuthenticationToken", MISSING_TOKEN),
+            (Service::Sts, A::Incomplete(INCOMPLETE.into()), bad, "IncompleteSignature", INCOMPLETE),
+            (Service::Sts, A::UnrecognizedClient, forbidden, "InvalidClientTokenId", UNRECOGNIZED_MESSAGE),
+            (
+                Service::Sts,
+                A::InvalidSignature(MISMATCH_MESSAGE.into()),
+                forbidden,
+                "SignatureDoesNotMatch",
+                MISMATCH_MESSAGE,
+            ),
+            (Service::Sts, A::Expired(EXPIRED.into()), forbidden, "SignatureDoesNotMatch", EXPIRED),
+            (Service::Logs, A::Missing, bad, "MissingAuthenticationTokenException", MISSING_TOKEN),
+            (Service::Logs, A::Incomplete(INCOMPLETE.into()), bad, "IncompleteSignatureException", INCOMPLETE),
+            (Service::Logs, A::UnrecognizedClient, bad, "UnrecognizedClientException", UNRECOGNIZED_MESSAGE),
+            (
+                Service::Logs,
+                A::InvalidSignature(MISMATCH_MESSAGE.into()),
+                bad,
+                "InvalidSignatureException",
+                MISMATCH_MESSAGE,
+            ),
+            (Service::Logs, A::Expired(EXPIRED.into()), bad, "InvalidSignatureException", EXPIRED),
+        ];
+        for (service, refusal, status, code, message) in cases {
+            let e = AwsError::auth(*service, refusal);
+            assert_eq!((e.status, e.code, e.message.as_str()), (*status, *code, *message), "{service:?} {refusal:?}");
+            assert_eq!(e.fault, "User");
+            // Rendered in the service's shape: status, x-amzn-ErrorType, the body's code and message.
+            let resp = e.render(*service, "req-1");
+            assert_eq!(resp.status(), *status);
+            let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            assert_eq!(header("x-amzn-errortype").as_deref(), Some(*code));
+            assert_eq!(header("x-amzn-requestid").as_deref(), Some("req-1"));
+            let content_type = header("content-type");
+            let body = resp.into_body().collect().await.expect("a Full body").to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            match service {
+                Service::Lambda => {
+                    let doc: serde_json::Value = serde_json::from_slice(&body).expect("json");
+                    assert_eq!(doc, serde_json::json!({ "Type": "User", "message": message }), "{text}");
+                }
+                Service::ApiGateway => {
+                    let doc: serde_json::Value = serde_json::from_slice(&body).expect("json");
+                    assert_eq!(doc, serde_json::json!({ "message": message }), "{text}");
+                }
+                Service::Logs => {
+                    let doc: serde_json::Value = serde_json::from_slice(&body).expect("json");
+                    assert_eq!(doc, serde_json::json!({ "__type": code, "message": message }), "{text}");
+                    assert_eq!(content_type.as_deref(), Some("application/x-amz-json-1.1"));
+                }
+                Service::Sts => {
+                    assert_eq!(content_type.as_deref(), Some("text/xml"));
+                    let want = format!(
+                        "<Error><Type>Sender</Type><Code>{code}</Code><Message>{}</Message></Error><RequestId>req-1</RequestId>",
+                        xml_escape(message)
+                    );
+                    assert!(text.contains(&want), "{text}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_store_failure_is_a_server_error_in_every_service() {
+        for service in [Service::Lambda, Service::ApiGateway, Service::Sts, Service::Logs] {
+            let e = AwsError::auth(service, &A::Lookup("disk I/O error".into()));
+            assert_eq!((e.status, e.code, e.fault), (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", "Service"));
+            assert_eq!(e.message, "Could not read the access keys: disk I/O error");
+        }
+        let e = AwsError::auth(Service::Sts, &A::Lookup("x".into()));
+        let body = e.render(Service::Sts, "r").into_body().collect().await.expect("a Full body").to_bytes();
+        let xml = String::from_utf8_lossy(&body);
+        assert!(xml.contains("<Type>Receiver</Type><Code>ServiceException</Code>"), "{xml}");
+    }
+}
