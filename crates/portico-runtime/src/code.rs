@@ -348,4 +348,134 @@ mod tests {
         assert!(matches!(cache.install("d", &over), Err(CodeError::UnsafePath(_))));
         assert!(!cache.contains("a") && !cache.contains("b") && !cache.contains("d"));
     }
+
+    /// A raw deflate stream (one fixed-Huffman block) that inflates to `1 + 258 * runs`
+    /// zero bytes from about `13 * runs / 8` bytes: a literal 0, then `runs` matches of
+    /// length 258 at distance 1. Hand-made, so the test needs no compressor.
+    fn deflate_zeros(runs: usize) -> Vec<u8> {
+        struct Bits {
+            out: Vec<u8>,
+            acc: u32,
+            n: u32,
+        }
+        impl Bits {
+            fn bit(&mut self, b: u32) {
+                self.acc |= (b & 1) << self.n;
+                self.n += 1;
+                if self.n == 8 {
+                    self.out.push(self.acc as u8);
+                    (self.acc, self.n) = (0, 0);
+                }
+            }
+            /// A Huffman code: most significant bit first.
+            fn code(&mut self, code: u32, len: u32) {
+                for i in (0..len).rev() {
+                    self.bit(code >> i);
+                }
+            }
+        }
+        let mut w = Bits { out: Vec::with_capacity(runs * 13 / 8 + 8), acc: 0, n: 0 };
+        w.bit(1); // BFINAL
+        w.bit(1); // BTYPE = 01 (fixed Huffman), least significant bit first
+        w.bit(0);
+        w.code(0x30, 8); // literal 0
+        for _ in 0..runs {
+            w.code(0xC5, 8); // length code 285: 258 bytes, no extra bits
+            w.code(0, 5); // distance code 0: distance 1
+        }
+        w.code(0, 7); // end of block (256)
+        while w.n != 0 {
+            w.bit(0);
+        }
+        w.out
+    }
+
+    /// A one-entry zip of `deflated` whose local and central headers both claim
+    /// `claimed` uncompressed bytes with `crc`.
+    fn lying_zip(name: &str, deflated: &[u8], claimed: u32, crc: u32) -> Vec<u8> {
+        let compressed = u32::try_from(deflated.len()).expect("small enough");
+        let name_len = u16::try_from(name.len()).expect("short name");
+        let mut z = Vec::new();
+        let le16 = |z: &mut Vec<u8>, v: u16| z.extend_from_slice(&v.to_le_bytes());
+        let le32 = |z: &mut Vec<u8>, v: u32| z.extend_from_slice(&v.to_le_bytes());
+        // Local file header.
+        le32(&mut z, 0x0403_4b50);
+        for v in [20, 0, 8, 0, 0x21] {
+            le16(&mut z, v); // version needed, flags, method (deflate), time, date
+        }
+        for v in [crc, compressed, claimed] {
+            le32(&mut z, v);
+        }
+        le16(&mut z, name_len);
+        le16(&mut z, 0);
+        z.extend_from_slice(name.as_bytes());
+        z.extend_from_slice(deflated);
+        // Central directory.
+        let cd_offset = u32::try_from(z.len()).expect("small enough");
+        le32(&mut z, 0x0201_4b50);
+        for v in [(3 << 8) | 30, 20, 0, 8, 0, 0x21] {
+            le16(&mut z, v); // made by (Unix), needed, flags, method, time, date
+        }
+        for v in [crc, compressed, claimed] {
+            le32(&mut z, v);
+        }
+        for v in [name_len, 0, 0, 0, 0] {
+            le16(&mut z, v); // name, extra, comment lengths, disk, internal attributes
+        }
+        le32(&mut z, 0o100644 << 16);
+        le32(&mut z, 0); // the local header's offset
+        z.extend_from_slice(name.as_bytes());
+        let cd_size = u32::try_from(z.len()).expect("small enough") - cd_offset;
+        // End of central directory.
+        le32(&mut z, 0x0605_4b50);
+        for v in [0, 0, 1, 1] {
+            le16(&mut z, v);
+        }
+        le32(&mut z, cd_size);
+        le32(&mut z, cd_offset);
+        le16(&mut z, 0);
+        z
+    }
+
+    #[test]
+    fn a_zip_lying_about_its_size_is_stopped_by_the_bytes_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = CodeCache::new(dir.path().join("code"));
+        // The stream and the container are sound: told the truth, a small one unpacks.
+        let small = deflate_zeros(4);
+        let honest = lying_zip("index.mjs", &small, 1 + 258 * 4, crc32_of_zeros(1 + 258 * 4));
+        let tree = cache.install("honest", &honest).expect("an honest zip");
+        assert_eq!(fs::read(tree.join("index.mjs")).expect("read"), vec![0u8; 1 + 258 * 4]);
+        // 1.6 MB that inflate to 263 MB (past AWS's 250 MiB), both headers claiming 1 KiB
+        // (and the CRC of 1 KiB of zeros): only counting what is written can stop it.
+        let runs = 1_020_000;
+        assert!(1 + 258 * runs as u64 > MAX_UNZIPPED_BYTES);
+        let bomb = lying_zip("index.mjs", &deflate_zeros(runs), 1024, crc32_of_zeros(1024));
+        assert!(bomb.len() < 2 * 1024 * 1024, "{}", bomb.len());
+        let listed = zip::ZipArchive::new(io::Cursor::new(&bomb[..])).expect("a well-formed archive");
+        assert_eq!(listed.decompressed_size(), Some(1024), "the headers claim 1 KiB");
+        match cache.install("bomb", &bomb) {
+            Err(CodeError::TooLarge) => {}
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        // Nothing is left: neither the tree nor its temporary sibling.
+        assert!(!cache.contains("bomb"));
+        let left: Vec<_> = fs::read_dir(dir.path().join("code"))
+            .expect("code root")
+            .map(|e| e.expect("entry").file_name())
+            .filter(|n| n != "honest")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// CRC-32 (IEEE) of `n` zero bytes, bit by bit: small `n` only.
+    fn crc32_of_zeros(n: usize) -> u32 {
+        let mut crc = !0u32;
+        for _ in 0..n {
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
 }
