@@ -277,6 +277,54 @@ def test_refused_tokens_get_401_and_a_challenge(server, jwt_api, issuer):
     assert r.headers.get("www-authenticate") == 'Bearer scope="" error="missing" error_description="token not provided"'
 
 
+def test_es256_tokens_are_refused_exactly_like_rs256_ones(server, jwt_api, issuer):
+    """Expired, wrongly signed and tampered tokens get the same 401, body and challenge
+    whichever algorithm signed them; an ES256 signature must be JWS's raw r||s (64
+    bytes), so the same signature in DER form, as some libraries emit it, is refused."""
+    api_id, _ = jwt_api
+    now = int(time.time())
+    answers = {}
+    for alg in ("RS256", "ES256"):
+        key = next(k for k in issuer.keys if k.alg == alg)
+        stranger = Key(alg, key.kid)  # not the issuer's key, but claims its kid
+        good = key.sign(issuer.claims())
+        other_claims = b64url(json.dumps(issuer.claims(sub="admin")).encode())
+        head, _, signature = good.split(".")
+        cases = {
+            "expired": key.sign(issuer.claims(exp=now - 10, iat=now - 600)),
+            "expired and wrongly signed": stranger.sign(issuer.claims(exp=now - 10, iat=now - 600)),
+            "wrong signature": stranger.sign(issuer.claims()),
+            "claims changed after signing": f"{head}.{other_claims}.{signature}",
+            # Whole base64 groups only: a cut inside one leaves random padding bits, which
+            # a strict decoder refuses as malformed before looking at the signature.
+            "signature cut short": f"{head}.{good.split('.')[1]}.{signature[:len(signature) // 4 * 4 - 4]}",
+            "no signature": f"{head}.{good.split('.')[1]}.",
+        }
+        assert call(server, api_id, "/jwt", {"Authorization": f"Bearer {good}"}).status == 200, alg
+        for name, token in cases.items():
+            r = call(server, api_id, "/jwt", {"Authorization": f"Bearer {token}"})
+            answers[(alg, name)] = (r.status, r.json(), r.headers.get("www-authenticate"))
+    for name in cases:
+        assert answers[("ES256", name)] == answers[("RS256", name)], name
+        status, body, _ = answers[("ES256", name)]
+        assert (status, body) == (401, {"message": "Unauthorized"}), name
+    assert answers[("ES256", "expired")][2] == challenge("the token has expired")
+    assert answers[("ES256", "wrong signature")][2] == challenge("signature is invalid")
+    assert answers[("ES256", "claims changed after signing")][2] == challenge("signature is invalid")
+    assert answers[("ES256", "signature cut short")][2] == challenge("signature is invalid")
+    # A wrong signature is found before the expiry is looked at, as for RS256.
+    assert answers[("ES256", "expired and wrongly signed")][2] == challenge("signature is invalid")
+
+    # The issuer's own ES256 signature, DER-encoded instead of r||s.
+    ec_key = next(k for k in issuer.keys if k.alg == "ES256")
+    header = {"alg": "ES256", "typ": "JWT", "kid": ec_key.kid}
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(issuer.claims()).encode())}"
+    der = ec_key.private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+    r = call(server, api_id, "/jwt", {"Authorization": f"Bearer {signing_input}.{b64url(der)}"})
+    assert (r.status, r.json()) == (401, {"message": "Unauthorized"})
+    assert r.headers.get("www-authenticate") == challenge("signature is invalid")
+
+
 def test_route_scopes(server, jwt_api, issuer):
     api_id, _ = jwt_api
     # One of the route's scopes is enough; the function sees all of the token's.
