@@ -31,6 +31,7 @@
 //! to prepare a [`Lease`], apply it to the command, start watching, measure and kill.
 
 mod cgroup;
+mod loopdev;
 mod procfs;
 mod scratch;
 

@@ -8,8 +8,10 @@
 //! environment's uid, mode `0700`. A write past the size fails with ENOSPC inside the
 //! function and touches nothing else.
 //!
-//! Making a volume (mkfs and mount, some milliseconds) stays off the cold start: a
-//! background thread keeps [`READY_PER_SIZE`] volumes formatted and mounted for each of
+//! A volume is a sparse copy of a template formatted once per size, loop-mounted
+//! in-process (`loopdev.rs`: `LOOP_CONFIGURE` and `mount(2)`, the `mount` tool when that
+//! fails): no subprocess per environment. Making one still waits on the kernel for
+//! milliseconds, so it stays off the cold start: a background thread keeps [`READY_PER_SIZE`] volumes formatted and mounted for each of
 //! the [`POOLED_SIZES`] sizes asked for most recently (512 MB from start-up), so a cold
 //! start only takes one and chowns it. A released volume is unmounted and its image
 //! deleted: the next environment always gets a freshly made, empty one.
@@ -33,7 +35,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{chmod, private_dir, BLOCKS};
+use super::{chmod, loopdev, private_dir, BLOCKS};
 
 /// How TMPDIR is provided (`--tmp-storage`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -260,6 +262,9 @@ impl Tools {
     /// Unmounts `point`; lazily when it is busy (a process that survived its SIGKILL):
     /// the loop device is freed when its last user goes.
     fn unmount(&self, point: &Path) {
+        if loopdev::unmount(point).is_ok() {
+            return;
+        }
         if let Err(e) = run(&self.umount, &[point.as_os_str()]) {
             if let Err(lazy) = run(&self.umount, &[OsStr::new("-l"), point.as_os_str()]) {
                 tracing::warn!("TMPDIR volume {}: {e}; {lazy}", point.display());
@@ -459,43 +464,62 @@ impl Volumes {
         }
     }
 
-    /// A sparse image of exactly `mb` MB, formatted and mounted, its root empty.
+    /// A sparse image of exactly `mb` MB, formatted and mounted, its root empty: a copy
+    /// of the size's template, loop-mounted in-process (the tools when that fails).
     fn build(&self, id: u64, mb: u32) -> Result<(), ScratchError> {
         let image = self.image(id);
         let point = self.mount_point(id);
+        let template = self.template(mb)?;
+        loopdev::copy_sparse(&template, &image).map_err(io_error("copying the template to", &image))?;
+        fs::DirBuilder::new().mode(0o700).create(&point).map_err(io_error("creating", &point))?;
+        if let Err(e) = loopdev::mount(&image, &point) {
+            tracing::debug!("TMPDIR volume {}: in-process loop mount: {e}; using mount(8)", point.display());
+            run(
+                &self.tools.mount,
+                &[
+                    OsStr::new("-t"),
+                    OsStr::new("ext4"),
+                    OsStr::new("-o"),
+                    OsStr::new("loop,nosuid,nodev,noinit_itable"),
+                    image.as_os_str(),
+                    point.as_os_str(),
+                ],
+            )?;
+        }
+        // The function starts with an empty TMPDIR, as on Lambda (no fsck ever runs).
+        let found = point.join("lost+found");
+        fs::remove_dir(&found).map_err(io_error("removing", &found))
+    }
+
+    /// The formatted image every volume of `mb` MB is copied from, made once per size:
+    /// no journal (nothing survives the environment), no blocks reserved for root, inode
+    /// tables left for the kernel (never initialised: `noinit_itable`).
+    fn template(&self, mb: u32) -> Result<PathBuf, ScratchError> {
+        let path = self.dir.join("img").join(format!("template-{mb}.img"));
+        if path.exists() {
+            return Ok(path);
+        }
+        let made = self.image(self.next.fetch_add(1, Ordering::Relaxed));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&image)
-            .map_err(io_error("creating", &image))?;
-        file.set_len(u64::from(mb) * MIB).map_err(io_error("sizing", &image))?;
+            .open(&made)
+            .map_err(io_error("creating", &made))?;
+        file.set_len(u64::from(mb) * MIB).map_err(io_error("sizing", &made))?;
         drop(file);
-        // No journal (nothing survives the environment), no blocks reserved for root,
-        // inode tables left for the kernel (never initialised: `noinit_itable`).
-        run(
+        let formatted = run(
             &self.tools.mkfs,
             &["-q", "-F", "-b", "4096", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,nodiscard"]
                 .map(OsStr::new)
                 .into_iter()
-                .chain([image.as_os_str()])
+                .chain([made.as_os_str()])
                 .collect::<Vec<_>>(),
-        )?;
-        fs::DirBuilder::new().mode(0o700).create(&point).map_err(io_error("creating", &point))?;
-        run(
-            &self.tools.mount,
-            &[
-                OsStr::new("-t"),
-                OsStr::new("ext4"),
-                OsStr::new("-o"),
-                OsStr::new("loop,nosuid,nodev,noinit_itable"),
-                image.as_os_str(),
-                point.as_os_str(),
-            ],
-        )?;
-        // The function starts with an empty TMPDIR, as on Lambda (no fsck ever runs).
-        let found = point.join("lost+found");
-        fs::remove_dir(&found).map_err(io_error("removing", &found))
+        );
+        // Two builders of the same size may race: either's template is as good.
+        let placed = formatted.and_then(|()| fs::rename(&made, &path).map_err(io_error("placing", &path)));
+        let _ = fs::remove_file(&made);
+        placed.map(|()| path)
     }
 
     /// Unmounts (if mounted) and deletes a volume; never follows into its files.
