@@ -40,6 +40,12 @@ const BATCH_EVENTS: usize = 20_000;
 /// transactions a second into a few dozen; readers do not wait for it (see [`LogStore::sync`]).
 const LINGER: Duration = Duration::from_millis(25);
 
+/// Most events one retention pass deletes (one transaction, a few milliseconds).
+const RETENTION_PASS_EVENTS: usize = 2_000;
+/// The pause between two retention passes while events past the bounds remain.
+const RETENTION_PAUSE: Duration = Duration::from_millis(20);
+/// Most free pages one retention pass gives back to the file system (4 MB).
+const VACUUM_PAGES: u32 = 1_000;
 /// Rows written between two yields of the CPU (about 0.1 ms of work).
 const YIELD_EVERY: usize = 64;
 /// CloudWatch counts 26 bytes of overhead per event towards a response's 1 MB.
@@ -448,6 +454,7 @@ impl LogStore {
             queued_bytes: store.queued_bytes.clone(),
             progress: store.progress.clone(),
             cfg,
+            shedding: false,
         };
         let thread = std::thread::Builder::new()
             .name("portico-logs".into())
@@ -725,7 +732,14 @@ impl LogStore {
     /// Applies the retention bounds now (the writer thread does this every minute).
     /// Returns the number of events deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<u64> {
-        enforce_retention(&mut self.conn(), &self.cfg, now_ms)
+        let (mut deleted, mut shedding) = (0, false);
+        loop {
+            let pass = enforce_retention(&mut self.conn(), &self.cfg, now_ms, RETENTION_PASS_EVENTS, &mut shedding)?;
+            deleted += pass.deleted;
+            if !pass.more {
+                return Ok(deleted);
+            }
+        }
     }
 }
 
@@ -803,80 +817,123 @@ fn query_events(
     Ok(Page { events: out, more: false })
 }
 
-/// Deletes events past their group's retention or the global bounds; returns how many.
-fn enforce_retention(conn: &mut Connection, cfg: &LogConfig, now_ms: i64) -> Result<u64> {
+/// What one bounded pass of retention did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RetentionPass {
+    /// Events deleted.
+    deleted: u64,
+    /// Whether events past the bounds remain (the pass stopped at its budget).
+    more: bool,
+}
+
+/// Deletes at most `budget` events past their group's retention or the global bounds,
+/// in one transaction. A store at its size cap sheds about a tenth of a gigabyte, a
+/// million rows: in one transaction that held the writer for seconds while appends
+/// queued up (and were dropped once the queue was full), so the writer calls this
+/// between its append batches until `more` is false. `shedding` carries, from one pass
+/// to the next, that the size cap was crossed and the oldest events go until the store
+/// is 10 % below it.
+fn enforce_retention(
+    conn: &mut Connection,
+    cfg: &LogConfig,
+    now_ms: i64,
+    budget: usize,
+    shedding: &mut bool,
+) -> Result<RetentionPass> {
     let tx = conn.transaction()?;
+    let mut left = budget;
     let mut deleted = 0u64;
     let groups: Vec<(i64, Option<u32>)> = {
-        let mut stmt = tx.prepare("SELECT id, retention_days FROM log_groups")?;
+        let mut stmt = tx.prepare_cached("SELECT id, retention_days FROM log_groups")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     for (gid, days) in groups {
+        if left == 0 {
+            break;
+        }
         let days = days.map_or(cfg.retention_days, |d| d.min(cfg.retention_days));
         let cutoff = now_ms.saturating_sub(i64::from(days).saturating_mul(DAY_MS));
-        let (count, bytes): (i64, i64) = tx.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(length(CAST(message AS BLOB))), 0) FROM log_events
-             WHERE group_id = ?1 AND ts < ?2",
-            params![gid, cutoff],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if count > 0 {
-            tx.execute("DELETE FROM log_events WHERE group_id = ?1 AND ts < ?2", params![gid, cutoff])?;
+        let expired: Vec<(i64, i64)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, length(CAST(message AS BLOB)) FROM log_events WHERE group_id = ?1 AND ts < ?2 LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![gid, cutoff, sql_limit(left)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let bytes = delete_events(&tx, &expired)?;
+        if !expired.is_empty() {
             tx.execute(
                 "UPDATE log_groups SET stored_bytes = MAX(0, stored_bytes - ?2) WHERE id = ?1",
                 params![gid, bytes],
             )?;
-            deleted += u64::try_from(count).unwrap_or(0);
+            deleted += expired.len() as u64;
+            left -= expired.len();
         }
-        // A stream whose events have all expired goes too.
-        tx.execute(
-            "DELETE FROM log_streams WHERE group_id = ?1 AND COALESCE(last_event, created) < ?2
-               AND NOT EXISTS (SELECT 1 FROM log_events e WHERE e.stream_id = log_streams.id)",
-            params![gid, cutoff],
-        )?;
+        if left > 0 {
+            // A stream whose events have all expired goes too.
+            tx.execute(
+                "DELETE FROM log_streams WHERE group_id = ?1 AND COALESCE(last_event, created) < ?2
+                   AND NOT EXISTS (SELECT 1 FROM log_events e WHERE e.stream_id = log_streams.id)",
+                params![gid, cutoff],
+            )?;
+        }
     }
+    // The budget ran out before every group was looked at: expired events may remain.
+    let expired_left = left == 0;
     // The size cap: drop the oldest arrivals until 10 % below it.
     let max = i64::try_from(cfg.max_bytes).unwrap_or(i64::MAX);
     let mut total: i64 = tx.query_row("SELECT COALESCE(SUM(stored_bytes), 0) FROM log_groups", [], |r| r.get(0))?;
-    if total > max {
-        let target = max - max / 10;
-        while total > target {
-            let chunk: Vec<(i64, i64, i64)> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id, group_id, length(CAST(message AS BLOB)) FROM log_events ORDER BY id LIMIT 5000",
-                )?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            let Some(&(first, _, _)) = chunk.first() else { break };
-            let mut freed: HashMap<i64, i64> = HashMap::new();
-            let mut last = first;
-            for (id, gid, len) in chunk {
-                *freed.entry(gid).or_default() += len;
-                total -= len;
-                last = id;
-                deleted += 1;
-                if total <= target {
-                    break;
-                }
+    let target = max - max / 10;
+    *shedding |= total > max;
+    if *shedding && left > 0 {
+        let oldest: Vec<(i64, i64, i64)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, group_id, length(CAST(message AS BLOB)) FROM log_events ORDER BY id LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([sql_limit(left)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut freed: HashMap<i64, i64> = HashMap::new();
+        let mut last = None;
+        for &(id, gid, len) in &oldest {
+            if total <= target {
+                break;
             }
+            *freed.entry(gid).or_default() += len;
+            total -= len;
+            last = Some(id);
+            deleted += 1;
+        }
+        if let Some(last) = last {
             tx.execute("DELETE FROM log_events WHERE id <= ?1", [last])?;
-            for (gid, bytes) in freed {
-                tx.execute(
-                    "UPDATE log_groups SET stored_bytes = MAX(0, stored_bytes - ?2) WHERE id = ?1",
-                    params![gid, bytes],
-                )?;
-            }
+        }
+        for (gid, bytes) in freed {
+            tx.execute(
+                "UPDATE log_groups SET stored_bytes = MAX(0, stored_bytes - ?2) WHERE id = ?1",
+                params![gid, bytes],
+            )?;
         }
     }
     tx.commit()?;
     if deleted > 0 {
-        // Give the freed pages back to the file system (a no-op on files made before
-        // incremental vacuum was enabled).
-        conn.execute_batch("PRAGMA incremental_vacuum")?;
+        // Give the freed pages back to the file system, a pass's worth at a time (a
+        // no-op on files made before incremental vacuum was enabled).
+        conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
     }
-    Ok(deleted)
+    *shedding &= total > target;
+    Ok(RetentionPass { deleted, more: expired_left || *shedding })
+}
+
+/// Deletes events by id; returns their message bytes.
+fn delete_events(tx: &rusqlite::Transaction<'_>, events: &[(i64, i64)]) -> Result<i64> {
+    let mut delete = tx.prepare_cached("DELETE FROM log_events WHERE id = ?1")?;
+    let mut bytes = 0i64;
+    for &(id, len) in events {
+        delete.execute([id])?;
+        bytes += len;
+    }
+    Ok(bytes)
 }
 
 /// The writer thread: batches queued appends into transactions and enforces retention.
@@ -886,6 +943,8 @@ struct Writer {
     queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
     progress: Arc<Progress>,
     cfg: LogConfig,
+    /// The size cap was crossed and retention passes continue down to 10 % below it.
+    shedding: bool,
 }
 
 impl Writer {
@@ -895,8 +954,7 @@ impl Writer {
         // instead of delaying them, and still gets its share on a saturated machine
         // (unlike SCHED_IDLE, which could starve it and fill the queue).
         let _ = rustix::process::setpriority_process(None, 19);
-        self.maintain();
-        let mut next_maintenance = Instant::now() + MAINTENANCE_EVERY;
+        let mut next_maintenance = Instant::now() + self.maintain();
         loop {
             let wait = next_maintenance.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
@@ -911,8 +969,7 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if Instant::now() >= next_maintenance {
-                self.maintain();
-                next_maintenance = Instant::now() + MAINTENANCE_EVERY;
+                next_maintenance = Instant::now() + self.maintain();
             }
         }
     }
@@ -946,12 +1003,21 @@ impl Writer {
         (batch, false)
     }
 
-    fn maintain(&mut self) {
-        match enforce_retention(&mut self.conn, &self.cfg, now_ms()) {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(deleted = n, "log retention applied"),
+    /// One bounded retention pass; returns how long until the next one (soon while
+    /// events past the bounds remain, so appends are written between passes).
+    fn maintain(&mut self) -> Duration {
+        match enforce_retention(&mut self.conn, &self.cfg, now_ms(), RETENTION_PASS_EVENTS, &mut self.shedding) {
+            Ok(pass) => {
+                if pass.deleted > 0 {
+                    tracing::debug!(deleted = pass.deleted, more = pass.more, "log retention applied");
+                }
+                if pass.more {
+                    return RETENTION_PAUSE;
+                }
+            }
             Err(e) => tracing::error!("log retention failed: {e}"),
         }
+        MAINTENANCE_EVERY
     }
 
     fn write(&mut self, batch: Vec<Append>) {
@@ -1291,6 +1357,47 @@ mod tests {
             };
         assert_eq!(u64::try_from(real).expect("fits"), total, "stored bytes track what is stored");
         assert_eq!(left.last().map(|e| e.key.timestamp_ms), Some(now + 19), "the newest stay");
+    }
+
+    #[test]
+    fn retention_runs_in_bounded_passes_and_sheds_down_to_the_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = LogConfig { retention_days: 7, max_bytes: 100_000 };
+        let s = LogStore::open(dir.path(), cfg).expect("open");
+        let now = now_ms();
+        // 5 000 expired events: three passes of at most 2 000.
+        s.append(&scope(), "g", "old", (0..5_000).map(|i| ev(now - 8 * DAY_MS + i, "expired")).collect());
+        assert!(s.sync(Duration::from_secs(5)));
+        let mut shedding = false;
+        let passes: Vec<RetentionPass> =
+            (0..3).map(|_| enforce_retention(&mut s.conn(), &cfg, now, 2_000, &mut shedding).expect("pass")).collect();
+        assert_eq!(
+            passes,
+            [
+                RetentionPass { deleted: 2_000, more: true },
+                RetentionPass { deleted: 2_000, more: true },
+                RetentionPass { deleted: 1_000, more: false }
+            ]
+        );
+        // 150 000 bytes of fresh events, over the 100 000 cap: passes of 100 events (10 000
+        // bytes) continue past the cap until the store is at most 90 000 bytes.
+        let line = "y".repeat(100);
+        s.append(&scope(), "g", "new", (0..1_500).map(|i| ev(now + i, &line)).collect());
+        assert!(s.sync(Duration::from_secs(5)));
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            let pass = enforce_retention(&mut s.conn(), &cfg, now, 100, &mut shedding).expect("pass");
+            assert!(pass.deleted <= 100);
+            if !pass.more {
+                break;
+            }
+        }
+        let total: u64 = s.groups(&scope(), None, None, None, 50).expect("groups").iter().map(|g| g.stored_bytes).sum();
+        assert_eq!((rounds, total), (6, 90_000), "60 000 bytes shed in passes of 10 000");
+        assert!(!shedding);
+        let again = enforce_retention(&mut s.conn(), &cfg, now, 100, &mut shedding).expect("pass");
+        assert_eq!(again, RetentionPass { deleted: 0, more: false }, "below the cap nothing more goes");
     }
 
     #[test]
