@@ -5,6 +5,8 @@ did is observed from outside, whatever their sandbox allows them to write."""
 
 import json
 import os
+import shutil
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,14 +14,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import (
-    Server, allow_api, boto_client, create_function, curl, error_of, stop_and_check, unique,
+    Server, allow_api, boto_client, create_function, curl, error_of, function_arn, stop_and_check, unique,
 )
 
 # Sleeps for event.ms (or the `ms` query parameter), then answers with its pid.
 SLEEPER = """
 export const handler = async (event) => {
   const ms = Number(event.ms ?? event.queryStringParameters?.ms ?? 0);
-  await new Promise((r) => setTimeout(r, ms));
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
   return { pid: process.pid };
 };
 """
@@ -234,6 +236,36 @@ def test_warm_first_short_invocations_share_a_few_hot_environments(lam):
     pids = pids_under_load(lam, name, callers, 20)
     assert first in pids
     assert len(pids) <= free + 2, f"{len(pids)} environments served {callers} looping callers"
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/setup.sh installs it)")
+def test_a_fast_function_concentrates_on_a_few_environments_after_a_burst_started_many(lam, apigw, server):
+    """A first burst of slow requests starts an environment per request (as Lambda does).
+    Once the function turns fast, 32 connections are served by a few hot environments,
+    queueing for them, while the others stay idle (to be reaped), instead of keeping every
+    process of the burst in rotation (which ran at a fifth of the throughput). Each
+    environment has its own log stream: the streams written during the load are the
+    environments that served it."""
+    name = unique("concentrate")
+    create_function(lam, name, {"index.mjs": SLEEPER})
+    api_id = apigw.create_api(Name=name, ProtocolType="HTTP", Target=function_arn(name))["ApiId"]
+    allow_api(lam, name, api_id)
+    free = 4 * len(os.sched_getaffinity(0))
+    burst = free + 8
+    with ThreadPoolExecutor(burst) as pool:
+        started = set(pool.map(lambda _: curl(server.path_url(api_id, "/?ms=1500")).json()["pid"], range(burst)))
+    assert len(started) >= free + 4, f"the burst started only {len(started)} environments"
+    for _ in range(40):  # the function's turnaround is now that of a fast one
+        assert curl(server.path_url(api_id, "/?ms=0")).status == 200
+    since_ms = int(time.time() * 1000)
+    out = subprocess.run(["wrk", "-t1", "-c32", "-d3s", server.path_url(api_id, "/?ms=0")],
+                         capture_output=True, text=True, timeout=30)
+    assert "Non-2xx" not in out.stdout and "Requests/sec" in out.stdout, out.stdout
+    logs = boto_client(server.endpoint, "logs")
+    streams = logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}")["logStreams"]
+    served = [s for s in streams if s.get("lastEventTimestamp", 0) >= since_ms]
+    assert len(streams) >= len(started)
+    assert len(served) <= free + 2, f"{len(served)} of {len(streams)} environments served 32 connections"
 
 
 def test_warm_wait_off_starts_an_environment_per_concurrent_request(tmp_path):
