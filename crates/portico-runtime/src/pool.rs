@@ -22,10 +22,11 @@ use tokio::sync::oneshot;
 
 use crate::environment::Environment;
 
-/// Invocations whose turnaround floor is below this (seconds) are dominated by waking
-/// their process: past the environments that run in parallel, they queue for a busy one
-/// even when one is idle.
-const FAST_TURNAROUND: f64 = 0.002;
+/// Invocations whose turnaround floor is below this (seconds) gain nothing from more
+/// processes than run in parallel: past those, they queue for a busy one even when one is
+/// idle. Each process more adds wake-ups and cold caches, and work this short is served
+/// sooner in turn by a few than shared out among many.
+const FAST_TURNAROUND: f64 = 0.005;
 /// How much each new sample moves a running average.
 const WEIGHT: f64 = 0.2;
 
