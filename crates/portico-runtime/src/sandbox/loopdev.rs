@@ -157,30 +157,23 @@ pub(super) fn unmount(point: &Path) -> io::Result<()> {
 }
 
 /// Copies `from` into the new file `to` hole for hole: only the extents that hold data
-/// (a fresh ext4 image of 512 MB has ~300 KB of them) are read and written.
-pub(super) fn copy_sparse(from: &Path, to: &Path) -> io::Result<()> {
+/// (a fresh ext4 image of 512 MB has ~300 KB of them) are read and written. A file system
+/// that reports no holes would make this a full copy: past `max_data` bytes of data it
+/// fails with [`io::ErrorKind::Unsupported`] before writing anything.
+pub(super) fn copy_sparse(from: &Path, to: &Path, max_data: u64) -> io::Result<()> {
     let src = File::open(from)?;
-    let dst = OpenOptions::new().write(true).create_new(true).mode(0o600).open(to)?;
     let len = src.metadata()?.len();
+    let extents = data_extents(&src, len)?;
+    let data: i64 = extents.iter().map(|(start, end)| end - start).sum();
+    if u64::try_from(data).unwrap_or(u64::MAX) > max_data {
+        return Err(io::Error::new(io::ErrorKind::Unsupported, format!("{} has {data} bytes of data", from.display())));
+    }
+    let dst = OpenOptions::new().write(true).create_new(true).mode(0o600).open(to)?;
     dst.set_len(len)?;
-    let mut offset: i64 = 0;
-    let end = i64::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    while offset < end {
-        // SAFETY: lseek on an open descriptor; no memory is passed.
-        let data = unsafe { libc::lseek(src.as_raw_fd(), offset, libc::SEEK_DATA) };
-        if data < 0 {
-            let e = io::Error::last_os_error();
-            // ENXIO: no data past `offset`; the rest is a hole.
-            return if e.raw_os_error() == Some(libc::ENXIO) { Ok(()) } else { Err(e) };
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(src.as_raw_fd(), data, libc::SEEK_HOLE) };
-        if hole < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let (mut from_off, mut to_off) = (data, data);
-        while from_off < hole {
-            let want = usize::try_from(hole - from_off).unwrap_or(usize::MAX);
+    for (start, end) in extents {
+        let (mut from_off, mut to_off) = (start, start);
+        while from_off < end {
+            let want = usize::try_from(end - from_off).unwrap_or(usize::MAX);
             // SAFETY: both offsets point at live `i64`s; the descriptors are open.
             let n =
                 unsafe { libc::copy_file_range(src.as_raw_fd(), &mut from_off, dst.as_raw_fd(), &mut to_off, want, 0) };
@@ -190,9 +183,32 @@ pub(super) fn copy_sparse(from: &Path, to: &Path) -> io::Result<()> {
                 _ => return Err(io::Error::last_os_error()),
             }
         }
-        offset = hole;
     }
     Ok(())
+}
+
+/// The `[start, end)` byte ranges of `file` that hold data (`SEEK_DATA`/`SEEK_HOLE`).
+fn data_extents(file: &File, len: u64) -> io::Result<Vec<(i64, i64)>> {
+    let end = i64::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut extents = Vec::new();
+    let mut offset: i64 = 0;
+    while offset < end {
+        // SAFETY: lseek on an open descriptor; no memory is passed.
+        let data = unsafe { libc::lseek(file.as_raw_fd(), offset, libc::SEEK_DATA) };
+        if data < 0 {
+            let e = io::Error::last_os_error();
+            // ENXIO: no data past `offset`; the rest is a hole.
+            return if e.raw_os_error() == Some(libc::ENXIO) { Ok(extents) } else { Err(e) };
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(file.as_raw_fd(), data, libc::SEEK_HOLE) };
+        if hole < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        extents.push((data, hole));
+        offset = hole;
+    }
+    Ok(extents)
 }
 
 #[cfg(test)]
@@ -212,11 +228,17 @@ mod tests {
             f.write_all(&[byte; 4096]).expect("write");
         }
         drop(f);
-        copy_sparse(&from, &to).expect("copy");
+        assert_eq!(
+            copy_sparse(&from, &to, 8 << 10).map_err(|e| e.kind()),
+            Err(io::ErrorKind::Unsupported),
+            "more data than allowed: refused"
+        );
+        assert!(!to.exists(), "and nothing written");
+        copy_sparse(&from, &to, 1 << 20).expect("copy");
         assert_eq!(std::fs::read(&from).expect("read"), std::fs::read(&to).expect("read"));
         let blocks = std::fs::metadata(&to).expect("stat").blocks() * 512;
         assert!(blocks < 1 << 20, "the copy is sparse: {blocks} bytes allocated");
-        assert!(copy_sparse(&from, &to).is_err(), "never overwrites");
+        assert!(copy_sparse(&from, &to, 1 << 20).is_err(), "never overwrites");
     }
 
     #[test]

@@ -61,6 +61,9 @@ const POOLED_SIZES: usize = 4;
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// How long shutdown waits for volumes being made to be finished (then removed).
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+/// Most bytes of data a copy of a template may hold (a fresh image holds well under 1 MB
+/// per GB); beyond, the file system keeps no holes and volumes are formatted instead.
+const SPARSE_COPY_MAX: u64 = 32 * MIB;
 /// The only PATH the tools run with.
 const TOOL_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -470,7 +473,12 @@ impl Volumes {
         let image = self.image(id);
         let point = self.mount_point(id);
         let template = self.template(mb)?;
-        loopdev::copy_sparse(&template, &image).map_err(io_error("copying the template to", &image))?;
+        match loopdev::copy_sparse(&template, &image, SPARSE_COPY_MAX) {
+            Ok(()) => {}
+            // A file system without holes would copy the whole image: format instead.
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => self.format(&image, mb)?,
+            Err(e) => return Err(io_error("copying the template to", &image)(e)),
+        }
         fs::DirBuilder::new().mode(0o700).create(&point).map_err(io_error("creating", &point))?;
         if let Err(e) = loopdev::mount(&image, &point) {
             tracing::debug!("TMPDIR volume {}: in-process loop mount: {e}; using mount(8)", point.display());
@@ -500,26 +508,31 @@ impl Volumes {
             return Ok(path);
         }
         let made = self.image(self.next.fetch_add(1, Ordering::Relaxed));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&made)
-            .map_err(io_error("creating", &made))?;
-        file.set_len(u64::from(mb) * MIB).map_err(io_error("sizing", &made))?;
-        drop(file);
-        let formatted = run(
-            &self.tools.mkfs,
-            &["-q", "-F", "-b", "4096", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,nodiscard"]
-                .map(OsStr::new)
-                .into_iter()
-                .chain([made.as_os_str()])
-                .collect::<Vec<_>>(),
-        );
+        let formatted = self.format(&made, mb);
         // Two builders of the same size may race: either's template is as good.
         let placed = formatted.and_then(|()| fs::rename(&made, &path).map_err(io_error("placing", &path)));
         let _ = fs::remove_file(&made);
         placed.map(|()| path)
+    }
+
+    /// Makes `image`: a sparse file of `mb` MB, formatted.
+    fn format(&self, image: &Path, mb: u32) -> Result<(), ScratchError> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(image)
+            .map_err(io_error("creating", image))?;
+        file.set_len(u64::from(mb) * MIB).map_err(io_error("sizing", image))?;
+        drop(file);
+        run(
+            &self.tools.mkfs,
+            &["-q", "-F", "-b", "4096", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,nodiscard"]
+                .map(OsStr::new)
+                .into_iter()
+                .chain([image.as_os_str()])
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// Unmounts (if mounted) and deletes a volume; never follows into its files.
