@@ -69,6 +69,11 @@ impl AwsError {
     pub fn precondition_failed(m: impl Into<String>) -> AwsError {
         AwsError::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailedException", m)
     }
+    /// 400 `SerializationException`: a body that is no document of the operation (the
+    /// JSON 1.1 protocol's error, CloudWatch Logs).
+    pub fn serialization(m: impl Into<String>) -> AwsError {
+        AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", m)
+    }
     /// 413 `RequestTooLargeException` (Lambda).
     pub fn too_large(m: impl Into<String>) -> AwsError {
         AwsError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException", m)

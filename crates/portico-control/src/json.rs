@@ -24,13 +24,7 @@ pub fn parse<'a, T: Deserialize<'a>>(service: Service, body: &'a [u8]) -> Result
 fn fail(service: Service, detail: String) -> AwsError {
     match service {
         Service::Lambda => AwsError::invalid_content(format!("Could not parse request body into json: {detail}")),
-        Service::Logs => AwsError {
-            status: http::StatusCode::BAD_REQUEST,
-            code: "SerializationException",
-            message: detail,
-            fault: "User",
-            reason: None,
-        },
+        Service::Logs => AwsError::serialization(detail),
         Service::ApiGateway | Service::Sts => {
             AwsError::bad_request(format!("Could not parse request body into json: {detail}"))
         }

@@ -861,12 +861,9 @@ fn enforce_retention(
             let rows = stmt.query_map(params![gid, cutoff, sql_limit(left)], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
-        let bytes = delete_events(&tx, &expired)?;
         if !expired.is_empty() {
-            tx.execute(
-                "UPDATE log_groups SET stored_bytes = MAX(0, stored_bytes - ?2) WHERE id = ?1",
-                params![gid, bytes],
-            )?;
+            let bytes = delete_events(&tx, &expired)?;
+            shrink_group(&tx, gid, bytes)?;
             deleted += expired.len() as u64;
             left -= expired.len();
         }
@@ -909,10 +906,7 @@ fn enforce_retention(
             tx.execute("DELETE FROM log_events WHERE id <= ?1", [last])?;
         }
         for (gid, bytes) in freed {
-            tx.execute(
-                "UPDATE log_groups SET stored_bytes = MAX(0, stored_bytes - ?2) WHERE id = ?1",
-                params![gid, bytes],
-            )?;
+            shrink_group(&tx, gid, bytes)?;
         }
     }
     tx.commit()?;
@@ -923,6 +917,13 @@ fn enforce_retention(
     }
     *shedding &= total > target;
     Ok(RetentionPass { deleted, more: expired_left || *shedding })
+}
+
+/// Takes `bytes` of deleted messages off a group's stored size.
+fn shrink_group(tx: &rusqlite::Transaction<'_>, gid: i64, bytes: i64) -> Result<()> {
+    tx.prepare_cached("UPDATE log_groups SET stored_bytes = MAX(0, stored_bytes - ?2) WHERE id = ?1")?
+        .execute(params![gid, bytes])?;
+    Ok(())
 }
 
 /// Deletes events by id; returns their message bytes.
