@@ -56,7 +56,9 @@ export const handler = async (event) => {
     case 'info':
       return { uid: process.getuid(), gid: process.getgid(), pid: process.pid, cwd: process.cwd(),
                root: process.env.LAMBDA_TASK_ROOT, tmp: os.tmpdir(), api: process.env.AWS_LAMBDA_RUNTIME_API,
-               limits: fs.readFileSync('/proc/self/limits', 'utf8') };
+               limits: fs.readFileSync('/proc/self/limits', 'utf8'),
+               // The scheduling policy: field 41 of stat, counted after the command's ')'.
+               policy: Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[38]) };
     case 'read':
       return attempt(() => fs.readFileSync(event.path, 'utf8').slice(0, 64));
     case 'list':
@@ -197,6 +199,8 @@ def test_function_runs_as_its_own_user_with_lambda_limits(mode):
     assert re.search(r"Max open files\s+1024\s+1024", limits), limits
     assert re.search(r"Max core file size\s+0\s+0", limits), limits
     assert re.search(rf"Max file size\s+{512 * 1024 * 1024}\s+{512 * 1024 * 1024}", limits), limits
+    # SCHED_BATCH (3): a runtime woken by its event does not preempt Portico.
+    assert info["policy"] == 3, info
     if mode.users:
         assert info["uid"] in mode.uids and info["uid"] != 0, info
         other = mode.ok(mode.victim, {"op": "info"})
