@@ -4,12 +4,14 @@
 # handler, and against serverless-offline 13 (in-process) serving the same function,
 # measured in one run on this machine. Loopback only, bounded in time.
 #
-# Usage: bench/hello.sh [DURATION]   (default 10s per scenario)
+# Usage: bench/hello.sh [DURATION] [ROUNDS]   (default 10s per target and connection
+#        count, measured in ROUNDS (default 5) turns of DURATION/ROUNDS each)
 #        PORTICO_BIN=path  run that binary instead of building target/release/portico
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true
 duration="${1:-10s}"
+rounds="${2:-5}"
 
 source bench/lib.sh
 
@@ -61,23 +63,32 @@ for url in "$portico_url" "$baseline_url" "$offline_url"; do
   wrk -t1 -c32 -d"$duration" "$url" >/dev/null
 done
 
-run() { wrk -t1 -c"$2" -d"$duration" --latency "$1"; }
+# The host's speed drifts by tens of percent from one few-second window to the next (a
+# shared VM): rather than one long window per target, the targets take turns in short
+# windows, round after round, and each round's ratios compare windows seconds apart.
+seconds="${duration%s}"
+window=$(( seconds / rounds )); [ "$window" -ge 1 ] || window=1
+run() { wrk -t1 -c"$2" -d"${window}s" --latency "$1"; }
 rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
 pct() { awk -v p="$2%" '$1 == p {print $2}' <<<"$1"; }
 
 mkdir -p bench/results
 report="bench/results/hello-$(date -u +%Y%m%dT%H%M%SZ).txt"
+rows="$work/rows.tsv"
 {
   echo "machine: $(nproc) cores, $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "node: $("$node22" --version); duration per scenario: $duration; wrk -t1"
-  printf '%-18s %5s %12s %10s %10s\n' scenario conns req/s p50 p99
+  echo "node: $("$node22" --version); $rounds rounds of ${window}s windows per target and connection count; wrk -t1"
+  printf '%-6s %-18s %5s %12s %10s %10s\n' round scenario conns req/s p50 p99
   for c in 32 1; do
-    p="$(run "$portico_url" "$c")"; b="$(run "$baseline_url" "$c")"; o="$(run "$offline_url" "$c")"
-    printf '%-18s %5s %12s %10s %10s\n' portico "$c" "$(rps "$p")" "$(pct "$p" 50)" "$(pct "$p" 99)"
-    printf '%-18s %5s %12s %10s %10s\n' bare-node "$c" "$(rps "$b")" "$(pct "$b" 50)" "$(pct "$b" 99)"
-    printf '%-18s %5s %12s %10s %10s\n' serverless-offline "$c" "$(rps "$o")" "$(pct "$o" 50)" "$(pct "$o" 99)"
-    awk -v a="$(rps "$p")" -v b="$(rps "$b")" -v o="$(rps "$o")" -v c="$c" \
-      'BEGIN {printf "ratio portico/bare-node at %s conns: %.2f; portico/serverless-offline: %.2f\n", c, a / b, a / o}'
+    for r in $(seq "$rounds"); do
+      for t in portico bare-node serverless-offline; do
+        case $t in portico) u="$portico_url" ;; bare-node) u="$baseline_url" ;; *) u="$offline_url" ;; esac
+        out="$(run "$u" "$c")"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$c" "$(rps "$out")" "$(pct "$out" 50)" "$(pct "$out" 99)" >>"$rows"
+        printf '%-6s %-18s %5s %12s %10s %10s\n' "$r" "$t" "$c" "$(rps "$out")" "$(pct "$out" 50)" "$(pct "$out" 99)"
+      done
+    done
   done
+  .venv/bin/python bench/hello_summary.py "$rows"
 } | tee "$report"
 echo "saved to $report" >&2

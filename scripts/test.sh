@@ -28,7 +28,7 @@ PORTICO_BIN="$PWD/target/debug/portico" PORTICO_NODEJS22_BIN="$node22" \
 step "benchmarks as smoke tests: each scenario briefly, every answer checked, no timing asserted (bench/README.md)"
 # The debug build the end-to-end tests used: a smoke test checks answers, not speed.
 export PORTICO_BIN="$PWD/target/debug/portico"
-bash bench/hello.sh 1s
+bash bench/hello.sh 1s 1
 bash bench/environments.sh --quick
 BENCH_ROUNDS=1 bash bench/scale.sh 1s 50 500
 bash bench/control.sh 1s
