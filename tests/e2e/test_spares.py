@@ -171,9 +171,9 @@ def test_spares_are_refilled_and_reported(server):
     # The profile keeps a spare ready after its cold start took one; the log says what
     # spares there are and their resident memory.
     deadline = time.monotonic() + 15
-    while not spare_processes(server, "bootstrap.mjs") and time.monotonic() < deadline:
+    while not spare_processes(server, "bootstrap.cjs") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert spare_processes(server, "bootstrap.mjs"), server.processes()
+    assert spare_processes(server, "bootstrap.cjs"), server.processes()
     while time.monotonic() < deadline:
         if re.search(r"spare runtimes: .*nodejs22\.x 128 MB ×\d+ \(\d+\.\d MB resident\)", server.log_tail(400)):
             break
@@ -203,7 +203,7 @@ def test_no_spares_when_turned_off(tmp_path):
         lam = boto_client(server.endpoint, "lambda")
         name = unique("nospare")
         created(lam, name, {"index.mjs": NODE_PROBE, "data.txt": "x"})
-        assert not [p for p, cmd in server.processes() if "bootstrap.mjs" in cmd], server.processes()
+        assert not [p for p, cmd in server.processes() if "bootstrap.cjs" in cmd], server.processes()
         body, _ = invoke(lam, name)
         assert body["uptime"] < WAIT * 0.6, body["uptime"]
         stop_and_check(server)

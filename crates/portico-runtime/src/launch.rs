@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use portico_model::Runtime;
 
 /// The Node.js runtime client, shipped inside the binary.
-pub const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/nodejs/bootstrap.mjs");
+pub const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/nodejs/bootstrap.cjs");
 
 /// The Python runtime client, shipped inside the binary.
 pub const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
@@ -253,7 +253,7 @@ impl Launchers {
     /// Resolves every runtime. `runtimes_dir` is where the runtimes' files are written.
     pub fn resolve(cfg: &Interpreters, runtimes_dir: &Path) -> std::io::Result<Launchers> {
         let node_dir = runtimes_dir.join("nodejs");
-        let node_bootstrap = node_dir.join("bootstrap.mjs");
+        let node_bootstrap = node_dir.join("bootstrap.cjs");
         install(&node_bootstrap, NODE_BOOTSTRAP)?;
         let python_dir = runtimes_dir.join("python");
         let python_bootstrap = python_dir.join("bootstrap.py");

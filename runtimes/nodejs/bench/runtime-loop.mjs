@@ -1,5 +1,5 @@
 // Microbenchmark of the runtime client's warm loop: GET /next -> handler -> POST
-// /response, as fast as bootstrap.mjs can go against a fake Runtime API that costs
+// /response, as fast as bootstrap.cjs can go against a fake Runtime API that costs
 // next to nothing (raw sockets, canned answers, in this process; the runtime is a
 // child process, as under Portico). Prints invocations/s and µs per invocation.
 // Like hyper, the fake answers pipelined requests (the POST and the next GET in one
@@ -7,7 +7,7 @@
 //
 // Usage: node runtimes/nodejs/bench/runtime-loop.mjs [--node PATH] [--bootstrap PATH]
 //          [--seconds 5] [--warmup 1]
-// --node: the Node.js that runs bootstrap.mjs (default: the one running this script).
+// --node: the Node.js that runs bootstrap.cjs (default: the one running this script).
 // --node-options: extra arguments for it, e.g. --node-options="--cpu-prof --cpu-prof-dir=/tmp/p".
 // Besides the rate, it prints the CPU time each side spent per invocation (from
 // /proc): on a loaded machine that is steadier than the wall-clock rate.
@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 const { values: opts } = parseArgs({
   options: {
     node: { type: 'string', default: process.execPath },
-    bootstrap: { type: 'string', default: fileURLToPath(new URL('../bootstrap.mjs', import.meta.url)) },
+    bootstrap: { type: 'string', default: fileURLToPath(new URL('../bootstrap.cjs', import.meta.url)) },
     seconds: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },
     'node-options': { type: 'string', default: '' },

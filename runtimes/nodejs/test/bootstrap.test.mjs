@@ -1,4 +1,4 @@
-// bootstrap.mjs against a fake Runtime API: one process per test, fed invocations,
+// bootstrap.cjs against a fake Runtime API: one process per test, fed invocations,
 // asserting what it posts, what it logs and how it exits.
 // Run: node --test runtimes/nodejs/test/
 
@@ -13,11 +13,11 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 // ---------------------------------------------------------------------------
-// Harness: a fake Lambda Runtime API (node:http) and a way to start bootstrap.mjs
+// Harness: a fake Lambda Runtime API (node:http) and a way to start bootstrap.cjs
 // against it, with a clean environment and a temporary task root, the way Portico
 // starts it (crates/portico-runtime/src/environment.rs).
 
-const BOOTSTRAP = fileURLToPath(new URL('../bootstrap.mjs', import.meta.url));
+const BOOTSTRAP = fileURLToPath(new URL('../bootstrap.cjs', import.meta.url));
 const PREFIX = '/2018-06-01/runtime/';
 
 function deferred() {
@@ -185,7 +185,7 @@ function taskRoot(files) {
 }
 
 /**
- * Starts bootstrap.mjs for `handler` over `files`. Returns the fake API, the process,
+ * Starts bootstrap.cjs for `handler` over `files`. Returns the fake API, the process,
  * its output and a promise of its exit. With `spare`, it is started as a spare process
  * is, before its function is known: in a directory of its own, with only `spare` and a
  * few basics as its environment, and told it is a spare by its `GET portico/sandbox`;
@@ -358,7 +358,7 @@ async function initError(rt) {
   return { ...err, exit };
 }
 
-describe('bootstrap.mjs', { concurrency: true }, () => {
+describe('bootstrap.cjs', { concurrency: true }, () => {
   test('async ESM handler (.mjs): result and context', async (t) => {
     const rt = await runtime(t, {
       files: {

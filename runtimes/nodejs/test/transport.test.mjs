@@ -1,4 +1,4 @@
-// bootstrap.mjs's HTTP/1.1 client against a raw-socket Runtime API that answers the
+// bootstrap.cjs's HTTP/1.1 client against a raw-socket Runtime API that answers the
 // way a server may but node:http never does: chunked bodies, responses split at every
 // byte, header names in any case, kept-alive sockets closed between requests, early
 // answers to oversized bodies, interim 100 responses; and the outcome pipelined with
@@ -14,7 +14,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const BOOTSTRAP = fileURLToPath(new URL('../bootstrap.mjs', import.meta.url));
+const BOOTSTRAP = fileURLToPath(new URL('../bootstrap.cjs', import.meta.url));
 const NEXT = '/2018-06-01/runtime/invocation/next';
 
 /**
@@ -183,7 +183,7 @@ async function trickle(socket, bytes) {
 }
 
 /**
- * Starts bootstrap.mjs against a RawRuntimeApi. `inherited`: as Portico starts its own
+ * Starts bootstrap.cjs against a RawRuntimeApi. `inherited`: as Portico starts its own
  * client, with its first connection ready-made on descriptor 3 (a UNIX socket pair,
  * which is what node gives a child for a 'pipe'), served as the API's connection 1.
  */

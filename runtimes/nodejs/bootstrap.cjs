@@ -1,21 +1,24 @@
 // Portico's Node.js runtime client: the process Portico starts in every Node.js
-// execution environment (`node bootstrap.mjs`, cwd = LAMBDA_TASK_ROOT).
+// execution environment (`node bootstrap.cjs`, cwd = LAMBDA_TASK_ROOT).
 //
 // It behaves like AWS's own client (aws-lambda-nodejs-runtime-interface-client):
 // the same handler resolution, error names and shapes, context object, console
 // format and exit behaviour, over the Lambda Runtime API at AWS_LAMBDA_RUNTIME_API.
 // Standard library only; this file is embedded into the Portico binary.
 
-import fs from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
-import Module, { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { format, types } from 'node:util';
-import { Writable } from 'node:stream';
+'use strict';
+// CommonJS, not an ES module: Node loads it ~6 ms of CPU sooner (no ES module loader at
+// start-up; a function written as one still gets it, when its handler is imported).
+
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const Module = require('node:module');
+const { pathToFileURL } = require('node:url');
+const { format, types } = require('node:util');
+const { Writable } = require('node:stream');
 
 const env = process.env;
-const require = createRequire(import.meta.url);
 
 // ---------------------------------------------------------------------------
 // Errors, named and shaped as AWS's client names and shapes them.
@@ -1221,12 +1224,13 @@ const WARM_UP_ROUNDS = 6;
  */
 async function warmUp() {
   try {
-    const self = fileURLToPath(import.meta.url);
+    const self = __filename;
     const dir = path.dirname(self);
-    // An ES module: a file: URL resolved (this very module's: nothing is loaded), and a
-    // module loaded, linked and evaluated (from a data: URL: nothing is read).
-    import.meta.resolve?.(import.meta.url);
+    // The ES module loader started, and a module loaded, linked and evaluated (from a
+    // data: URL: nothing is read); then a file: URL resolved and its format found, as
+    // for a handler's module: this very file's (already loaded: not run again).
     await import('data:text/javascript,export default 1');
+    await import(pathToFileURL(self).href);
     // A CommonJS module resolved: this very file.
     require.resolve(self);
     // loadModule's helpers, on this very file (typeModule: never with a warning).
