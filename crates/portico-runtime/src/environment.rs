@@ -414,6 +414,19 @@ impl Spare {
         self.process.exit.borrow().is_none()
     }
 
+    /// Resolves once the spare's runtime client has started (or its process has ended),
+    /// whoever holds the spare by then.
+    pub fn started(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let slot = self.process.slot.clone();
+        let mut exit = self.process.exit.clone();
+        async move {
+            tokio::select! {
+                () = slot.client_started() => {}
+                _ = exit.wait_for(Option::is_some) => {}
+            }
+        }
+    }
+
     /// Its resident memory now, in kB (what a spare costs while it waits).
     pub fn resident_kb(&self) -> Option<u64> {
         read_status_kb(self.process.proc_status.as_ref()?, "VmRSS:")

@@ -39,6 +39,9 @@ use crate::spares::Spares;
 
 /// How long after a cold start took a spare its replacement is started.
 const REFILL_AFTER: Duration = Duration::from_millis(20);
+/// A spare's runtime client that has not started within this no longer holds up the
+/// next spare of its refill.
+const SPARE_START_OVERDUE: Duration = Duration::from_secs(2);
 
 /// Settings of the execution layer, resolved once at start-up.
 #[derive(Debug, Clone)]
@@ -136,7 +139,8 @@ impl Invoker {
     pub fn new(cfg: RuntimeConfig, launchers: Launchers) -> Arc<Invoker> {
         let code = CodeCache::new(cfg.code_dir.clone());
         let limits = concurrency::Limits::new(cfg.account_concurrency);
-        let spares = Spares::new(cfg.spares_per_profile, cfg.idle_timeout);
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let spares = Spares::new(cfg.spares_per_profile, cpus, cfg.idle_timeout);
         let invoker = Arc::new(Invoker {
             spares,
             cfg,
@@ -289,7 +293,7 @@ impl Invoker {
             let this = self.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                let _ = tokio::task::spawn_blocking(move || {
+                let started = tokio::task::spawn_blocking(move || {
                     let started = match this.launchers.get(profile.runtime) {
                         _ if this.stopping.load(Ordering::Relaxed) => None,
                         Ok(launcher) => {
@@ -300,9 +304,19 @@ impl Invoker {
                         }
                         Err(_) => None,
                     };
+                    let ready = started.as_ref().map(Spare::started);
                     this.spares.stock(profile, started);
+                    ready.map(|ready| (this, ready))
                 })
                 .await;
+                // The next spare of a refill capped at `at_once` (see `Spares::deficit`)
+                // once this one's runtime client has started, or its start is overdue.
+                // Not after a failure: the next cold start or reap asks again.
+                if let Ok(Some((this, ready))) = started {
+                    let _ = tokio::time::timeout(SPARE_START_OVERDUE, ready).await;
+                    this.spares.warmed(profile);
+                    this.refill_profile(profile, Duration::ZERO);
+                }
             });
         }
     }

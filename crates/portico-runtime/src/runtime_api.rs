@@ -85,6 +85,8 @@ pub struct Slot {
     assignment: Option<watch::Sender<Option<Bytes>>>,
     /// When a spare's runtime client first asked for its assignment: it had started.
     asked_assignment: std::sync::OnceLock<std::time::Instant>,
+    /// Told when `asked_assignment` is set.
+    asked_assignment_now: Notify,
 }
 
 /// The sandbox is still being completed (the process joins its cgroups).
@@ -133,10 +135,22 @@ impl Slot {
         self.asked_assignment.get().copied()
     }
 
+    /// Waits until a spare's runtime client has started (it asked for its assignment).
+    pub async fn client_started(&self) {
+        let notified = self.asked_assignment_now.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.asked_assignment.get().is_none() {
+            notified.await;
+        }
+    }
+
     /// A spare's assignment, once made; `None` when this is no spare.
     async fn assignment(&self) -> Option<Bytes> {
         let mut rx = self.assignment.as_ref()?.subscribe();
-        let _ = self.asked_assignment.set(std::time::Instant::now());
+        if self.asked_assignment.set(std::time::Instant::now()).is_ok() {
+            self.asked_assignment_now.notify_waiters();
+        }
         let answer = rx.wait_for(Option::is_some).await.ok()?.clone();
         answer
     }
