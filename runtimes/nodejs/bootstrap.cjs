@@ -1227,10 +1227,11 @@ async function warmUp() {
     const self = __filename;
     const dir = path.dirname(self);
     // The ES module loader started, and a module loaded, linked and evaluated (from a
-    // data: URL: nothing is read); then a file: URL resolved and its format found, as
-    // for a handler's module: this very file's (already loaded: not run again).
+    // data: URL: nothing is read); then a file: URL resolved as a handler's module is,
+    // one that does not exist (importing this very file instead would lex all of it for
+    // its exports, and leave the garbage to the first invocation's collections).
     await import('data:text/javascript,export default 1');
-    await import(pathToFileURL(self).href);
+    await import(pathToFileURL(path.join(dir, 'portico-warm-up.mjs')).href).catch(() => {});
     // A CommonJS module resolved: this very file.
     require.resolve(self);
     // loadModule's helpers, on this very file (typeModule: never with a warning).
