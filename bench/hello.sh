@@ -84,8 +84,9 @@ rows="$work/rows.tsv"
       for t in portico bare-node serverless-offline; do
         case $t in portico) u="$portico_url" ;; bare-node) u="$baseline_url" ;; *) u="$offline_url" ;; esac
         out="$(run "$u" "$c")"
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$c" "$(rps "$out")" "$(pct "$out" 50)" "$(pct "$out" 99)" >>"$rows"
-        printf '%-6s %-18s %5s %12s %10s %10s\n' "$r" "$t" "$c" "$(rps "$out")" "$(pct "$out" 50)" "$(pct "$out" 99)"
+        fig=("$r" "$t" "$c" "$(rps "$out")" "$(pct "$out" 50)" "$(pct "$out" 99)")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${fig[@]}" >>"$rows"
+        printf '%-6s %-18s %5s %12s %10s %10s\n' "${fig[@]}"
       done
     done
   done

@@ -255,6 +255,8 @@ impl Launchers {
         let node_dir = runtimes_dir.join("nodejs");
         let node_bootstrap = node_dir.join("bootstrap.cjs");
         install(&node_bootstrap, NODE_BOOTSTRAP)?;
+        // The ES module client that releases before 2026-11-26 wrote there; never run now.
+        let _ = std::fs::remove_file(node_dir.join("bootstrap.mjs"));
         let python_dir = runtimes_dir.join("python");
         let python_bootstrap = python_dir.join("bootstrap.py");
         install(&python_bootstrap, PYTHON_BOOTSTRAP)?;

@@ -150,9 +150,7 @@ impl Invoker {
             limits,
             next_env: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
-            parallelism: std::thread::available_parallelism()
-                .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
-                .saturating_mul(ENVIRONMENTS_PER_CPU),
+            parallelism: u32::try_from(cpus).unwrap_or(u32::MAX).saturating_mul(ENVIRONMENTS_PER_CPU),
         });
         let weak = Arc::downgrade(&invoker);
         tokio::spawn(async move {
