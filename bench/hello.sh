@@ -23,7 +23,7 @@ portico="$(wait_for_line "$work/portico.out")"
 api_id="$(.venv/bin/python bench/setup_seed.py "$portico" "$work/data/credentials")"
 portico_url="$portico/execute-api/$api_id/hello?name=Dev"
 
-"$node22" bench/baseline/hello-server.mjs 0 >"$work/node.out" &
+"$node22" bench/baseline/hello-server.cjs 0 >"$work/node.out" &
 pids+=($!)
 baseline_url="$(wait_for_line "$work/node.out")/hello?name=Dev"
 
