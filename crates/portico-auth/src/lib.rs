@@ -350,7 +350,7 @@ fn check_scope(sig: &Signature, opts: &Options) -> Result<(), AuthError> {
 
 /// A region name as AWS spells them: lower-case letters, digits and dashes, starting
 /// with a letter (`us-east-1`, `eu-central-2`, `local`).
-fn valid_region(r: &str) -> bool {
+pub fn valid_region(r: &str) -> bool {
     (1..=32).contains(&r.len())
         && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && r.as_bytes()[0].is_ascii_lowercase()

@@ -118,6 +118,20 @@ pub(crate) fn authenticate(
     }
 }
 
+/// See [`crate::Control::check_secret`].
+pub(crate) fn check_secret(cfg: &ControlConfig, access_key_id: &str, secret: &str) -> Result<Option<String>, AwsError> {
+    use subtle::ConstantTimeEq;
+    let keys = match &cfg.authentication {
+        Authentication::AcceptAny => return Ok(Some(cfg.account_id.clone())),
+        Authentication::Verify(keys) => keys,
+    };
+    let key = keys.lookup(access_key_id).map_err(|e| {
+        tracing::error!("access keys could not be read: {e}");
+        AwsError::service(format!("access keys could not be read: {e}"))
+    })?;
+    Ok(key.filter(|k| bool::from(k.secret_access_key.as_bytes().ct_eq(secret.as_bytes()))).map(|k| k.account_id))
+}
+
 /// How long a presigned link stays valid: AWS's `Code.Location` expires in 10 minutes.
 pub(crate) const PRESIGNED_LINK_SECS: u64 = 600;
 

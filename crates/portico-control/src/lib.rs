@@ -62,6 +62,17 @@ pub struct Control {
     write: Mutex<()>,
 }
 
+/// A caller the console signed in with an access key and its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The key's account.
+    pub account_id: String,
+    /// The region the console addresses.
+    pub region: String,
+    /// The key it signed in with (presigned links, e.g. `Code.Location`, use it).
+    pub access_key_id: String,
+}
+
 /// A parsed control-plane request.
 #[derive(Debug)]
 pub(crate) struct Call {
@@ -190,6 +201,55 @@ impl Control {
             Ok(c) => c,
             Err(e) => return e.render(service, &request_id),
         };
+        self.dispatch(service, caller, method, path, query, headers, body, request_id).await
+    }
+
+    /// Handles one request for `service` made by a caller the console has already
+    /// authenticated (its signed-in session, see [`Control::check_secret`]): the same
+    /// operations and answers as a signed call of `signed_in`'s key in `signed_in.region`.
+    pub async fn handle_signed_in(
+        self: &Arc<Self>,
+        signed_in: &SignedIn,
+        service: Service,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response<Full<Bytes>> {
+        let caller = auth::Caller {
+            account_id: signed_in.account_id.clone(),
+            region: signed_in.region.clone(),
+            access_key_id: Some(signed_in.access_key_id.clone()),
+        };
+        self.dispatch(service, caller, method, path, query, headers, body, portico_model::ids::uuid()).await
+    }
+
+    /// The account of the access key `access_key_id` when `secret` is its secret (compared
+    /// in constant time); `None` for an unknown key or a wrong secret. Under
+    /// `--insecure-accept-any-credentials` every key is the configured account's.
+    pub fn check_secret(&self, access_key_id: &str, secret: &str) -> std::result::Result<Option<String>, AwsError> {
+        auth::check_secret(&self.cfg, access_key_id, secret)
+    }
+
+    /// The region of a call that names none.
+    pub fn default_region(&self) -> &str {
+        &self.cfg.default_region
+    }
+
+    /// Runs an authenticated call.
+    #[allow(clippy::too_many_arguments)]
+    async fn dispatch(
+        self: &Arc<Self>,
+        service: Service,
+        caller: auth::Caller,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        headers: HeaderMap,
+        body: Bytes,
+        request_id: String,
+    ) -> Response<Full<Bytes>> {
         let query: Vec<(String, String)> =
             query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         let prefix_len = match service {

@@ -1,6 +1,7 @@
 //! The one public listener: accepts connections and sends each request to its plane,
 //! judged by Host and path:
 //! - `{apiId}.execute-api.*` or `/execute-api/{apiId}/...` → the gateway;
+//! - `/console/...` → the web console;
 //! - `/2015-03-31/...`, `/v2/...`, an STS form post → the control plane;
 //! - anything else → 404.
 //!
@@ -147,6 +148,7 @@ pub struct Limits {
 #[derive(Debug)]
 pub struct Front {
     pub control: Arc<Control>,
+    pub console: portico_console::Console,
     pub gateway: Arc<Gateway>,
     pub limits: Limits,
 }
@@ -294,6 +296,27 @@ impl Front {
             let (parts, body) = req.into_parts();
             let body = Paced::new(body, timeout);
             return self.gateway.handle(parts, body, &api_id, &path, Client { addr: peer }).await;
+        }
+        if portico_console::is_console_path(req.uri().path()) {
+            let (parts, body) = req.into_parts();
+            let max = match self.console.admit(&parts, MAX_CONTROL_BODY) {
+                Ok(max) => max,
+                Err(refused) => return if has_body(&parts) { closing(refused) } else { refused },
+            };
+            let body = match Limited::new(Paced::new(body, timeout), max).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    tracing::debug!(%peer, "console request body refused: {e}");
+                    let too_large = e.downcast_ref::<LengthLimitError>().is_some();
+                    let (status, message) = if too_large {
+                        (StatusCode::PAYLOAD_TOO_LARGE, "{\"message\":\"request body too large\"}")
+                    } else {
+                        (StatusCode::REQUEST_TIMEOUT, "{\"message\":\"the request body was not received in time\"}")
+                    };
+                    return closing(plain(status, message));
+                }
+            };
+            return self.console.handle(parts, body).await;
         }
         let Some(service) = service_of(req.method(), req.uri().path(), req.headers()) else {
             return plain(StatusCode::NOT_FOUND, "Not Found\n");

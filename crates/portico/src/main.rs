@@ -476,7 +476,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         client_timeout: Duration::from_secs_f64(args.client_timeout),
         max_connections: connection_cap(args.max_connections),
     };
-    let front = Arc::new(front::Front { control, gateway, limits });
+    let console = portico_console::Console::new(control.clone(), invoker.clone(), gateway.clone());
+    let front = Arc::new(front::Front { control, console, gateway, limits });
 
     println!("Portico listening on http://{local} (data dir {})", data_dir.display());
     print_access_hints(&args, &data_dir, local, new_key.as_ref());
@@ -516,6 +517,10 @@ fn print_access_hints(args: &ServeArgs, data_dir: &Path, local: SocketAddr, new_
             args.region
         );
     }
+    println!(
+        "Web console: http://{local}/console/ (sign in with an access key and its secret, e.g. from {})",
+        credentials.display()
+    );
     println!(
         "More keys, for this or other accounts: portico keys create --data-dir {} --account-id ID",
         data_dir.display()
