@@ -24,7 +24,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::Full;
 use portico_control::{service_of, Control, SignedIn};
 use portico_gateway::Gateway;
-use portico_model::Scope;
+use portico_model::{Runtime, Scope};
 use portico_runtime::Invoker;
 use serde::{Deserialize, Serialize};
 use session::{Session, Sessions};
@@ -107,6 +107,18 @@ struct SessionDoc<'a> {
     region: &'a str,
     csrf_token: &'a str,
     regions: &'a [&'a str],
+    runtimes: Vec<RuntimeDoc>,
+}
+
+/// A runtime and whether this host can run it (Create function offers those it can).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeDoc {
+    id: &'static str,
+    available: bool,
+    /// Why not, and how to fix it, when unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
@@ -119,19 +131,6 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
 
 fn render(refusal: Refusal) -> Response<Full<Bytes>> {
     json(refusal.status, &serde_json::json!({ "message": refusal.message }))
-}
-
-fn session_doc(s: &Session) -> Response<Full<Bytes>> {
-    json(
-        StatusCode::OK,
-        &SessionDoc {
-            account_id: &s.account_id,
-            access_key_id: &s.access_key_id,
-            region: &s.region,
-            csrf_token: &s.csrf_token,
-            regions: REGIONS,
-        },
-    )
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -164,6 +163,28 @@ impl Console {
     /// recorders.
     pub fn new(control: Arc<Control>, invoker: Arc<Invoker>, gateway: Arc<Gateway>) -> Console {
         Console { control, invoker, gateway, sessions: Sessions::default() }
+    }
+
+    fn session_doc(&self, s: &Session) -> Response<Full<Bytes>> {
+        let launchers = self.invoker.launchers();
+        let runtimes = Runtime::ALL
+            .iter()
+            .map(|&r| {
+                let got = launchers.get(r);
+                RuntimeDoc { id: r.as_str(), available: got.is_ok(), reason: got.err().map(|e| e.0.clone()) }
+            })
+            .collect();
+        json(
+            StatusCode::OK,
+            &SessionDoc {
+                account_id: &s.account_id,
+                access_key_id: &s.access_key_id,
+                region: &s.region,
+                csrf_token: &s.csrf_token,
+                regions: REGIONS,
+                runtimes,
+            },
+        )
     }
 
     /// Judges a console request from its head, before its body is read: how many body
@@ -255,7 +276,7 @@ impl Console {
         let scope = Scope { account_id: session.account_id.clone(), region };
         let segments: Vec<&str> = api.split('/').collect();
         match (method.clone(), segments.as_slice()) {
-            (Method::GET, ["session"]) => Ok(session_doc(&session)),
+            (Method::GET, ["session"]) => Ok(self.session_doc(&session)),
             (Method::DELETE, ["session"]) => {
                 self.sessions.end(token);
                 let mut r = Response::new(Full::new(Bytes::new()));
@@ -295,7 +316,7 @@ impl Console {
             return Err(Refusal::new(StatusCode::UNAUTHORIZED, "The access key ID or secret access key is not valid."));
         };
         let (token, session) = self.sessions.start(account_id, form.access_key_id.trim().to_string(), region);
-        let mut r = session_doc(&session);
+        let mut r = self.session_doc(&session);
         set_cookie(&mut r, Some(&token));
         Ok(r)
     }
