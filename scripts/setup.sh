@@ -4,6 +4,9 @@
 #   .venv          Python venv with the AWS CLI, boto3 and pytest (tests/e2e/requirements.txt)
 #   /usr/bin/aws   the AWS CLI v2, Debian's awscli package (PyPI has only v1; `aws logs tail` is v2's)
 #   wrk            the HTTP load generator of bench/*.sh (Debian's wrk package)
+#   /usr/bin/chromium  Debian's chromium, the browser of the console's tests (tests/console)
+#   tests/console/node_modules  playwright-core, pinned in tests/console/package-lock.json (npm ci;
+#                  it drives /usr/bin/chromium: no browser is ever downloaded)
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,4 +45,17 @@ fi
 if ! command -v wrk >/dev/null; then
   echo "setup: installing wrk (Debian's wrk)" >&2
   apt_install wrk
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing Chromium (Debian's chromium, for tests/console)" >&2
+  apt_install chromium
+fi
+
+# npm ci from the lock file; the copy of the lock file in node_modules says it is done.
+stamp=tests/console/node_modules/.portico-package-lock.json
+if ! cmp -s tests/console/package-lock.json "$stamp"; then
+  echo "setup: installing tests/console's packages (playwright-core) with npm ci" >&2
+  (cd tests/console && npm ci --silent --no-audit --no-fund >&2)
+  cp tests/console/package-lock.json "$stamp"
 fi

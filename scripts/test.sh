@@ -25,6 +25,10 @@ step "end-to-end tests (AWS CLI, boto3, curl against a live server)"
 cargo build -p portico --locked
 PORTICO_BIN="$PWD/target/debug/portico" PORTICO_NODEJS22_BIN="$node22" \
   .venv/bin/python -m pytest -q tests/e2e "$@"
+step "web console in headless Chromium (tests/console: playwright-core driving /usr/bin/chromium)"
+PORTICO_BIN="$PWD/target/debug/portico" PORTICO_NODEJS22_BIN="$node22" \
+  "$node22" --test --test-reporter=spec tests/console/*.test.mjs ||
+  { echo "FAILED: the console's browser tests (tests/console; screenshots in target/console-screenshots/)" >&2; exit 1; }
 step "benchmarks as smoke tests: each scenario briefly, every answer checked, no timing asserted (bench/README.md)"
 # The debug build the end-to-end tests used: a smoke test checks answers, not speed.
 export PORTICO_BIN="$PWD/target/debug/portico"
