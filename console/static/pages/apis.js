@@ -1,0 +1,22 @@
+// #/apis: the account's HTTP APIs in the current region.
+import { apigw } from '../api.js';
+import { go } from '../app.js';
+import { fmtTime, h, loading, table } from '../ui.js';
+
+export async function render(page, _params, ctx) {
+  const create = h('button', { type: 'button', class: 'primary', onclick: () => go('/apis/new') }, 'Create API');
+  const body = h('div', {}, loading('Loading APIs…'));
+  page.append(h('div', { class: 'page-head' }, h('h1', {}, 'APIs'), h('div', { class: 'actions' }, create)), body);
+  const apis = await apigw.listApis();
+  if (!ctx.isCurrent()) return;
+  apis.sort((a, b) => (a.name || '').localeCompare(b.name || ''));
+  body.replaceChildren(
+    h('p', { class: 'muted' }, `${apis.length} API${apis.length === 1 ? '' : 's'}`),
+    table(
+      'APIs',
+      ['Name', 'ID', 'Protocol', 'Created'],
+      apis.map((a) => [h('a', { href: `#/apis/${encodeURIComponent(a.apiId)}` }, a.name), h('code', {}, a.apiId), a.protocolType, fmtTime(a.createdDate)]),
+      'No APIs yet. Create one to put a function behind a URL.',
+    ),
+  );
+}
