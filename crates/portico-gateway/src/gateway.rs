@@ -19,6 +19,7 @@ use portico_runtime::Invoker;
 
 use crate::access_log::{self, AccessLogWriter, StageLog};
 use crate::authorizer::{self, Authorizers, RouteAuth};
+use crate::metrics::{because, ApiEntry, ApiMetrics, Cause, Failure};
 use crate::payload::v2;
 use crate::route::RouteTable;
 use crate::throttle::{self, Bucket};
@@ -126,6 +127,8 @@ struct CompiledApi {
     account: Arc<Bucket>,
     /// By stage name: the stages with access logging.
     access_logs: HashMap<String, Arc<StageLog>>,
+    /// Where its requests are counted, looked up once here rather than per request.
+    metrics: Arc<ApiEntry>,
 }
 
 /// Everything the data plane reads, built once per catalog revision.
@@ -147,6 +150,8 @@ pub struct Gateway {
     access_logs: Option<Arc<AccessLogWriter>>,
     /// JWT issuers' keys and Lambda authorizers' cached answers.
     authorizers: Authorizers,
+    /// Per-minute metrics, usage and recent failures of every API served.
+    metrics: Arc<ApiMetrics>,
 }
 
 /// Settings of the data plane.
@@ -171,6 +176,17 @@ impl StageThrottles {
     fn bucket(&self, route_key: Option<&str>) -> Option<&Arc<Bucket>> {
         route_key.and_then(|k| self.routes.get(k)).or(self.default.as_ref())
     }
+}
+
+/// What `handle` needs of a request's serving to record its metrics.
+#[derive(Debug, Default)]
+struct Trace<'s> {
+    /// The API, once resolved (requests to no API are counted nowhere).
+    api: Option<&'s CompiledApi>,
+    /// The route matched.
+    route_key: Option<&'s str>,
+    /// The function's answer was mapped: its status is its own.
+    mapped: bool,
 }
 
 /// Where a request to the data plane came from.
@@ -254,7 +270,13 @@ impl Gateway {
             cfg,
             accounts: std::sync::Mutex::new(HashMap::new()),
             access_logs: None,
+            metrics: Arc::new(ApiMetrics::default()),
         }
+    }
+
+    /// Every API's per-minute metrics, usage since start and recent failures.
+    pub fn metrics(&self) -> &Arc<ApiMetrics> {
+        &self.metrics
     }
 
     /// Writes the access logs of stages with `AccessLogSettings` through `writer`.
@@ -301,6 +323,7 @@ impl Gateway {
                         bundle.clone(),
                         previous.map(|p| &**p),
                         self.account_bucket(bundle),
+                        self.metrics.entry(&bundle.api.scope, id),
                         &self.cfg,
                     )),
                 };
@@ -328,7 +351,30 @@ impl Gateway {
         let (started, started_at) = (Instant::now(), SystemTime::now());
         let rid = request_id();
         let mut log = access_log::Pending::default();
-        let mut resp = self.serve(&parts, body, api_id, path, client, &rid, &mut log).await;
+        // Snapshot: one consistent view for the whole request.
+        let snap = self.snapshot.load_full();
+        let mut trace = Trace::default();
+        let mut resp = self.serve(&snap, &parts, body, api_id, path, client, &rid, &mut log, &mut trace).await;
+        // Metrics: every request that reached an API, and the gateway's own failures.
+        if let Some(api) = trace.api {
+            let failure = |status, now_ms, cause: Option<Cause>| {
+                let cause = cause.unwrap_or_else(|| Cause {
+                    reason: format!("The gateway answered {status} (see Portico's log)"),
+                    function: None,
+                });
+                Failure {
+                    time: now_ms,
+                    request_id: rid.clone(),
+                    method: parts.method.as_str().to_string(),
+                    path: path.to_string(),
+                    route_key: trace.route_key.map(str::to_string),
+                    status,
+                    reason: cause.reason,
+                    function_name: cause.function,
+                }
+            };
+            record(&api.metrics, &mut resp, trace.mapped, (started, started_at), failure);
+        }
         if let Ok(v) = HeaderValue::from_str(&rid) {
             resp.headers_mut().insert("apigw-requestid", v);
         }
@@ -355,8 +401,9 @@ impl Gateway {
     // The request's own parts plus what `handle` learned of it; a struct around them
     // would only rename them.
     #[allow(clippy::too_many_arguments)]
-    async fn serve<B>(
+    async fn serve<'s, B>(
         &self,
+        snap: &'s Snapshot,
         parts: &http::request::Parts,
         body: B,
         api_id: &str,
@@ -364,6 +411,7 @@ impl Gateway {
         client: Client,
         rid: &str,
         log: &mut access_log::Pending,
+        trace: &mut Trace<'s>,
     ) -> Resp
     where
         B: hyper::body::Body<Data = Bytes>,
@@ -377,10 +425,9 @@ impl Gateway {
                 r#"{"message":"Request Header Fields Too Large: the request line and headers exceed 10240 bytes"}"#,
             );
         }
-        // Snapshot: one consistent view for the whole request.
-        let snap = self.snapshot.load_full();
         // Resolve the API and stage.
         let Some(api) = snap.apis.get(api_id) else { return not_found() };
+        trace.api = Some(api);
         if api.bundle.api.disable_execute_api_endpoint {
             return message(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#);
         }
@@ -407,6 +454,7 @@ impl Gateway {
         // Route.
         let Some(matched) = deployment.routes.find(parts.method.as_str(), route_path) else { return not_found() };
         let target = matched.value;
+        trace.route_key = Some(&target.route_key);
         log.route(&target.route_key);
         if !admit(&api.account, throttles.and_then(|t| t.bucket(Some(matched.route_key)))) {
             return too_many_requests();
@@ -471,22 +519,24 @@ impl Gateway {
         };
         let (Some(integration), Some(function_ref)) = (&target.integration, &target.function) else {
             tracing::warn!(api = api_id, route = %target.route_key, "route has no Lambda integration");
-            return internal_error();
+            return because(internal_error(), "The route has no Lambda integration", None);
         };
         let reference = match function_ref.resolve(&stage.stage_variables) {
             Ok(r) => r,
             Err(why) => {
                 tracing::warn!(api = api_id, stage = %stage.stage_name, "integration URI: {why}");
+                let reason = format!("The integration URI: {why}");
                 log.integration_error(|| why);
-                return internal_error();
+                return because(internal_error(), reason, None);
             }
         };
         let Some(resolved) = snap.catalog.invocation_target(&reference, rand::random::<f64>()) else {
             tracing::warn!(api = api_id, function = %reference.unqualified(), qualifier = ?reference.qualifier,
                 "the integration's function (or its version or alias) does not exist");
             log.integration_refused(404);
-            log.integration_error(|| access_log::function_not_found(&reference));
-            return internal_error();
+            let reason = access_log::function_not_found(&reference);
+            log.integration_error(|| reason.clone());
+            return because(internal_error(), reason, Some(&reference.name));
         };
         let function = resolved.function;
         let source_arn = format!(
@@ -498,7 +548,11 @@ impl Gateway {
                 "the resource policy of {} does not let API Gateway invoke it (aws lambda add-permission{})",
                 resolved.invoked_arn, if reference.qualifier.is_some() { " --qualifier ..." } else { "" });
             log.integration_error(|| access_log::NO_PERMISSION.to_string());
-            return internal_error();
+            let reason = format!(
+                "The resource policy of {} does not let API Gateway invoke it for {source_arn} (aws lambda add-permission)",
+                resolved.invoked_arn
+            );
+            return because(internal_error(), reason, Some(&function.name));
         }
         // Body.
         let body = match body.read().await {
@@ -508,7 +562,8 @@ impl Gateway {
         // Build the event, in the integration's payload format (the control plane admits 1.0 and 2.0).
         let Some(format) = payload::Format::from_version(&integration.payload_format_version) else {
             tracing::warn!(api = api_id, version = %integration.payload_format_version, "unknown payload format");
-            return internal_error();
+            let reason = format!("Unknown payload format version {}", integration.payload_format_version);
+            return because(internal_error(), reason, Some(&function.name));
         };
         let event = format.event_with(&view(&body), &ctx, authorization.as_ref());
         // Invoke, within the integration's timeout.
@@ -525,10 +580,10 @@ impl Gateway {
             Err(_) => {
                 tracing::warn!(api = api_id, function = %function.name, "integration timed out after {} ms", integration.timeout_in_millis);
                 log.integration(invoked_at.elapsed(), None, &invocation);
-                log.integration_error(|| {
-                    format!("The integration timed out after {} ms", integration.timeout_in_millis)
-                });
-                return message(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"Service Unavailable"}"#);
+                let reason = format!("The integration timed out after {} ms", integration.timeout_in_millis);
+                log.integration_error(|| reason.clone());
+                let unavailable = message(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"Service Unavailable"}"#);
+                return because(unavailable, reason, Some(&function.name));
             }
             Ok(Err(portico_runtime::InvokeError::Throttled(t))) => {
                 // API Gateway answers a throttled Lambda integration with a plain 500.
@@ -536,13 +591,15 @@ impl Gateway {
                     "the function is throttled ({}): answering 500", t.reason());
                 log.integration(invoked_at.elapsed(), Some(429), &invocation);
                 log.integration_error(|| "Rate Exceeded.".to_string());
-                return internal_error();
+                let reason = format!("The function is throttled ({}): Rate Exceeded.", t.reason());
+                return because(internal_error(), reason, Some(&function.name));
             }
             Ok(Err(e)) => {
                 tracing::error!(api = api_id, function = %function.name, "invoke failed: {e}");
                 log.integration(invoked_at.elapsed(), Some(500), &invocation);
+                let reason = format!("Invoke failed: {e}");
                 log.integration_error(|| e.to_string());
-                return internal_error();
+                return because(internal_error(), reason, Some(&function.name));
             }
             Ok(Ok(out)) => out,
         };
@@ -550,12 +607,19 @@ impl Gateway {
         if out.function_error {
             tracing::warn!(api = api_id, function = %function.name, error = %String::from_utf8_lossy(&out.payload),
                 "function returned an error: answering 500");
-            log.integration_error(|| access_log::function_error(&out.payload));
-            return internal_error();
+            let reason = access_log::function_error(&out.payload);
+            log.integration_error(|| reason.clone());
+            return because(
+                internal_error(),
+                format!("The function returned an error: {reason}"),
+                Some(&function.name),
+            );
         }
         // Map the response.
         let mut resp = match format.response(&out.payload) {
             Ok(m) => {
+                // From here on the status is the function's, not a failure of the gateway's.
+                trace.mapped = true;
                 log.integration_response(m.status.as_u16());
                 let mut r = Response::new(Full::new(m.body));
                 *r.status_mut() = m.status;
@@ -566,7 +630,8 @@ impl Gateway {
                 tracing::warn!(api = api_id, function = %function.name, request_id = rid,
                     "malformed Lambda proxy response, answering 502: {defect}");
                 log.integration_error(|| format!("Malformed Lambda proxy response: {defect}"));
-                return message(StatusCode::BAD_GATEWAY, r#"{"message":"Internal Server Error"}"#);
+                let bad_gateway = message(StatusCode::BAD_GATEWAY, r#"{"message":"Internal Server Error"}"#);
+                return because(bad_gateway, defect.to_string(), Some(&function.name));
             }
         };
         if let Some(cfg) = cors_cfg {
@@ -574,6 +639,27 @@ impl Gateway {
         }
         resp
     }
+}
+
+/// Records a request that reached an API and was answered with `resp`, which it
+/// strips of its [`Cause`]: its status and latency (arrival to response ready), and
+/// `failure` (made only then) when it is a 500, 502, 503 or 504 of the gateway's own,
+/// not the function's mapped answer.
+fn record(
+    metrics: &ApiEntry,
+    resp: &mut Resp,
+    mapped: bool,
+    (started, started_at): (Instant, SystemTime),
+    failure: impl FnOnce(u16, i64, Option<Cause>) -> Failure,
+) {
+    let cause = resp.extensions_mut().remove::<Cause>();
+    let latency = started.elapsed();
+    // No second wall-clock read: the arrival's, plus the latency.
+    let now_ms = portico_runtime::metrics::epoch_ms(started_at)
+        .saturating_add(i64::try_from(latency.as_millis()).unwrap_or(i64::MAX));
+    let status = resp.status().as_u16();
+    let failure = (crate::metrics::is_failure(status) && !mapped).then(|| failure(status, now_ms, cause));
+    metrics.record(now_ms, status, latency, failure);
 }
 
 /// The route part of the execute-api source ARN: `GET/hello` for `GET /hello`,
@@ -654,6 +740,7 @@ fn compile(
     bundle: Arc<ApiBundle>,
     previous: Option<&CompiledApi>,
     account: Arc<Bucket>,
+    metrics: Arc<ApiEntry>,
     cfg: &GatewayConfig,
 ) -> CompiledApi {
     let throttles = bundle
@@ -682,7 +769,7 @@ fn compile(
             Some((name.clone(), Arc::new(StageLog::for_stage(&bundle.api.scope.account_id, stage)?)))
         })
         .collect();
-    CompiledApi { bundle, deployments, throttles, account, access_logs }
+    CompiledApi { bundle, deployments, throttles, account, access_logs, metrics }
 }
 
 fn compile_deployment(deployment: Arc<Deployment>) -> CompiledDeployment {

@@ -13,8 +13,10 @@ pub mod access_log;
 pub mod authorizer;
 pub mod cors;
 pub mod gateway;
+pub mod metrics;
 pub mod payload;
 pub mod route;
 pub mod throttle;
 
 pub use gateway::{Client, Gateway, GatewayConfig};
+pub use metrics::{ApiMetrics, ApiPoint, ApiUsage, Failure};

@@ -13,6 +13,7 @@ pub mod arn;
 pub mod catalog;
 pub mod function;
 pub mod ids;
+pub mod metrics;
 pub mod time;
 
 pub use api::{Api, CorsConfiguration, Deployment, Integration, Route, Stage};

@@ -15,12 +15,14 @@ pub mod concurrency;
 pub mod environment;
 pub mod launch;
 mod logs;
+pub mod metrics;
 mod pool;
 pub mod runtime_api;
 pub mod sandbox;
 mod spares;
 
 pub use logs::{LogEvent, LogSink};
+pub use metrics::{FunctionMetrics, FunctionPoint, FunctionUsage};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -123,6 +125,8 @@ pub struct Invoker {
     /// How many busy environments of a function warm-first dispatch lets run before it
     /// considers queueing: [`ENVIRONMENTS_PER_CPU`] per CPU this process may use.
     parallelism: u32,
+    /// Per-minute metrics and usage of every function invoked.
+    metrics: Arc<FunctionMetrics>,
 }
 
 /// Busy environments of one function per CPU before warm-first dispatch queues for
@@ -151,6 +155,7 @@ impl Invoker {
             next_env: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             parallelism: u32::try_from(cpus).unwrap_or(u32::MAX).saturating_mul(ENVIRONMENTS_PER_CPU),
+            metrics: Arc::new(FunctionMetrics::default()),
         });
         let weak = Arc::downgrade(&invoker);
         tokio::spawn(async move {
@@ -173,6 +178,11 @@ impl Invoker {
     /// The resolved runtimes.
     pub fn launchers(&self) -> &Launchers {
         &self.launchers
+    }
+
+    /// Every function's per-minute metrics and usage since start.
+    pub fn metrics(&self) -> &Arc<FunctionMetrics> {
+        &self.metrics
     }
 
     /// Invokes `function` with `payload`. `invoked_arn` is the ARN the caller used.
@@ -218,11 +228,21 @@ impl Invoker {
         let key = function.version_arn();
         let pool = match self.pools.get(&key) {
             Some(p) => p.clone(),
-            None => self.pools.entry(key).or_default().clone(),
+            None => self
+                .pools
+                .entry(key)
+                .or_insert_with(|| Arc::new(Pool::new(self.metrics.entry(&function.scope, &function.name))))
+                .clone(),
         };
         // The unit of concurrency is held until the environment is idle again, so a
         // caller that sees its answer can immediately reuse that environment.
-        let _lease = self.limits.admit(function).map_err(InvokeError::Throttled)?;
+        let _lease = self.limits.admit(function).map_err(|t| {
+            pool.metrics().throttled();
+            InvokeError::Throttled(t)
+        })?;
+        // Busy (the concurrency gauge) for as long as the lease; dropped unfinished
+        // when no environment could be started.
+        let busy = pool.metrics().begin();
         let began = Instant::now();
         let wait_beyond = self.cfg.warm_wait.then_some(self.parallelism);
         let (mut env, cold) = match pool.acquire(function, wait_beyond).await {
@@ -240,6 +260,9 @@ impl Invoker {
         // waiting against starting an environment, and spares run out.
         let saved = env.spare_start.take().unwrap_or_default();
         let (done, log) = env.invoke(request_id, payload, invoked_arn, tail).await;
+        // Function errors, timeouts and crashes all answer with `function_error`: what
+        // Lambda counts as Errors. The duration is the REPORT line's.
+        busy.finish(function, done.duration, done.function_error);
         let reusable = done.reusable && !self.stopping.load(Ordering::Relaxed);
         // A cold start is measured from the request, a warm turnaround from the hand-over.
         let took = if cold { began.elapsed() + saved } else { ran.elapsed() };
@@ -402,4 +425,121 @@ impl Invoker {
 /// watcher, which stops stale environments early).
 pub fn can_share_environments(a: &Arc<Function>, b: &Arc<Function>) -> bool {
     same_config(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use portico_model::Architecture;
+
+    use super::*;
+    use crate::launch::Interpreters;
+    use crate::sandbox::{Sandbox, SandboxConfig, TmpStorage};
+
+    /// A `provided.al2023` bootstrap in Python: echoes the event; `"fail"` is a function
+    /// error, `"sleep"` answers after 300 ms.
+    const BOOTSTRAP: &str = r#"#!/usr/bin/env python3
+import http.client, os, time
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+api = http.client.HTTPConnection(host, int(port))
+while True:
+    api.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = api.getresponse()
+    event = r.read()
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    if event == b'"sleep"':
+        time.sleep(0.3)
+    if event == b'"fail"':
+        api.request("POST", "/2018-06-01/runtime/invocation/" + rid + "/error", body=b'{"errorType":"Test","errorMessage":"boom"}')
+    else:
+        api.request("POST", "/2018-06-01/runtime/invocation/" + rid + "/response", body=event)
+    api.getresponse().read()
+"#;
+
+    fn package() -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let exec = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+        w.start_file("bootstrap", exec).expect("start");
+        w.write_all(BOOTSTRAP.as_bytes()).expect("write");
+        w.finish().expect("finish").into_inner()
+    }
+
+    #[tokio::test]
+    async fn invocations_are_recorded_in_the_functions_metrics() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let launchers = Launchers::resolve(&Interpreters::default(), &dir.path().join("runtimes")).expect("launchers");
+        let sandbox = Arc::new(Sandbox::new(SandboxConfig {
+            isolate_users: false,
+            landlock: false,
+            cgroups: false,
+            root: dir.path().join("sandbox"),
+            tmp_storage: TmpStorage::Dir,
+            ..SandboxConfig::default()
+        }));
+        let invoker = Invoker::new(
+            RuntimeConfig {
+                code_dir: dir.path().join("code"),
+                tmp_dir: dir.path().join("tmp"),
+                idle_timeout: Duration::from_secs(60),
+                account_concurrency: 10,
+                sandbox,
+                log_sink: None,
+                warm_wait: false,
+                spares_per_profile: 0,
+            },
+            launchers,
+        );
+        let sha = "ab".repeat(32);
+        invoker.code().install(&sha, &package()).expect("install");
+        let mut f = (*environment::tests::function(&[])).clone();
+        (f.code.sha256_hex, f.memory_size, f.architectures) = (sha, 256, vec![Architecture::Arm64]);
+        let mut g = f.clone();
+        (g.name, g.reserved_concurrency) = ("g".into(), Some(0));
+        let (f, g) = (Arc::new(f), Arc::new(g));
+        invoker.limits().set_reservations([&*f, &*g]);
+
+        let invoke = |function: &Arc<Function>, event: &'static str, rid: &'static str| {
+            let (invoker, function) = (invoker.clone(), function.clone());
+            async move {
+                invoker
+                    .invoke(&function, Bytes::from_static(event.as_bytes()), Arc::from("arn"), Arc::from(rid), false)
+                    .await
+            }
+        };
+        let ok = invoke(&f, "1", "rid-1").await.expect("invoke");
+        assert!(!ok.function_error, "{:?}", ok.payload);
+        let failed = invoke(&f, r#""fail""#, "rid-2").await.expect("invoke");
+        assert!(failed.function_error);
+        // Two at once: two environments busy.
+        let (a, b) = tokio::join!(invoke(&f, r#""sleep""#, "rid-3"), invoke(&f, r#""sleep""#, "rid-4"));
+        assert!(a.is_ok() && b.is_ok());
+        assert!(matches!(invoke(&g, "1", "rid-5").await, Err(InvokeError::Throttled(_))));
+
+        let now = metrics::epoch_ms(std::time::SystemTime::now());
+        let points = invoker.metrics().series(&f.scope, "f", now, 5);
+        assert_eq!(points.len(), 5);
+        let sum = |points: &[FunctionPoint], get: fn(&FunctionPoint) -> u64| points.iter().map(get).sum::<u64>();
+        assert_eq!((sum(&points, |p| p.invocations), sum(&points, |p| p.errors)), (4, 1));
+        assert_eq!(points.iter().map(|p| p.concurrency_max).max(), Some(2), "{points:?}");
+        // Nothing stays busy once the invocations are over: a later quiet minute shows 0.
+        let later = invoker.metrics().series(&f.scope, "f", now + 120_000, 1);
+        assert_eq!(later[0].concurrency_max, 0, "{later:?}");
+        let p99 = points.iter().filter_map(|p| p.duration_p99_ms).fold(0.0, f64::max);
+        assert!(p99 >= 290.0, "{points:?}");
+        let g_points = invoker.metrics().series(&g.scope, "g", now, 5);
+        assert_eq!((sum(&g_points, |p| p.throttles), sum(&g_points, |p| p.invocations)), (1, 0));
+
+        let usage = invoker.metrics().usage(&f.scope);
+        assert_eq!(usage.len(), 1, "a throttled function ran nothing: {usage:?}");
+        let u = &usage[0];
+        assert_eq!(
+            (u.function_name.as_str(), u.architecture.as_str(), u.memory_mb, u.requests),
+            ("f", "arm64", 256, 4)
+        );
+        // Two invocations of at least 300 ms at 0.25 GB, and two short ones.
+        assert!(u.gb_seconds >= 2.0 * 0.3 * 0.25 && u.gb_seconds < 1.0, "{u:?}");
+        assert!(invoker.metrics().since_ms() <= now);
+        invoker.shutdown();
+    }
 }

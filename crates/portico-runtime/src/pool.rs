@@ -21,6 +21,7 @@ use portico_model::Function;
 use tokio::sync::oneshot;
 
 use crate::environment::Environment;
+use crate::metrics::FunctionEntry;
 
 /// Invocations whose turnaround floor is below this (seconds) gain nothing from more
 /// processes than run in parallel: past those, they queue for a busy one even when one is
@@ -104,9 +105,21 @@ impl State {
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
     state: Mutex<State>,
+    /// The function's metrics, looked up once for the pool's life.
+    metrics: Arc<FunctionEntry>,
 }
 
 impl Pool {
+    /// An empty pool whose invocations are recorded in `metrics`.
+    pub(crate) fn new(metrics: Arc<FunctionEntry>) -> Pool {
+        Pool { state: Mutex::default(), metrics }
+    }
+
+    /// Where the pool's invocations are recorded.
+    pub(crate) fn metrics(&self) -> &Arc<FunctionEntry> {
+        &self.metrics
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // The state stays consistent between statements: reuse it after a panic.
         self.state.lock().unwrap_or_else(|e| e.into_inner())

@@ -50,7 +50,11 @@ impl Refusal {
     pub fn response(&self) -> Resp {
         match self {
             Refusal::Forbidden => forbidden(),
-            Refusal::Internal => internal_error(),
+            Refusal::Internal => crate::metrics::because(
+                internal_error(),
+                "AWS_IAM route: the gateway could not read the access keys to check the signature",
+                None,
+            ),
             Refusal::Signature(text) => {
                 let mut r = forbidden();
                 let body = serde_json::json!({ "message": text }).to_string();

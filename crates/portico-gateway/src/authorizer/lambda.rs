@@ -145,7 +145,8 @@ async fn ask(
     let api = req.ctx.api_id;
     let fail = |why: String| {
         tracing::warn!(api, authorizer = %route.authorizer_id, "Lambda authorizer: {why}: answering 500");
-        internal_error()
+        let reason = format!("Lambda authorizer {}: {why}", route.authorizer_id);
+        crate::metrics::because(internal_error(), reason, Some(&route.function.name))
     };
     let Some(target) = req.catalog.invocation_target(&route.function, rand::random::<f64>()) else {
         return Err(fail(format!(

@@ -230,11 +230,11 @@ impl Authorizers {
                     route = req.ctx.route_key,
                     "AWS_IAM route authorized without its body"
                 );
-                Err(internal_error())
+                Err(crate::metrics::because(internal_error(), "AWS_IAM route authorized without its body", None))
             }
             RouteAuth::Broken(why) => {
                 tracing::warn!(api = req.ctx.api_id, route = req.ctx.route_key, "{why}: answering 500");
-                Err(internal_error())
+                Err(crate::metrics::because(internal_error(), why.to_string(), None))
             }
         }
     }
