@@ -1,9 +1,12 @@
 // The console's session security, over plain HTTP: no cookie → 401; a state-changing call
 // without the right X-CSRF-Token → 403 (and nothing changes); the session cookie is HttpOnly,
-// SameSite=Strict, Path=/console; signing out ends the session on the server.
+// SameSite=Strict, Path=/console; signing out ends the session on the server. In Chromium:
+// the cookie is invisible to scripts, and a page of another origin on the same host (same
+// site, so the browser does send the cookie) can neither change anything nor read anything.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { ACCOUNT, REGION, ROLE, Portico, makeZip, request } from './helpers.mjs';
+import { ACCOUNT, REGION, ROLE, Portico, launchBrowser, makeZip, request } from './helpers.mjs';
 
 const FUNCTIONS = '/console/api/aws/2015-03-31/functions/';
 
@@ -98,6 +101,52 @@ describe('console session: cookie, CSRF token, sign-out', { timeout: 60_000 }, (
     assert.equal(r.json().FunctionName, 'csrf-ok');
     const list = await request(url(FUNCTIONS), { headers: { cookie } });
     assert.deepEqual(list.json().Functions.map((f) => f.FunctionName), ['csrf-ok']);
+  });
+
+  it('in Chromium: a page of another origin on the same host cannot use a signed-in session', async () => {
+    const evil = http.createServer((req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<!doctype html><title>x</title>'); });
+    await new Promise((r) => evil.listen(0, '127.0.0.1', r));
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(url('/console/'));
+      const signedIn = await page.evaluate(async ([accessKeyId, secretAccessKey]) => {
+        const r = await fetch('/console/api/session', { method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ accessKeyId, secretAccessKey }) });
+        return { status: r.status, cookieVisible: document.cookie.includes('portico_console') };
+      }, [server.accessKeyId, server.secretAccessKey]);
+      assert.deepEqual(signedIn, { status: 200, cookieVisible: false }, 'signed in; the HttpOnly cookie is hidden from scripts');
+      assert.equal(await page.evaluate(async () => (await fetch('/console/api/aws/2015-03-31/functions/')).status), 200,
+        'the console\'s own page uses its session');
+
+      await page.goto(`http://127.0.0.1:${evil.address().port}/`);
+      const target = url('/console/api/aws/2015-03-31/functions');
+      const outcome = await page.evaluate(async ([target, session, body]) => {
+        const tryFetch = async (u, init) => {
+          try { const r = await fetch(u, { credentials: 'include', ...init }); return r.type === 'opaque' ? 'opaque' : `read ${r.status}`; } catch (e) { return e.name; }
+        };
+        return {
+          // A "simple" POST: the browser sends it (with the same-site cookie), the answer is opaque.
+          simplePost: await tryFetch(target, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body }),
+          // With a guessed token header: needs a CORS preflight, which the console does not grant.
+          withToken: await tryFetch(target, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': 'guess' }, body }),
+          // Reading the session document (and its CSRF token) from another origin.
+          readSession: await tryFetch(session, {}),
+        };
+      }, [target, url('/console/api/session'), createBody('csrf-evil')]);
+      assert.deepEqual(outcome, { simplePost: 'opaque', withToken: 'TypeError', readSession: 'TypeError' });
+      // An HTML form POST, the classic CSRF.
+      await page.setContent(`<form method="post" action="${target}" enctype="text/plain"><input name='{"a":"' value='"}'></form>`);
+      const [answer] = await Promise.all([page.waitForNavigation(), page.evaluate(() => document.forms[0].submit())]);
+      const text = await page.locator('body').innerText();
+      assert.equal(answer.status(), 403, `the form POST was refused: ${text}`);
+      assert.ok(/CSRF|cannot change anything/.test(text), text);
+    } finally {
+      await browser.close();
+      evil.close();
+    }
+    const list = await request(url(FUNCTIONS), { headers: { cookie } });
+    assert.deepEqual(list.json().Functions.map((f) => f.FunctionName), ['csrf-ok'], 'the other origin created nothing');
   });
 
   it('signing out (DELETE with the token) → 204, clears the cookie, and the old cookie is dead', async () => {

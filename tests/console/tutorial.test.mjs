@@ -35,12 +35,20 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await server.stop();
   });
 
+  // Each step runs on the state the previous ones left: after a failure the rest are skipped.
+  let broken = null;
+  const step = (name, fn) => it(name, async (t) => {
+    if (broken) { t.skip(`an earlier step failed: ${broken}`); return; }
+    try { await fn(t); } catch (e) { broken = name; throw e; }
+  });
+  // A top-bar link (a page may repeat the name, e.g. in a breadcrumb: the top bar comes first).
+  const topLink = (name) => page.getByRole('link', { name, exact: true }).first();
   const h1 = (name) => page.getByRole('heading', { level: 1, name, exact: true });
   const h2 = (name) => page.getByRole('heading', { level: 2, name, exact: true });
   const button = (name) => page.getByRole('button', { name, exact: true });
   const flash = (text) => page.getByRole('status').filter({ hasText: text });
 
-  it('the sign-in page: a wrong secret shows an alert with the server\'s message', async () => {
+  step('the sign-in page: a wrong secret shows an alert with the server\'s message', async () => {
     await page.goto(server.consoleUrl());
     await h1('Sign in to Portico').waitFor();
     await screenshot(page, 'signin');
@@ -54,22 +62,22 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     assert.equal(await h1('Sign in to Portico').count(), 1, 'still on the sign-in page');
   });
 
-  it('signs in with the administrator key: top bar with the account id, links, Region, Sign out', async () => {
+  step('signs in with the administrator key: top bar with the account id, links, Region, Sign out', async () => {
     await page.getByRole('textbox', { name: 'Access key ID', exact: true }).fill(server.accessKeyId);
     await page.getByLabel('Secret access key', { exact: true }).fill(server.secretAccessKey);
     await button('Sign in').click();
     await button('Sign out').waitFor();
     await page.getByText(ACCOUNT).first().waitFor();
     for (const name of ['Functions', 'APIs', 'Costs']) {
-      assert.equal(await page.getByRole('link', { name, exact: true }).count(), 1, `top bar link ${name}`);
+      assert.ok(await page.getByRole('link', { name, exact: true }).count() >= 1, `top bar link ${name}`);
     }
     const region = page.getByRole('combobox', { name: 'Region', exact: true });
     assert.equal(await region.inputValue(), 'us-east-1');
     assert.equal(await page.getByRole('alert').filter({ hasText: /\S/ }).count(), 0, 'the alert is gone');
   });
 
-  it('Functions → Create function: hello-api, Node.js 22.x, arm64', async () => {
-    await page.getByRole('link', { name: 'Functions', exact: true }).click();
+  step('Functions → Create function: hello-api, Node.js 22.x, arm64', async () => {
+    await topLink('Functions').click();
     await h1('Functions').waitFor();
     await screenshot(page, 'functions-empty');
     await button('Create function').click();
@@ -93,7 +101,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     assert.match(page.url(), /#\/functions\/hello-api$/);
   });
 
-  it('Code tab: the tutorial\'s code goes into the editor, Deploy updates the function', async () => {
+  step('Code tab: the tutorial\'s code goes into the editor, Deploy updates the function', async () => {
     await page.getByRole('tab', { name: 'Code', exact: true }).click();
     const editor = page.getByLabel('Code editor', { exact: true });
     await editor.waitFor();
@@ -108,8 +116,8 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await flash('Successfully updated the function hello-api.').waitFor();
   });
 
-  it('the Functions list shows hello-api with nodejs22.x and arm64', async () => {
-    await page.getByRole('link', { name: 'Functions', exact: true }).click();
+  step('the Functions list shows hello-api with nodejs22.x and arm64', async () => {
+    await topLink('Functions').click();
     await h1('Functions').waitFor();
     const headers = (await page.getByRole('columnheader').allTextContents()).map((s) => s.trim());
     for (const h of ['Function name', 'Runtime', 'Architecture', 'Last modified', 'State']) {
@@ -123,8 +131,8 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await screenshot(page, 'functions');
   });
 
-  it('Create API → HTTP API → Build: Lambda integration, GET /hello, $default auto-deploy, Create', async () => {
-    await page.getByRole('link', { name: 'APIs', exact: true }).click();
+  step('Create API → HTTP API → Build: Lambda integration, GET /hello, $default auto-deploy, Create', async () => {
+    await topLink('APIs').click();
     await h1('APIs').waitFor();
     await button('Create API').click();
     await h1('Create API').waitFor();
@@ -165,7 +173,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     assert.ok(apiId, `an API page URL: ${page.url()}`);
   });
 
-  it('the API page shows the Invoke URL of the $default stage and the tabs', async () => {
+  step('the API page shows the Invoke URL of the $default stage and the tabs', async () => {
     // "Invoke URL" label followed by a link to the $default stage's URL.
     const link = page.locator('xpath=//*[normalize-space(text())="Invoke URL"]/following::a[1]');
     const href = await link.getAttribute('href');
@@ -182,7 +190,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await screenshot(page, 'api');
   });
 
-  it('CORS tab: allow https://app.example.com with GET, POST, OPTIONS, Save', async () => {
+  step('CORS tab: allow https://app.example.com with GET, POST, OPTIONS, Save', async () => {
     await page.getByRole('tab', { name: 'CORS', exact: true }).click();
     await h2('Configure CORS').waitFor();
     await page.getByRole('textbox', { name: 'Access-Control-Allow-Origin', exact: true }).fill(ORIGIN);
@@ -200,7 +208,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await flash('CORS configuration saved.').waitFor();
   });
 
-  it('the API answers {"message":"Hello, Dev!"} and a preflight from https://app.example.com is allowed', async () => {
+  step('the API answers {"message":"Hello, Dev!"} and a preflight from https://app.example.com is allowed', async () => {
     const r = await request(server.pathUrl(apiId, '/hello?name=Dev'));
     invocations++;
     assert.equal(r.status, 200, r.text);
@@ -231,7 +239,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     }
   });
 
-  it('Test tab: the "API Gateway HTTP API (payload 2.0)" template succeeds and shows the REPORT line', async () => {
+  step('Test tab: the "API Gateway HTTP API (payload 2.0)" template succeeds and shows the REPORT line', async () => {
     await page.goto(server.consoleUrl('#/functions/hello-api'));
     await h1('hello-api').waitFor();
     await page.getByRole('tab', { name: 'Test', exact: true }).click();
@@ -256,7 +264,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await screenshot(page, 'function-test');
   });
 
-  it('Monitor tab: the Invocations chart counts the invocations made', async () => {
+  step('Monitor tab: the Invocations chart counts the invocations made', async () => {
     await page.getByRole('tab', { name: 'Monitor', exact: true }).click();
     for (const caption of ['Invocations', 'Errors', 'Throttles', 'Duration p50 / p99 (ms)', 'Concurrent executions']) {
       await page.getByRole('figure', { name: caption, exact: true }).waitFor();
@@ -277,8 +285,8 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await screenshot(page, 'function-monitor');
   });
 
-  it('the Costs page and a narrow (420 px) window', async (t) => {
-    await page.getByRole('link', { name: 'Costs', exact: true }).click();
+  step('the Costs page and a narrow (420 px) window', async (t) => {
+    await topLink('Costs').click();
     await h1('Costs').waitFor();
     await page.getByRole('spinbutton', { name: 'HTTP API, per million requests ($)', exact: true }).waitFor();
     await screenshot(page, 'costs');
@@ -293,7 +301,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
-  it('Sign out returns to the sign-in page, and the session is gone', async () => {
+  step('Sign out returns to the sign-in page, and the session is gone', async () => {
     await button('Sign out').click();
     await h1('Sign in to Portico').waitFor();
     await page.reload();
