@@ -240,12 +240,13 @@ impl Invoker {
             pool.metrics().throttled();
             InvokeError::Throttled(t)
         })?;
-        // Busy (the concurrency gauge) for as long as the lease; dropped unfinished
-        // when no environment could be started.
-        let busy = pool.metrics().begin();
         let began = Instant::now();
         let wait_beyond = self.cfg.warm_wait.then_some(self.parallelism);
-        let (mut env, cold) = match pool.acquire(function, wait_beyond).await {
+        let acquired = pool.acquire(function, wait_beyond).await;
+        // The concurrency gauge counts environments busy (a starting one included), not
+        // invocations queued for one; dropped unfinished when none could be started.
+        let busy = pool.metrics().begin();
+        let (mut env, cold) = match acquired {
             Some(env) => (env, false),
             None => match self.start(function).await {
                 Ok(env) => (env, true),
