@@ -71,7 +71,12 @@ export async function request(method, path, opts = {}) {
       doc = null;
     }
   }
-  if (!res.ok) throw new ApiError(describe(res, doc, text, what), res.status, errorCode(res, doc), doc);
+  if (!res.ok) {
+    let message = describe(res, doc, text, what);
+    // The console's own endpoints answer {"message"} without saying which call failed.
+    if (!path.startsWith('/aws/') && path !== '/session' && doc && doc.message) message = `${message} (${method} /console/api${path.split('?')[0]}: HTTP ${res.status})`;
+    throw new ApiError(message, res.status, errorCode(res, doc), doc);
+  }
   return doc;
 }
 

@@ -162,6 +162,7 @@ async function route() {
   } catch (e) {
     if (token !== renderToken) return;
     if (e && e.status === 401) return;
+    page.querySelectorAll('.loading').forEach((el) => el.remove());
     page.append(h('div', { class: 'alert', role: 'alert' }, e.message || String(e)));
   }
   if (token === renderToken) {

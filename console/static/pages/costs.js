@@ -4,10 +4,10 @@ import { field, fmtMoney, fmtNum, fmtTime, h, loading, section, table } from '..
 
 const KEY = 'portico.console.prices';
 const PRICES = [
-  ['httpApi', 'HTTP API, per million requests ($)', 1.0, 0.01],
-  ['lambdaRequests', 'Lambda, per million requests ($)', 0.2, 0.01],
-  ['x86', 'Lambda x86_64, per GB-second ($)', 0.0000166667, 0.0000000001],
-  ['arm', 'Lambda arm64, per GB-second ($)', 0.0000133334, 0.0000000001],
+  ['httpApi', 'HTTP API, per million requests ($)', '1.00', 'any'],
+  ['lambdaRequests', 'Lambda, per million requests ($)', '0.20', 'any'],
+  ['x86', 'Lambda x86_64, per GB-second ($)', '0.0000166667', 'any'],
+  ['arm', 'Lambda arm64, per GB-second ($)', '0.0000133334', 'any'],
 ];
 
 function loadPrices() {
@@ -18,7 +18,7 @@ function loadPrices() {
     saved = {};
   }
   const out = {};
-  for (const [k, , d] of PRICES) out[k] = typeof saved[k] === 'number' && saved[k] >= 0 ? saved[k] : d;
+  for (const [k, , d] of PRICES) out[k] = typeof saved[k] === 'string' && Number(saved[k]) >= 0 && saved[k].trim() !== '' ? saved[k] : d;
   return out;
 }
 
@@ -35,6 +35,7 @@ export async function render(page, _params, ctx) {
       return field(label, input);
     }),
   );
+  let draw = () => {};
   const reset = h('button', {
     type: 'button',
     class: 'secondary',
@@ -46,16 +47,25 @@ export async function render(page, _params, ctx) {
   }, 'Reset prices');
   const out = h('div', {}, loading('Loading usage…'));
   page.append(section('Prices', form, h('p', { class: 'hint' }, 'Kept in this browser.'), h('div', { class: 'actions' }, reset)), out);
-  const [usage, apis] = await Promise.all([consoleApi.usage(), apigw.listApis().catch(() => [])]);
+  let usage;
+  let apis;
+  try {
+    [usage, apis] = await Promise.all([consoleApi.usage(), apigw.listApis().catch(() => [])]);
+  } catch (e) {
+    out.replaceChildren(h('div', { class: 'alert', role: 'alert' }, e.message));
+    return;
+  }
   if (!ctx.isCurrent()) return;
   const apiNames = new Map(apis.map((a) => [a.apiId, a.name]));
-  const draw = () => {
+  draw = () => {
     const p = {};
     for (const [k] of PRICES) {
       const v = Number(inputs[k].value);
       p[k] = Number.isFinite(v) && v >= 0 ? v : 0;
     }
-    localStorage.setItem(KEY, JSON.stringify(p));
+    const kept = {};
+    for (const [k] of PRICES) kept[k] = inputs[k].value;
+    localStorage.setItem(KEY, JSON.stringify(kept));
     let total = 0;
     const fnRows = (usage.functions || []).map((f) => {
       const perGb = f.architecture === 'arm64' ? p.arm : p.x86;

@@ -35,7 +35,7 @@ export async function render(page, { name, tab }, ctx) {
 }
 
 function overview({ cfg }) {
-  const item = (k, v) => h('div', {}, h('dt', {}, k), h('dd', {}, v));
+  const item = (k, v, cls) => h('div', { class: cls }, h('dt', {}, k), h('dd', {}, v));
   return h(
     'section',
     { class: 'panel overview', 'aria-label': 'Function overview' },
@@ -49,7 +49,7 @@ function overview({ cfg }) {
       item('Timeout', `${cfg.Timeout} s`),
       item('State', `${cfg.State}${cfg.LastUpdateStatus && cfg.LastUpdateStatus !== 'Successful' ? ` (update ${cfg.LastUpdateStatus})` : ''}`),
       item('Last modified', fmtTime(cfg.LastModified)),
-      item('Function ARN', h('span', { class: 'arn' }, h('code', {}, cfg.FunctionArn), ' ', copyButton('Copy function ARN', cfg.FunctionArn))),
+      item('Function ARN', h('span', { class: 'arn' }, h('code', {}, cfg.FunctionArn), ' ', copyButton('Copy function ARN', cfg.FunctionArn)), 'span2'),
     ),
     cfg.StateReason && cfg.State !== 'Active' ? h('p', { class: 'warning' }, cfg.StateReason) : null,
   );
@@ -280,23 +280,37 @@ function monitorTab(panel, name) {
   const refresh = h('button', { type: 'button', class: 'secondary' }, 'Refresh');
   const charts = h('div', { class: 'charts' }, loading('Loading metrics…'));
   const logsBox = h('div', {}, loading('Loading logs…'));
+  const logsAlert = alertBox();
+  const loadLogs = async () => {
+    logsAlert.clear();
+    try {
+      logsBox.replaceChildren(logTable(await logs.filter(`/aws/lambda/${name}`, { startFromHead: false, limit: 50 }), name));
+    } catch (e) {
+      logsBox.replaceChildren();
+      logsAlert.show(e.message);
+    }
+  };
   const load = () =>
     busy(refresh, alert, async () => {
       const minutes = Number(minutesSel.value);
-      const [m, events] = await Promise.all([
-        consoleApi.functionMetrics(name, minutes),
-        logs.filter(`/aws/lambda/${name}`, { startFromHead: false, limit: 50 }),
-      ]);
-      const pts = m.points || [];
-      const t = pts.map((p) => p.t);
-      charts.replaceChildren(
-        countChart('Invocations', t, pts.map((p) => p.invocations), minutes, 'c1'),
-        countChart('Errors', t, pts.map((p) => p.errors), minutes, 'c3'),
-        countChart('Throttles', t, pts.map((p) => p.throttles), minutes, 'c4'),
-        latencyChart('Duration p50 / p99 (ms)', t, pts.map((p) => p.durationP50Ms), pts.map((p) => p.durationP99Ms), minutes),
-        maxChart('Concurrent executions', t, pts.map((p) => p.concurrencyMax), minutes, 'c5'),
-      );
-      logsBox.replaceChildren(logTable(events, name));
+      const logsDone = loadLogs();
+      try {
+        const m = await consoleApi.functionMetrics(name, minutes);
+        const pts = m.points || [];
+        const t = pts.map((p) => p.t);
+        charts.replaceChildren(
+          countChart('Invocations', t, pts.map((p) => p.invocations), minutes, 'c1'),
+          countChart('Errors', t, pts.map((p) => p.errors), minutes, 'c3'),
+          countChart('Throttles', t, pts.map((p) => p.throttles), minutes, 'c4'),
+          latencyChart('Duration p50 / p99 (ms)', t, pts.map((p) => p.durationP50Ms), pts.map((p) => p.durationP99Ms), minutes),
+          maxChart('Concurrent executions', t, pts.map((p) => p.concurrencyMax), minutes, 'c5'),
+        );
+      } catch (e) {
+        charts.replaceChildren();
+        throw e;
+      } finally {
+        await logsDone;
+      }
     });
   panel.refresh = load;
   minutesSel.addEventListener('change', load);
@@ -306,7 +320,7 @@ function monitorTab(panel, name) {
     h('div', { class: 'toolbar' }, h('h2', {}, 'Metrics'), h('div', { class: 'actions' }, h('label', { for: rid, class: 'sr-only' }, 'Time range'), minutesSel, refresh)),
     alert,
     charts,
-    section('Recent logs', h('p', { class: 'muted' }, `The newest 50 events of /aws/lambda/${name}, newest first.`), logsBox),
+    section('Recent logs', h('p', { class: 'muted' }, `The newest 50 events of /aws/lambda/${name}, newest first.`), logsAlert, logsBox),
   );
   load();
 }
