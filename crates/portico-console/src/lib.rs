@@ -75,7 +75,7 @@ pub struct Console {
 
 /// A refusal, rendered as `{"message": ...}` with its status.
 #[derive(Debug)]
-struct Refusal {
+pub struct Refusal {
     status: StatusCode,
     message: String,
 }
@@ -86,6 +86,13 @@ impl Refusal {
     }
     fn not_found() -> Refusal {
         Refusal::new(StatusCode::NOT_FOUND, "no such console endpoint")
+    }
+
+    /// The answer, with the console's security headers.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let mut r = render(self);
+        assets::secure(r.headers_mut());
+        r
     }
 }
 
@@ -190,17 +197,13 @@ impl Console {
     /// Judges a console request from its head, before its body is read: how many body
     /// bytes it may send (`max` for a signed-in call, a few KiB for the sign-in form), or
     /// the answer that refuses it unread (no session, no CSRF token, another origin).
-    pub fn admit(&self, parts: &http::request::Parts, max: usize) -> Result<usize, Response<Full<Bytes>>> {
+    pub fn admit(&self, parts: &http::request::Parts, max: usize) -> Result<usize, Refusal> {
         let api = parts.uri.path().strip_prefix("/console/api/");
         match api {
             None => Ok(0),
             Some("session") if parts.method == Method::POST => Ok(SIGN_IN_BODY),
             Some(_) => {
-                self.signed_in(parts).map_err(|r| {
-                    let mut r = render(r);
-                    assets::secure(r.headers_mut());
-                    r
-                })?;
+                self.signed_in(parts)?;
                 Ok(max)
             }
         }
@@ -289,6 +292,27 @@ impl Console {
                 let path = if rest.is_empty() { "/" } else { rest };
                 Ok(self.bridge(parts, &session, scope.region, path, body).await)
             }
+            (Method::GET, ["metrics", "functions", name]) => {
+                let name = percent_decode(name).ok_or_else(Refusal::not_found)?;
+                let points = self.invoker.metrics().series(&scope, &name, now_ms(), minutes(parts.uri.query()));
+                Ok(json(StatusCode::OK, &serde_json::json!({ "periodSeconds": 60, "points": points })))
+            }
+            (Method::GET, ["metrics", "apis", api_id]) => {
+                let points = self.gateway.metrics().series(&scope, api_id, now_ms(), minutes(parts.uri.query()));
+                Ok(json(StatusCode::OK, &serde_json::json!({ "periodSeconds": 60, "points": points })))
+            }
+            (Method::GET, ["usage"]) => Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "since": self.invoker.metrics().since_ms(),
+                    "functions": self.invoker.metrics().usage(&scope),
+                    "apis": self.gateway.metrics().usage(&scope),
+                }),
+            )),
+            (Method::GET, ["apis", api_id, "failures"]) => Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "failures": self.gateway.metrics().failures(&scope, api_id) }),
+            )),
             _ => Err(Refusal::not_found()),
         }
     }
@@ -337,11 +361,20 @@ impl Console {
         let Some(service) = service_of(&parts.method, path, &headers) else {
             return render(Refusal::new(StatusCode::NOT_FOUND, format!("{} {path} is no AWS operation", parts.method)));
         };
+        let uri = match parts.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        let mut request = http::Request::new(body);
+        match uri.parse() {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(_) => return render(Refusal::new(StatusCode::BAD_REQUEST, format!("{uri:?} is not a valid path"))),
+        }
+        *request.method_mut() = parts.method.clone();
+        *request.headers_mut() = headers;
         let signed_in =
             SignedIn { account_id: session.account_id.clone(), region, access_key_id: session.access_key_id.clone() };
-        self.control
-            .handle_signed_in(&signed_in, service, parts.method.clone(), path, parts.uri.query(), headers, body)
-            .await
+        self.control.handle_signed_in(&signed_in, service, request).await
     }
 }
 

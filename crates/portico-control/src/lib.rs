@@ -211,18 +211,26 @@ impl Control {
         self: &Arc<Self>,
         signed_in: &SignedIn,
         service: Service,
-        method: Method,
-        path: &str,
-        query: Option<&str>,
-        headers: HeaderMap,
-        body: Bytes,
+        request: http::Request<Bytes>,
     ) -> Response<Full<Bytes>> {
         let caller = auth::Caller {
             account_id: signed_in.account_id.clone(),
             region: signed_in.region.clone(),
             access_key_id: Some(signed_in.access_key_id.clone()),
         };
-        self.dispatch(service, caller, method, path, query, headers, body, portico_model::ids::uuid()).await
+        let (parts, body) = request.into_parts();
+        let (path, query) = (parts.uri.path(), parts.uri.query());
+        self.dispatch(
+            service,
+            caller,
+            parts.method.clone(),
+            path,
+            query,
+            parts.headers.clone(),
+            body,
+            portico_model::ids::uuid(),
+        )
+        .await
     }
 
     /// The account of the access key `access_key_id` when `secret` is its secret (compared

@@ -301,7 +301,10 @@ impl Front {
             let (parts, body) = req.into_parts();
             let max = match self.console.admit(&parts, MAX_CONTROL_BODY) {
                 Ok(max) => max,
-                Err(refused) => return if has_body(&parts) { closing(refused) } else { refused },
+                Err(refused) => {
+                    let refused = refused.into_response();
+                    return if has_body(&parts) { closing(refused) } else { refused };
+                }
             };
             let body = match Limited::new(Paced::new(body, timeout), max).collect().await {
                 Ok(b) => b.to_bytes(),
