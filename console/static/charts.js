@@ -38,17 +38,19 @@ function hhmm(t) {
  * @param {number[]} times      minute starts (ms)
  * @param {{name: string, values: (number|null)[], kind: 'bar'|'line', cls: string}[]} series
  */
-export function chart(caption, ariaLabel, times, series) {
+export function chart(caption, ariaLabel, times, series, { integer = false } = {}) {
   const n = times.length;
   const all = series.flatMap((x) => x.values).filter((v) => v !== null && v !== undefined);
   const max = niceMax(Math.max(0, ...all));
   const iw = W - PAD.l - PAD.r;
   const ih = H - PAD.t - PAD.b;
-  const x = (i) => PAD.l + (n <= 1 ? 0 : (i * iw) / (n - 1));
+  // Each minute is a band; bars and points sit at its centre.
+  const x = (i) => PAD.l + ((i + 0.5) * iw) / Math.max(1, n);
   const y = (v) => PAD.t + ih - (v / max) * ih;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': ariaLabel, class: 'chart', preserveAspectRatio: 'none' });
   const grid = s('g', { class: 'grid-lines' });
   for (const f of [0, 0.5, 1]) {
+    if (integer && f === 0.5 && !Number.isInteger(max * f)) continue;
     const yy = y(max * f);
     grid.append(s('line', { x1: PAD.l, x2: W - PAD.r, y1: yy, y2: yy }));
     grid.append(s('text', { x: PAD.l - 4, y: yy + 3, 'text-anchor': 'end', class: 'tick' }, fmtTick(max * f)));
@@ -102,12 +104,12 @@ const fmtMs = (v) => `${Math.round(v * 100) / 100} ms`;
 
 /** A count chart: "Invocations: 3 in the last 60 minutes". */
 export function countChart(caption, times, values, minutes, cls = 'c1') {
-  return chart(caption, `${caption}: ${sum(values)} in the last ${minutes} minutes`, times, [{ name: caption, values, kind: 'bar', cls }]);
+  return chart(caption, `${caption}: ${sum(values)} in the last ${minutes} minutes`, times, [{ name: caption, values, kind: 'bar', cls }], { integer: true });
 }
 
 /** A gauge chart summarised by its maximum: "Concurrent executions: max 2 in the last 60 minutes". */
 export function maxChart(caption, times, values, minutes, cls = 'c1') {
-  return chart(caption, `${caption}: max ${maxOf(values)} in the last ${minutes} minutes`, times, [{ name: caption, values, kind: 'bar', cls }]);
+  return chart(caption, `${caption}: max ${maxOf(values)} in the last ${minutes} minutes`, times, [{ name: caption, values, kind: 'bar', cls }], { integer: true });
 }
 
 /** p50/p99 lines: "Duration p50 / p99 (ms): highest p99 12.3 ms in the last 60 minutes". */

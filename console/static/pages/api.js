@@ -616,13 +616,14 @@ function diagnosticsTab(panel, state) {
       list.replaceChildren(
         table(
           'Recent 5xx answers',
-          ['Time', 'Request ID', 'Route', 'Status', 'Reason', 'Logs'],
+          ['Time', 'Request ID', 'Route', 'Status', 'Reason', 'Function', 'Logs'],
           failures.map((f) => [
             h('span', { class: 'nowrap' }, fmtTime(f.time)),
             h('code', {}, f.requestId),
             h('span', {}, h('code', {}, f.routeKey || `${f.method} ${f.path}`), f.routeKey ? h('span', { class: 'muted' }, ` (${f.method} ${f.path})`) : null),
             String(f.status),
             h('span', { class: 'reason' }, f.reason),
+            f.functionName ? h('a', { href: `#/functions/${encodeURIComponent(f.functionName)}` }, f.functionName) : '–',
             f.functionName
               ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Show logs of ${f.functionName} for request ${f.requestId}`, onclick: () => showLogs(f) }, 'Show logs')
               : h('span', { class: 'muted' }, 'No function ran'),
