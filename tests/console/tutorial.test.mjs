@@ -46,6 +46,19 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
   const h1 = (name) => page.getByRole('heading', { level: 1, name, exact: true });
   const h2 = (name) => page.getByRole('heading', { level: 2, name, exact: true });
   const button = (name) => page.getByRole('button', { name, exact: true });
+  const chartLabel = (caption) => page.getByRole('figure', { name: caption, exact: true }).getByRole('img').getAttribute('aria-label');
+  // Waits (clicking "Refresh") until the chart's aria-label "{caption}: N in the last 60 minutes" has N >= min.
+  const chartCountAtLeast = async (caption, min) => {
+    let label = '';
+    await waitFor(async () => {
+      label = (await chartLabel(caption)) ?? '';
+      const n = Number(new RegExp(`^${caption}: (\\d+) in the last 60 minutes$`).exec(label)?.[1] ?? -1);
+      if (n >= min) return true;
+      await button('Refresh').click();
+      await page.waitForTimeout(300);
+      return false;
+    }, 10_000, `the ${caption} chart to count at least ${min} (aria-label "${label}")`);
+  };
   const flash = (text) => page.getByRole('status').filter({ hasText: text });
 
   step('the sign-in page: a wrong secret shows an alert with the server\'s message', async () => {
@@ -79,7 +92,6 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
   step('Functions → Create function: hello-api, Node.js 22.x, arm64', async () => {
     await topLink('Functions').click();
     await h1('Functions').waitFor();
-    await screenshot(page, 'functions-empty');
     await button('Create function').click();
     await h1('Create function').waitFor();
     assert.equal(await page.getByRole('radio', { name: 'Author from scratch' }).isChecked(), true);
@@ -137,7 +149,6 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await button('Create API').click();
     await h1('Create API').waitFor();
     await page.getByText('HTTP API', { exact: true }).first().waitFor();
-    await screenshot(page, 'create-api');
     await button('Build').click();
 
     await h2('Create and configure integrations').waitFor();
@@ -166,7 +177,6 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await button('Next').click();
 
     await h2('Review and create').waitFor();
-    await screenshot(page, 'create-api-review');
     await button('Create').click();
     await h1('hello-http-api').waitFor();
     apiId = /#\/apis\/([a-z0-9]+)$/.exec(page.url())?.[1];
@@ -239,6 +249,18 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     }
   });
 
+  step('the API\'s Monitor tab counts its requests', async () => {
+    await page.goto(server.consoleUrl(`#/apis/${apiId}`));
+    await h1('hello-http-api').waitFor();
+    await page.getByRole('tab', { name: 'Monitor', exact: true }).click();
+    for (const caption of ['Requests', '4xx', '5xx', 'Latency p50 / p99 (ms)']) {
+      await page.getByRole('figure', { name: caption, exact: true }).waitFor();
+    }
+    await chartCountAtLeast('Requests', 2); // the two GET /hello above (preflights may count too)
+    assert.equal(await chartLabel('5xx'), '5xx: 0 in the last 60 minutes');
+    await screenshot(page, 'api-monitor');
+  });
+
   step('Test tab: the "API Gateway HTTP API (payload 2.0)" template succeeds and shows the REPORT line', async () => {
     await page.goto(server.consoleUrl('#/functions/hello-api'));
     await h1('hello-api').waitFor();
@@ -269,18 +291,8 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     for (const caption of ['Invocations', 'Errors', 'Throttles', 'Duration p50 / p99 (ms)', 'Concurrent executions']) {
       await page.getByRole('figure', { name: caption, exact: true }).waitFor();
     }
-    const chart = page.getByRole('figure', { name: 'Invocations', exact: true }).getByRole('img');
-    let label = '';
-    await waitFor(async () => {
-      label = (await chart.getAttribute('aria-label')) ?? '';
-      const n = Number(/^Invocations: (\d+) in the last 60 minutes$/.exec(label)?.[1] ?? -1);
-      if (n >= invocations) return true;
-      await button('Refresh').click();
-      await page.waitForTimeout(300);
-      return false;
-    }, 10_000, `the Invocations chart to count ${invocations} (aria-label "${label}")`);
-    const errorsLabel = await page.getByRole('figure', { name: 'Errors', exact: true }).getByRole('img').getAttribute('aria-label');
-    assert.equal(errorsLabel, 'Errors: 0 in the last 60 minutes');
+    await chartCountAtLeast('Invocations', invocations);
+    assert.equal(await chartLabel('Errors'), 'Errors: 0 in the last 60 minutes');
     await page.getByText('Recent logs').first().waitFor();
     await screenshot(page, 'function-monitor');
   });
@@ -288,7 +300,13 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
   step('the Costs page and a narrow (420 px) window', async (t) => {
     await topLink('Costs').click();
     await h1('Costs').waitFor();
-    await page.getByRole('spinbutton', { name: 'HTTP API, per million requests ($)', exact: true }).waitFor();
+    const prices = { 'HTTP API, per million requests ($)': 1, 'Lambda, per million requests ($)': 0.2,
+      'Lambda x86_64, per GB-second ($)': 0.0000166667, 'Lambda arm64, per GB-second ($)': 0.0000133334 };
+    for (const [name, value] of Object.entries(prices)) {
+      const input = page.getByRole('spinbutton', { name, exact: true });
+      assert.equal(Number(await input.inputValue()), value, name);
+    }
+    await page.getByRole('cell', { name: 'hello-api', exact: true }).first().waitFor();
     await screenshot(page, 'costs');
     await page.setViewportSize({ width: 420, height: 800 });
     await page.goto(server.consoleUrl('#/functions/hello-api'));
