@@ -20,13 +20,40 @@ export async function render(page, { name, tab }, ctx) {
   const del = h('button', { type: 'button', class: 'danger', onclick: () => confirmDelete(page, name) }, 'Delete');
   head.append(h('div', { class: 'actions' }, del));
   summary.replaceChildren(overview(state));
+  // While the function is Pending or an update is InProgress, follow it until it settles.
+  let watching = false;
+  const settle = async () => {
+    if (watching) return;
+    watching = true;
+    try {
+      for (let i = 0; i < 40 && ctx.isCurrent(); i++) {
+        const busyNow = state.cfg.State === 'Pending' || state.cfg.LastUpdateStatus === 'InProgress';
+        if (!busyNow) break;
+        await new Promise((r) => setTimeout(r, 250));
+        try {
+          state.cfg = (await lambda.getFunction(name)).Configuration;
+        } catch {
+          break;
+        }
+        summary.replaceChildren(overview(state));
+      }
+    } finally {
+      watching = false;
+    }
+  };
+  state.updated = (cfg) => {
+    if (cfg) state.cfg = { ...state.cfg, ...cfg };
+    summary.replaceChildren(overview(state));
+    settle();
+  };
+  settle();
   const set = tabs(
     'Function',
     [
       { id: 'code', label: 'Code', render: (p) => codeTab(p, name, state) },
       { id: 'test', label: 'Test', render: (p) => testTab(p, name, state) },
       { id: 'monitor', label: 'Monitor', render: (p) => monitorTab(p, name), onshow: (p) => p.refresh && p.refresh() },
-      { id: 'configuration', label: 'Configuration', render: (p) => configTab(p, name, state, () => summary.replaceChildren(overview(state))) },
+      { id: 'configuration', label: 'Configuration', render: (p) => configTab(p, name, state) },
     ],
     TABS.includes(tab) ? tab : 'code',
     (t) => replacePath(`/functions/${encodeURIComponent(name)}${t === 'code' ? '' : `/${t}`}`),
@@ -169,8 +196,7 @@ async function codeTab(panel, name, state) {
       const enc = new TextEncoder();
       const files = entries.map((e) => ({ name: e.name, data: edits.has(e.name) ? enc.encode(edits.get(e.name)) : e.data, mode: e.mode }));
       const zip = writeZip(files);
-      const cfg = await lambda.updateCode(name, toBase64(zip));
-      state.cfg = cfg;
+      state.updated(await lambda.updateCode(name, toBase64(zip)));
       entries = files;
       edits.clear();
       flash(`Successfully updated the function ${name}.`);
@@ -338,10 +364,9 @@ export function logTable(events, name) {
 
 // --- Configuration ----------------------------------------------------------------------
 
-function configTab(panel, name, state, onChange) {
+function configTab(panel, name, state) {
   const saved = (cfg) => {
-    state.cfg = { ...state.cfg, ...cfg };
-    onChange();
+    state.updated(cfg);
     flash(`Successfully updated the function ${name}.`);
   };
   panel.append(general(name, state, saved), environment(name, state, saved), concurrency(name), permissions(name));
@@ -367,9 +392,10 @@ function general(name, state, saved) {
           const m = Number(memory.value);
           const t = Number(timeout.value);
           const s = Number(storage.value);
-          if (!Number.isInteger(m) || m < 128 || m > 10240) throw new Error('Memory must be a whole number of MB between 128 and 10240.');
-          if (!Number.isInteger(t) || t < 1 || t > 900) throw new Error('Timeout must be a whole number of seconds between 1 and 900.');
-          if (!Number.isInteger(s) || s < 512 || s > 10240) throw new Error('Ephemeral storage must be a whole number of MB between 512 and 10240.');
+          // Ranges are the service's to check (its message is shown as it is); only non-numbers stop here.
+          for (const [v, label] of [[m, 'Memory (MB)'], [t, 'Timeout (seconds)'], [s, 'Ephemeral storage (MB)']]) {
+            if (!Number.isInteger(v)) throw new Error(`${label} must be a whole number.`);
+          }
           saved(await lambda.updateConfiguration(name, { MemorySize: m, Timeout: t, EphemeralStorage: { Size: s } }));
         });
       },
