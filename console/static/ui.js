@@ -157,7 +157,7 @@ export function tabs(label, list, initial, onchange) {
         }
       },
     }, t.label);
-    const p = h('div', { role: 'tabpanel', id: pid, 'aria-labelledby': tid, tabindex: '0', hidden: true, class: 'tabpanel' });
+    const p = h('div', { role: 'tabpanel', id: pid, 'aria-labelledby': tid, hidden: true, class: 'tabpanel' });
     buttons.push(b);
     panelEls.push(p);
     tablist.append(b);

@@ -8,7 +8,7 @@ import { METHODS, checkPath, grantInvoke } from './apigw-util.js';
 
 export async function render(page, _params, ctx) {
   page.append(
-    h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/apis' }, 'APIs'), ' › ', 'Create API'),
+    h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/apis' }, 'All APIs'), ' › ', 'Create API'),
     h('h1', {}, 'Create API'),
   );
   const body = h('div', {});

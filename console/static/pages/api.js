@@ -10,7 +10,7 @@ import { logTable } from './function.js';
 const TABS = ['routes', 'integrations', 'stages', 'cors', 'authorizers', 'monitor', 'diagnostics'];
 
 export async function render(page, { apiId, tab }, ctx) {
-  const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/apis' }, 'APIs'), ' › ', apiId);
+  const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/apis' }, 'All APIs'), ' › ', apiId);
   page.append(crumbs, loading('Loading the API…'));
   const api = await apigw.getApi(apiId);
   if (!ctx.isCurrent()) return;

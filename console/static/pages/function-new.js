@@ -140,6 +140,6 @@ export async function render(page) {
     alert,
     h('div', { class: 'actions end' }, cancel, submit),
   );
-  page.append(h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/functions' }, 'Functions'), ' › ', 'Create function'), h('h1', {}, 'Create function'), form);
+  page.append(h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/functions' }, 'All functions'), ' › ', 'Create function'), h('h1', {}, 'Create function'), form);
   name.focus();
 }

@@ -11,7 +11,7 @@ const TABS = ['code', 'test', 'monitor', 'configuration'];
 
 export async function render(page, { name, tab }, ctx) {
   const head = h('div', { class: 'page-head' }, h('h1', {}, name));
-  const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/functions' }, 'Functions'), ' › ', name);
+  const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/functions' }, 'All functions'), ' › ', name);
   const summary = h('div', {}, loading('Loading the function…'));
   page.append(crumbs, head, summary);
   const doc = await lambda.getFunction(name);
