@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ACCOUNT, REPO, Portico, launchBrowser, request, screenshot, waitFor, watchPage } from './helpers.mjs';
+import { ACCOUNT, REPO, Portico, aws, launchBrowser, request, screenshot, waitFor, watchPage } from './helpers.mjs';
 
 const CODE = readFileSync(path.join(REPO, 'examples/hello-api/index.mjs'), 'utf8');
 const ORIGIN = 'https://app.example.com';
@@ -317,6 +317,34 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     // Not in the contract, so only reported: a page wider than the window scrolls sideways.
     if (overflow > 0) t.diagnostic(`at 420 px the function page is ${overflow} px wider than the window`);
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  step('Configuration tab: Memory 256 MB and an environment variable, saved to the function', async () => {
+    await page.goto(server.consoleUrl('#/functions/hello-api'));
+    await h1('hello-api').waitFor();
+    await page.getByRole('tab', { name: 'Configuration', exact: true }).click();
+    const general = page.getByRole('region', { name: 'General configuration', exact: true });
+    const memory = general.getByRole('spinbutton', { name: 'Memory (MB)', exact: true });
+    assert.equal(await memory.inputValue(), '128');
+    for (const name of ['Timeout (seconds)', 'Ephemeral storage (MB)']) await general.getByRole('spinbutton', { name, exact: true }).waitFor();
+    await memory.fill('256');
+    await general.getByRole('button', { name: 'Save', exact: true }).click();
+    await waitFor(async () => (await aws(server, ['lambda', 'get-function-configuration', '--function-name', 'hello-api'])).MemorySize === 256,
+      T, 'MemorySize 256');
+    await flash('Successfully updated the function hello-api.').waitFor();
+    const env = page.getByRole('region', { name: 'Environment variables', exact: true });
+    await env.getByRole('button', { name: 'Add environment variable', exact: true }).click();
+    await env.getByRole('textbox', { name: 'Key', exact: true }).last().fill('STAGE');
+    await env.getByRole('textbox', { name: 'Value', exact: true }).last().fill('dev');
+    await env.getByRole('button', { name: 'Save', exact: true }).click();
+    await waitFor(async () => (await aws(server, ['lambda', 'get-function-configuration', '--function-name', 'hello-api'])).Environment?.Variables?.STAGE === 'dev',
+      T, 'the environment variable STAGE=dev');
+    await page.getByRole('region', { name: 'Concurrency', exact: true }).getByRole('spinbutton', { name: 'Reserved concurrency', exact: true }).waitFor();
+    await page.getByRole('region', { name: 'Permissions', exact: true }).getByText('apigateway.amazonaws.com').first().waitFor();
+    await screenshot(page, 'function-configuration');
+    // The API still answers (the new configuration's environment).
+    const r = await request(server.pathUrl(apiId, '/hello?name=Dev'));
+    assert.equal(r.text, '{"message":"Hello, Dev!"}');
   });
 
   step('Sign out returns to the sign-in page, and the session is gone', async () => {
