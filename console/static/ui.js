@@ -187,6 +187,7 @@ export function fmtNum(n, digits = 0) {
 
 export function fmtMoney(n) {
   if (n === 0) return '$0.00';
+  if (n < 0.000001) return `$${n.toFixed(10).replace(/0+$/, '')}`;
   if (n < 0.01) return `$${n.toFixed(6)}`;
   return `$${n.toFixed(n < 1 ? 4 : 2)}`;
 }

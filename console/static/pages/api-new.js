@@ -89,6 +89,7 @@ function wizard(body, functions) {
       const remove = h('button', {
         type: 'button',
         class: 'secondary',
+        'aria-label': 'Remove this integration',
         onclick: () => {
           model.integrations = model.integrations.filter((x) => x.key !== key);
           row.remove();
@@ -146,6 +147,7 @@ function wizard(body, functions) {
       const remove = h('button', {
         type: 'button',
         class: 'secondary',
+        'aria-label': 'Remove this route',
         onclick: () => {
           model.routes = model.routes.filter((x) => x !== r);
           row.remove();

@@ -414,7 +414,7 @@ function environment(name, state, saved) {
     const key = h('input', { type: 'text', value: k, 'aria-label': 'Key', spellcheck: 'false', autocapitalize: 'off', placeholder: 'Key' });
     const val = h('input', { type: 'text', value: v, 'aria-label': 'Value', spellcheck: 'false', autocapitalize: 'off', placeholder: 'Value' });
     const row = h('div', { class: 'env-row' }, key, val);
-    const remove = h('button', { type: 'button', class: 'secondary', onclick: () => row.remove() }, 'Remove');
+    const remove = h('button', { type: 'button', class: 'secondary', 'aria-label': 'Remove this variable', onclick: () => row.remove() }, 'Remove');
     row.append(remove);
     rows.append(row);
     return key;
