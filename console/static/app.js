@@ -167,8 +167,10 @@ async function route() {
   }
   if (token === renderToken) {
     const h1 = page.querySelector('h1');
-    if (h1 && document.activeElement === document.body) {
+    // A new page moves keyboard focus to its title unless the page focused a control itself.
+    if (h1 && !page.contains(document.activeElement)) {
       h1.tabIndex = -1;
+      h1.focus({ preventScroll: true });
     }
     document.title = h1 ? `${h1.textContent} – Portico` : 'Portico';
   }

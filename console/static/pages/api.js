@@ -660,7 +660,9 @@ function diagnosticsTab(panel, state) {
         events = await logs.filter(group, { startTime: f.time - 60_000, endTime: f.time + 10_000, limit: 100 });
         note = `The gateway's request id ${f.requestId} differs from the function's own request id, and the function did not log it: these are all events of ${group} from one minute before to ten seconds after the failure (${fmtTime(f.time)}).`;
       }
-      out.replaceChildren(out.querySelector('h2'), h('p', { class: 'muted' }, note), logTable(events, name));
+      const title = out.querySelector('h2');
+      out.replaceChildren(title, h('p', { class: 'muted' }, note), logTable(events, name));
+      title.focus();
     } catch (e) {
       out.replaceChildren(out.querySelector('h2'), h('div', { class: 'alert', role: 'alert' }, e.message));
     }

@@ -219,10 +219,10 @@ function parseReport(log) {
   for (const [key, label] of [
     ['RequestId', 'Request ID'],
     ['Duration', 'Duration'],
-    ['Billed Duration', 'Billed duration'],
-    ['Memory Size', 'Memory size'],
-    ['Max Memory Used', 'Max memory used'],
-    ['Init Duration', 'Init duration'],
+    ['Billed Duration', 'Billed Duration'],
+    ['Memory Size', 'Memory Size'],
+    ['Max Memory Used', 'Max Memory Used'],
+    ['Init Duration', 'Init Duration'],
   ]) {
     const m = line.match(new RegExp(`(?:^|\\t|REPORT )${key}: ([^\\t]+)`));
     if (m) out[label] = m[1].trim();
