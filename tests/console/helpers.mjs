@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { toPng8 } from './png8.mjs';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '../..');
@@ -140,7 +141,12 @@ export function watchPage(page) {
 
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`) });
+  // No hover effect left where the last click was.
+  const { width, height } = page.viewportSize();
+  await page.mouse.move(width - 1, height - 1);
+  const png = await page.screenshot();
+  // The committed ones are palette PNGs (a third of the size).
+  writeFileSync(path.join(SCREENSHOT_DIR, `${name}.png`), process.env.CONSOLE_SCREENSHOTS === 'update' ? toPng8(png) : png);
 }
 
 /** A raw HTTP request (node:http, so Origin and other headers go out exactly as given). */
@@ -169,7 +175,7 @@ const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   return c >>> 0;
 });
 
-function crc32(buf) {
+export function crc32(buf) {
   let c = 0xffffffff;
   for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;

@@ -28,7 +28,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
   });
 
   after(async () => {
-    if (errors && (errors.pageErrors.length || errors.consoleErrors.length)) {
+    if (errors && (broken || errors.pageErrors.length)) {
       console.log(`# browser page errors: ${JSON.stringify(errors.pageErrors)}\n# console errors: ${JSON.stringify(errors.consoleErrors)}`);
     }
     await browser?.close();
