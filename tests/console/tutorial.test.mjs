@@ -181,6 +181,25 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await h1('hello-http-api').waitFor();
     apiId = /#\/apis\/([a-z0-9]+)$/.exec(page.url())?.[1];
     assert.ok(apiId, `an API page URL: ${page.url()}`);
+    // Creating granted the API the right to invoke the function, as the AWS console does.
+    const policy = JSON.parse((await aws(server, ['lambda', 'get-policy', '--function-name', 'hello-api'])).Policy);
+    const grants = policy.Statement.filter((st) => st.Principal?.Service === 'apigateway.amazonaws.com');
+    assert.equal(grants.length, 1, JSON.stringify(policy));
+    assert.equal(grants[0].Condition?.ArnLike?.['AWS:SourceArn'], `arn:aws:execute-api:us-east-1:${ACCOUNT}:${apiId}/*/*/hello`,
+      JSON.stringify(grants[0]));
+  });
+
+  step('the APIs list shows hello-http-api', async () => {
+    await topLink('APIs').click();
+    await h1('APIs').waitFor();
+    const headers = (await page.getByRole('columnheader').allTextContents()).map((t) => t.trim());
+    for (const h of ['Name', 'ID', 'Protocol', 'Created']) assert.ok(headers.includes(h), `column ${h} in ${JSON.stringify(headers)}`);
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'hello-http-api', exact: true }) });
+    const cells = (await row.getByRole('cell').allTextContents()).map((t) => t.trim());
+    assert.equal(cells[headers.indexOf('ID')], apiId, JSON.stringify(cells));
+    assert.equal(cells[headers.indexOf('Protocol')], 'HTTP', JSON.stringify(cells));
+    await page.getByRole('link', { name: 'hello-http-api', exact: true }).click();
+    await h1('hello-http-api').waitFor();
   });
 
   step('the API page shows the Invoke URL of the $default stage and the tabs', async () => {
@@ -211,6 +230,9 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
       assert.equal(await methods.getByRole('checkbox', { name: m, exact: true }).count(), 1, `method checkbox ${m}`);
     }
     for (const m of ['GET', 'POST', 'OPTIONS']) await methods.getByRole('checkbox', { name: m, exact: true }).check();
+    await page.getByRole('textbox', { name: 'Access-Control-Expose-Headers', exact: true }).waitFor();
+    await page.getByRole('spinbutton', { name: 'Access-Control-Max-Age', exact: true }).waitFor();
+    await page.getByRole('checkbox', { name: 'Access-Control-Allow-Credentials', exact: true }).waitFor();
     // The tutorial's AllowHeaders="content-type".
     await page.getByRole('textbox', { name: 'Access-Control-Allow-Headers', exact: true }).fill('content-type');
     await screenshot(page, 'api-cors');
