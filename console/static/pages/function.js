@@ -183,10 +183,26 @@ async function codeTab(panel, name, state) {
       current = null;
       return;
     }
-    note.textContent = `${entries.length} file${entries.length === 1 ? '' : 's'} in the package; handler ${state.cfg.Handler}.`;
+    note.textContent = `${dirty ? 'Changes not deployed. ' : ''}${entries.length} file${entries.length === 1 ? '' : 's'} in the package; handler ${state.cfg.Handler}.`;
     editor.setValue(t, n);
   };
-  editor = await createEditor(editorHost, { doc: '', fileName: first, label: 'Code editor' });
+  let loadingFile = false;
+  let dirty = false;
+  const markDirty = () => {
+    if (loadingFile) return;
+    dirty = true;
+    if (!note.textContent.startsWith('Changes not deployed')) note.textContent = `Changes not deployed. ${note.textContent}`;
+  };
+  editor = await createEditor(editorHost, { doc: '', fileName: first, label: 'Code editor', onChange: markDirty });
+  const setValue = editor.setValue;
+  editor.setValue = (text, fileName) => {
+    loadingFile = true;
+    try {
+      setValue(text, fileName);
+    } finally {
+      loadingFile = false;
+    }
+  };
   show(first);
   fileSelect.addEventListener('change', () => show(fileSelect.value));
   deploy.disabled = false;
@@ -199,6 +215,8 @@ async function codeTab(panel, name, state) {
       state.updated(await lambda.updateCode(name, toBase64(zip)));
       entries = files;
       edits.clear();
+      dirty = false;
+      note.textContent = note.textContent.replace(/^Changes not deployed\. /, '');
       flash(`Successfully updated the function ${name}.`);
     }),
   );
