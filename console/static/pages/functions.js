@@ -6,10 +6,20 @@ import { fmtTime, h, loading, table } from '../ui.js';
 export async function render(page, _params, ctx) {
   const create = h('button', { type: 'button', class: 'primary', onclick: () => go('/functions/new') }, 'Create function');
   const refresh = h('button', { type: 'button', class: 'secondary', 'aria-label': 'Refresh functions', onclick: () => go('/functions') }, 'Refresh');
-  const body = h('div', {}, loading('Loading functions…'));
-  page.append(h('div', { class: 'page-head' }, h('h1', {}, 'Functions'), h('div', { class: 'actions' }, refresh, create)), body);
-  const fns = await lambda.listFunctions();
+  // The heading appears with the table, so a page with its h1 is a page with its rows.
+  const wait = loading('Loading functions…');
+  page.append(wait);
+  let fns;
+  try {
+    fns = await lambda.listFunctions();
+  } catch (e) {
+    if (!ctx.isCurrent()) return;
+    wait.replaceWith(h('h1', {}, 'Functions'), h('div', { class: 'alert', role: 'alert' }, e.message));
+    return;
+  }
   if (!ctx.isCurrent()) return;
+  const body = h('div', {});
+  wait.replaceWith(h('div', { class: 'page-head' }, h('h1', {}, 'Functions'), h('div', { class: 'actions' }, refresh, create)), body);
   fns.sort((a, b) => a.FunctionName.localeCompare(b.FunctionName));
   body.replaceChildren(
     h('p', { class: 'muted' }, `${fns.length} function${fns.length === 1 ? '' : 's'}`),
