@@ -23,6 +23,19 @@ function loadPrices() {
 }
 
 export async function render(page, _params, ctx) {
+  // Usage first: the heading appears with the prices and the tables.
+  const wait = loading('Loading usage…');
+  page.append(wait);
+  let usage = null;
+  let apis = [];
+  let failure = null;
+  try {
+    [usage, apis] = await Promise.all([consoleApi.usage(), apigw.listApis().catch(() => [])]);
+  } catch (e) {
+    failure = e;
+  }
+  if (!ctx.isCurrent()) return;
+  wait.remove();
   page.append(h('h1', {}, 'Costs'), h('p', { class: 'muted' }, 'Estimated AWS charges for the requests and compute this account has used in this region since Portico started, at the prices below (AWS us-east-1 on-demand list prices by default; free tier not deducted).'));
   const prices = loadPrices();
   const inputs = {};
@@ -45,17 +58,12 @@ export async function render(page, _params, ctx) {
       draw();
     },
   }, 'Reset prices');
-  const out = h('div', {}, loading('Loading usage…'));
+  const out = h('div', {});
   page.append(section('Prices', form, h('p', { class: 'hint' }, 'Kept in this browser.'), h('div', { class: 'actions' }, reset)), out);
-  let usage;
-  let apis;
-  try {
-    [usage, apis] = await Promise.all([consoleApi.usage(), apigw.listApis().catch(() => [])]);
-  } catch (e) {
-    out.replaceChildren(h('div', { class: 'alert', role: 'alert' }, e.message));
+  if (failure) {
+    out.replaceChildren(h('div', { class: 'alert', role: 'alert' }, failure.message));
     return;
   }
-  if (!ctx.isCurrent()) return;
   const apiNames = new Map(apis.map((a) => [a.apiId, a.name]));
   draw = () => {
     const p = {};
