@@ -59,6 +59,11 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
       return false;
     }, 10_000, `the ${caption} chart to count at least ${min} (aria-label "${label}")`);
   };
+  // The trimmed texts of `locator`'s elements once `ready(texts)` holds (lists load asynchronously).
+  const texts = (locator, ready, what) => waitFor(async () => {
+    const t = (await locator.allTextContents()).map((x) => x.trim());
+    return ready(t) && t;
+  }, T, what);
   const flash = (text) => page.getByRole('status').filter({ hasText: text });
 
   step('the sign-in page: a wrong secret shows an alert with the server\'s message', async () => {
@@ -82,7 +87,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await button('Sign out').waitFor();
     await page.getByText(ACCOUNT).first().waitFor();
     for (const name of ['Functions', 'APIs', 'Costs']) {
-      assert.ok(await page.getByRole('link', { name, exact: true }).count() >= 1, `top bar link ${name}`);
+      await topLink(name).waitFor();
     }
     const region = page.getByRole('combobox', { name: 'Region', exact: true });
     assert.equal(await region.inputValue(), 'us-east-1');
@@ -97,11 +102,11 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     assert.equal(await page.getByRole('radio', { name: 'Author from scratch' }).isChecked(), true);
     await page.getByRole('textbox', { name: 'Function name', exact: true }).fill('hello-api');
     const runtime = page.getByRole('combobox', { name: 'Runtime', exact: true });
-    assert.equal(await runtime.inputValue(), 'nodejs22.x', 'Node.js 22.x is the default runtime');
-    const labels = (await runtime.locator('option').allTextContents()).map((s) => s.trim());
+    const labels = await texts(runtime.locator('option'), (t) => t.includes('Node.js 22.x'), 'the runtime options');
     for (const l of ['Node.js 22.x', 'Node.js 20.x', 'Python 3.11', 'Amazon Linux 2023']) {
       assert.ok(labels.includes(l), `runtime option ${l} in ${JSON.stringify(labels)}`);
     }
+    assert.equal(await runtime.inputValue(), 'nodejs22.x', 'Node.js 22.x is the default runtime');
     await runtime.selectOption({ label: 'Node.js 22.x' });
     const arch = page.getByRole('group', { name: 'Architecture', exact: true });
     assert.equal(await arch.getByRole('radio', { name: 'x86_64', exact: true }).isChecked(), true, 'x86_64 is the default');
@@ -131,12 +136,12 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
   step('the Functions list shows hello-api with nodejs22.x and arm64', async () => {
     await topLink('Functions').click();
     await h1('Functions').waitFor();
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'hello-api', exact: true }) });
+    await row.waitFor();
     const headers = (await page.getByRole('columnheader').allTextContents()).map((s) => s.trim());
     for (const h of ['Function name', 'Runtime', 'Architecture', 'Last modified', 'State']) {
       assert.ok(headers.includes(h), `column ${h} in ${JSON.stringify(headers)}`);
     }
-    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'hello-api', exact: true }) });
-    await row.waitFor();
     const cells = (await row.getByRole('cell').allTextContents()).map((s) => s.trim());
     assert.equal(cells[headers.indexOf('Runtime')], 'nodejs22.x', JSON.stringify(cells));
     assert.equal(cells[headers.indexOf('Architecture')], 'arm64', JSON.stringify(cells));
@@ -160,12 +165,14 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await button('Next').click();
 
     await h2('Configure routes').waitFor();
+    await button('Add route').waitFor();
     if (await page.getByRole('combobox', { name: 'Method', exact: true }).count() === 0) await button('Add route').click();
     assert.equal(await page.getByRole('combobox', { name: 'Method', exact: true }).count(), 1, 'one route row');
     await page.getByRole('combobox', { name: 'Method', exact: true }).selectOption('GET');
     await page.getByRole('textbox', { name: 'Resource path', exact: true }).fill('/hello');
     const target = page.getByRole('combobox', { name: 'Integration target', exact: true });
-    const targets = (await target.locator('option').allTextContents()).filter((s) => s.includes('hello-api'));
+    const targets = (await texts(target.locator('option'), (t) => t.some((x) => x.includes('hello-api')), 'the integration targets'))
+      .filter((x) => x.includes('hello-api'));
     assert.equal(targets.length, 1, `one integration target naming hello-api: ${JSON.stringify(await target.locator('option').allTextContents())}`);
     await target.selectOption({ label: targets[0] });
     await screenshot(page, 'create-api-routes');
@@ -192,9 +199,10 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
   step('the APIs list shows hello-http-api', async () => {
     await topLink('APIs').click();
     await h1('APIs').waitFor();
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'hello-http-api', exact: true }) });
+    await row.waitFor();
     const headers = (await page.getByRole('columnheader').allTextContents()).map((t) => t.trim());
     for (const h of ['Name', 'ID', 'Protocol', 'Created']) assert.ok(headers.includes(h), `column ${h} in ${JSON.stringify(headers)}`);
-    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'hello-http-api', exact: true }) });
     const cells = (await row.getByRole('cell').allTextContents()).map((t) => t.trim());
     assert.equal(cells[headers.indexOf('ID')], apiId, JSON.stringify(cells));
     assert.equal(cells[headers.indexOf('Protocol')], 'HTTP', JSON.stringify(cells));
@@ -214,7 +222,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     assert.ok(text.includes(host), `the host-style URL ${host} is shown`);
     assert.ok(text.includes(pathStyle), `the path-style URL ${pathStyle} is shown`);
     for (const tab of ['Routes', 'Integrations', 'Stages', 'CORS', 'Authorizers', 'Monitor', 'Diagnostics']) {
-      assert.equal(await page.getByRole('tab', { name: tab, exact: true }).count(), 1, `tab ${tab}`);
+      await page.getByRole('tab', { name: tab, exact: true }).waitFor(); // strict: exactly one
     }
     await screenshot(page, 'api');
   });
@@ -227,7 +235,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await page.getByText(ORIGIN, { exact: true }).first().waitFor();
     const methods = page.getByRole('group', { name: 'Access-Control-Allow-Methods', exact: true });
     for (const m of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', '*']) {
-      assert.equal(await methods.getByRole('checkbox', { name: m, exact: true }).count(), 1, `method checkbox ${m}`);
+      await methods.getByRole('checkbox', { name: m, exact: true }).waitFor(); // strict: exactly one
     }
     for (const m of ['GET', 'POST', 'OPTIONS']) await methods.getByRole('checkbox', { name: m, exact: true }).check();
     await page.getByRole('textbox', { name: 'Access-Control-Expose-Headers', exact: true }).waitFor();
@@ -288,7 +296,7 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     await h1('hello-api').waitFor();
     await page.getByRole('tab', { name: 'Test', exact: true }).click();
     const template = page.getByRole('combobox', { name: 'Template', exact: true });
-    const options = (await template.locator('option').allTextContents()).map((s) => s.trim());
+    const options = await texts(template.locator('option'), (t) => t.length >= 3, 'the templates');
     for (const o of ['hello-world', 'API Gateway HTTP API (payload 2.0)', 'API Gateway HTTP API (payload 1.0)']) {
       assert.ok(options.includes(o), `template ${o} in ${JSON.stringify(options)}`);
     }
