@@ -306,10 +306,13 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
       5_000, 'the payload 2.0 event in "Event JSON"');
     await button('Test').click();
     invocations++;
-    await page.getByRole('heading', { name: 'Execution result', exact: true }).waitFor();
-    await page.getByText('Execution result: succeeded').waitFor();
-    await page.getByText('Function Logs').first().waitFor();
-    await page.getByText(/REPORT RequestId: [0-9a-f-]+\s+Duration: [\d.]+ ms/).first().waitFor();
+    // A region with the heading "Execution result": the outcome, the response, "Function Logs".
+    const result = page.getByRole('region', { name: 'Execution result', exact: true });
+    await result.getByRole('heading', { name: 'Execution result', exact: true }).waitFor();
+    await result.getByText('Execution result: succeeded').waitFor();
+    await result.getByText('Function Logs').first().waitFor();
+    await result.getByText(/START RequestId: [0-9a-f-]+/).first().waitFor();
+    await result.getByText(/REPORT RequestId: [0-9a-f-]+\s+Duration: [\d.]+ ms/).first().waitFor();
     const body = await page.locator('body').innerText();
     assert.match(body, /Hello, [^!]*!/, 'the response JSON is shown');
     assert.ok(!body.includes('Execution result: failed'));
