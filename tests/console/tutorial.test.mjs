@@ -5,10 +5,10 @@
 // CORS, call it, test the function from the Test tab, read its Monitor charts, sign out.
 // The steps run in order, each on the state the previous ones left.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ACCOUNT, REPO, Portico, aws, launchBrowser, request, screenshot, waitFor, watchPage } from './helpers.mjs';
+import { ACCOUNT, REPO, Portico, aws, launchBrowser, makeZip, request, screenshot, waitFor, watchPage } from './helpers.mjs';
 
 const CODE = readFileSync(path.join(REPO, 'examples/hello-api/index.mjs'), 'utf8');
 const ORIGIN = 'https://app.example.com';
@@ -378,6 +378,25 @@ describe('the tutorial through the console', { timeout: 240_000 }, () => {
     // The API still answers (the new configuration's environment).
     const r = await request(server.pathUrl(apiId, '/hello?name=Dev'));
     assert.equal(r.text, '{"message":"Hello, Dev!"}');
+  });
+
+  step('Region: another region has its own Functions list; back in us-east-1 hello-api is there', async () => {
+    await topLink('Functions').click();
+    await page.getByRole('link', { name: 'hello-api', exact: true }).waitFor();
+    const region = page.getByRole('combobox', { name: 'Region', exact: true });
+    const regions = await texts(region.locator('option'), (t) => t.length > 1, 'more than one region');
+    const other = regions.find((r) => r !== 'us-east-1');
+    // A function of that region (made with the AWS CLI) shows the list has loaded.
+    const zip = path.join(server.base, 'elsewhere.zip');
+    writeFileSync(zip, makeZip({ 'index.mjs': 'export const handler = async () => "hi";\n' }));
+    await aws(server, ['lambda', 'create-function', '--region', other, '--function-name', 'elsewhere', '--runtime', 'nodejs22.x',
+      '--handler', 'index.handler', '--zip-file', `fileb://${zip}`, '--role', `arn:aws:iam::${ACCOUNT}:role/r`]);
+    await region.selectOption(other);
+    await h1('Functions').waitFor();
+    await page.getByRole('link', { name: 'elsewhere', exact: true }).waitFor();
+    assert.equal(await page.getByRole('link', { name: 'hello-api', exact: true }).count(), 0, `hello-api is not in ${other}`);
+    await region.selectOption('us-east-1');
+    await page.getByRole('link', { name: 'hello-api', exact: true }).waitFor();
   });
 
   step('Sign out returns to the sign-in page, and the session is gone', async () => {
