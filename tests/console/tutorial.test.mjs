@@ -1,9 +1,10 @@
 // The tutorial, through the web console, in headless Chromium: every element is found by its
-// role and accessible name as /tmp/console-contract.md's "UI wording" fixes them. Sign in,
-// create hello-api (Node.js 22.x, arm64), deploy the tutorial's code from the editor, build
-// the HTTP API hello-http-api (Lambda integration, GET /hello, $default auto-deploy), set its
-// CORS, call it, test the function from the Test tab, read its Monitor charts, sign out.
-// The steps run in order, each on the state the previous ones left.
+// role and accessible name (the console's wording, which console/README.md calls a contract
+// with these tests). Sign in, create hello-api (Node.js 22.x, arm64), deploy the tutorial's
+// code from the editor, build the HTTP API hello-http-api (Lambda integration, GET /hello,
+// $default auto-deploy), set its CORS, call it, test the function from the Test tab, read the
+// Monitor charts, Costs, Configuration, Region, sign out. The steps run in order, each on the
+// state the previous ones left; after a failure the rest are skipped.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
