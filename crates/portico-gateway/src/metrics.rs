@@ -6,14 +6,14 @@
 //! An API's entry is looked up when its snapshot is compiled, so a request records
 //! with one short lock of its own API's entry; only a failure allocates (its strings).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::Response;
 use http_body_util::Full;
-use portico_model::metrics::ApiSeries;
+use portico_model::metrics::{lock, ApiSeries, Registry};
 pub use portico_model::metrics::{ApiPoint, PERIOD_MS, RETAINED_MINUTES};
 use portico_model::Scope;
 use portico_runtime::metrics::epoch_ms;
@@ -21,11 +21,6 @@ use serde::Serialize;
 
 /// Failures kept per API, newest first.
 pub const FAILURES_KEPT: usize = 100;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update leaves the state consistent: reuse it after a panic.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// One API's requests since Portico started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -112,13 +107,10 @@ impl ApiEntry {
     }
 }
 
-type ById = HashMap<String, Arc<ApiEntry>>;
-
 /// Every HTTP API's metrics, by account and region, then API id.
 #[derive(Debug)]
 pub struct ApiMetrics {
-    since_ms: i64,
-    apis: Mutex<HashMap<Scope, ById>>,
+    apis: Registry<ApiEntry>,
 }
 
 impl Default for ApiMetrics {
@@ -130,31 +122,23 @@ impl Default for ApiMetrics {
 impl ApiMetrics {
     /// Metrics counted from `since_ms` (milliseconds since the epoch).
     pub fn new(since_ms: i64) -> ApiMetrics {
-        ApiMetrics { since_ms, apis: Mutex::new(HashMap::new()) }
+        ApiMetrics { apis: Registry::new(since_ms) }
     }
 
     /// When counting began (Portico's start), milliseconds since the epoch.
     pub fn since_ms(&self) -> i64 {
-        self.since_ms
+        self.apis.since_ms()
     }
 
     /// The entry of `scope`'s API `api_id`, made when first seen.
     pub(crate) fn entry(&self, scope: &Scope, api_id: &str) -> Arc<ApiEntry> {
-        let mut apis = lock(&self.apis);
-        if let Some(e) = apis.get(scope).and_then(|a| a.get(api_id)) {
-            return e.clone();
-        }
-        apis.entry(scope.clone()).or_default().entry(api_id.to_string()).or_default().clone()
-    }
-
-    fn find(&self, scope: &Scope, api_id: &str) -> Option<Arc<ApiEntry>> {
-        lock(&self.apis).get(scope).and_then(|a| a.get(api_id)).cloned()
+        self.apis.entry(scope, api_id)
     }
 
     /// `scope`'s API `api_id`: the last `minutes` minutes (1 to 180) up to `now_ms`'s,
     /// oldest first, one point per minute, zero-filled.
     pub fn series(&self, scope: &Scope, api_id: &str, now_ms: i64, minutes: u32) -> Vec<ApiPoint> {
-        match self.find(scope, api_id) {
+        match self.apis.find(scope, api_id) {
             Some(e) => lock(&e.state).series.points(now_ms, minutes),
             None => ApiSeries::default().points(now_ms, minutes),
         }
@@ -162,24 +146,19 @@ impl ApiMetrics {
 
     /// The requests of `scope`'s APIs since Portico started (APIs with at least one).
     pub fn usage(&self, scope: &Scope) -> Vec<ApiUsage> {
-        let entries: Vec<(String, Arc<ApiEntry>)> = lock(&self.apis)
-            .get(scope)
-            .map(|a| a.iter().map(|(id, e)| (id.clone(), e.clone())).collect())
-            .unwrap_or_default();
-        let mut usage: Vec<ApiUsage> = entries
+        self.apis
+            .entries(scope)
             .into_iter()
             .filter_map(|(api_id, e)| {
                 let requests = lock(&e.state).requests;
                 (requests > 0).then_some(ApiUsage { api_id, requests })
             })
-            .collect();
-        usage.sort_by(|a, b| a.api_id.cmp(&b.api_id));
-        usage
+            .collect()
     }
 
     /// The last [`FAILURES_KEPT`] failures of `scope`'s API `api_id`, newest first.
     pub fn failures(&self, scope: &Scope, api_id: &str) -> Vec<Failure> {
-        self.find(scope, api_id).map(|e| lock(&e.state).failures.iter().cloned().collect()).unwrap_or_default()
+        self.apis.find(scope, api_id).map(|e| lock(&e.state).failures.iter().cloned().collect()).unwrap_or_default()
     }
 }
 

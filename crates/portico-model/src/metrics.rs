@@ -7,9 +7,13 @@
 //! comes from and tests decide what it is. Nothing here is persisted: a restart starts
 //! from zero, as the console says ("since Portico started").
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::Scope;
 
 /// One bucket's length: a minute, in milliseconds.
 pub const PERIOD_MS: i64 = 60_000;
@@ -20,6 +24,57 @@ pub const RETAINED_MINUTES: u32 = 180;
 /// The minute (since the epoch) that `now_ms` falls in.
 pub fn minute_of(now_ms: i64) -> i64 {
     now_ms.div_euclid(PERIOD_MS)
+}
+
+/// Locks a recorder's state. Every update leaves it consistent, so it is reused after a
+/// panic elsewhere.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The recorders of one kind (functions or APIs), by account and region, then name: each
+/// made when first seen and then held by its function's pool or its compiled API, so a
+/// record takes only the entry's own lock, never this map's.
+#[derive(Debug)]
+pub struct Registry<E> {
+    since_ms: i64,
+    entries: Mutex<HashMap<Scope, HashMap<String, Arc<E>>>>,
+}
+
+impl<E: Default> Registry<E> {
+    /// An empty registry counting from `since_ms` (milliseconds since the epoch).
+    pub fn new(since_ms: i64) -> Registry<E> {
+        Registry { since_ms, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// When counting began (Portico's start), milliseconds since the epoch.
+    pub fn since_ms(&self) -> i64 {
+        self.since_ms
+    }
+
+    /// The entry of `scope`'s `name`, made when first seen.
+    pub fn entry(&self, scope: &Scope, name: &str) -> Arc<E> {
+        let mut entries = lock(&self.entries);
+        if let Some(e) = entries.get(scope).and_then(|by_name| by_name.get(name)) {
+            return e.clone();
+        }
+        entries.entry(scope.clone()).or_default().entry(name.to_string()).or_default().clone()
+    }
+
+    /// The entry of `scope`'s `name`, if it was ever recorded.
+    pub fn find(&self, scope: &Scope, name: &str) -> Option<Arc<E>> {
+        lock(&self.entries).get(scope).and_then(|by_name| by_name.get(name)).cloned()
+    }
+
+    /// Every entry of `scope`, by name.
+    pub fn entries(&self, scope: &Scope) -> Vec<(String, Arc<E>)> {
+        let mut all: Vec<(String, Arc<E>)> = lock(&self.entries)
+            .get(scope)
+            .map(|by_name| by_name.iter().map(|(n, e)| (n.clone(), e.clone())).collect())
+            .unwrap_or_default();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
 }
 
 /// Sub-buckets per power of two: each bucket spans 1/16 of its lower bound, so a value
@@ -482,6 +537,22 @@ mod tests {
         // An event older than the ring's window is dropped.
         s.record(at(0, 3), 200, ms(1.0));
         assert_eq!(s.points(at(180, 0), 180).iter().map(|p| p.requests).sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn a_registry_makes_each_entry_once_per_scope() {
+        let reg: Registry<Mutex<u32>> = Registry::new(7);
+        let a = Scope { account_id: "111122223333".into(), region: "us-east-1".into() };
+        let b = Scope { account_id: "444455556666".into(), region: "us-east-1".into() };
+        *lock(&reg.entry(&a, "f")) += 1;
+        *lock(&reg.entry(&a, "f")) += 1;
+        *lock(&reg.entry(&a, "e")) += 5;
+        assert!(reg.find(&b, "f").is_none(), "another account's entry is its own");
+        assert_eq!(reg.find(&a, "f").map(|e| *lock(&e)), Some(2));
+        let names: Vec<String> = reg.entries(&a).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["e", "f"]);
+        assert!(reg.entries(&b).is_empty());
+        assert_eq!(reg.since_ms(), 7);
     }
 
     #[test]

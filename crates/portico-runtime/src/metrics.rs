@@ -7,11 +7,10 @@
 //! function's entry is looked up once per pool (a pool caches its `Arc`), so recording
 //! takes one short lock of that function's own entry and allocates nothing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use portico_model::metrics::FunctionSeries;
+use portico_model::metrics::{lock, FunctionSeries, Registry};
 pub use portico_model::metrics::{FunctionPoint, PERIOD_MS, RETAINED_MINUTES};
 use portico_model::{Architecture, Function, Scope};
 use serde::Serialize;
@@ -19,11 +18,6 @@ use serde::Serialize;
 /// Milliseconds since the epoch of `t` (0 before it).
 pub fn epoch_ms(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update leaves the state consistent: reuse it after a panic.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One function's usage since Portico started, as the console's cost estimate reads it.
@@ -128,13 +122,10 @@ impl Drop for Busy {
     }
 }
 
-type ByName = HashMap<String, Arc<FunctionEntry>>;
-
 /// Every function's metrics, by account and region, then name.
 #[derive(Debug)]
 pub struct FunctionMetrics {
-    since_ms: i64,
-    functions: Mutex<HashMap<Scope, ByName>>,
+    functions: Registry<FunctionEntry>,
 }
 
 impl Default for FunctionMetrics {
@@ -146,32 +137,24 @@ impl Default for FunctionMetrics {
 impl FunctionMetrics {
     /// Metrics counted from `since_ms` (milliseconds since the epoch).
     pub fn new(since_ms: i64) -> FunctionMetrics {
-        FunctionMetrics { since_ms, functions: Mutex::new(HashMap::new()) }
+        FunctionMetrics { functions: Registry::new(since_ms) }
     }
 
     /// When counting began (Portico's start), milliseconds since the epoch.
     pub fn since_ms(&self) -> i64 {
-        self.since_ms
+        self.functions.since_ms()
     }
 
     /// The entry of `scope`'s function `name`, made when first seen.
     pub(crate) fn entry(&self, scope: &Scope, name: &str) -> Arc<FunctionEntry> {
-        let mut functions = lock(&self.functions);
-        if let Some(e) = functions.get(scope).and_then(|f| f.get(name)) {
-            return e.clone();
-        }
-        functions.entry(scope.clone()).or_default().entry(name.to_string()).or_default().clone()
-    }
-
-    fn find(&self, scope: &Scope, name: &str) -> Option<Arc<FunctionEntry>> {
-        lock(&self.functions).get(scope).and_then(|f| f.get(name)).cloned()
+        self.functions.entry(scope, name)
     }
 
     /// `scope`'s function `name`: the last `minutes` minutes (1 to 180) up to `now_ms`'s,
     /// oldest first, one point per minute, zero-filled (all zero for a function never
     /// invoked).
     pub fn series(&self, scope: &Scope, function: &str, now_ms: i64, minutes: u32) -> Vec<FunctionPoint> {
-        match self.find(scope, function) {
+        match self.functions.find(scope, function) {
             Some(e) => lock(&e.state).series.points(now_ms, minutes),
             None => FunctionSeries::default().points(now_ms, minutes),
         }
@@ -179,11 +162,8 @@ impl FunctionMetrics {
 
     /// The usage of `scope`'s functions invoked since Portico started, by name.
     pub fn usage(&self, scope: &Scope) -> Vec<FunctionUsage> {
-        let entries: Vec<(String, Arc<FunctionEntry>)> = lock(&self.functions)
-            .get(scope)
-            .map(|f| f.iter().map(|(n, e)| (n.clone(), e.clone())).collect())
-            .unwrap_or_default();
-        let mut usage: Vec<FunctionUsage> = entries
+        self.functions
+            .entries(scope)
             .into_iter()
             .filter_map(|(function_name, e)| {
                 let s = lock(&e.state);
@@ -195,9 +175,7 @@ impl FunctionMetrics {
                     gb_seconds: s.mb_ms as f64 / 1000.0 / 1024.0,
                 })
             })
-            .collect();
-        usage.sort_by(|a, b| a.function_name.cmp(&b.function_name));
-        usage
+            .collect()
     }
 }
 
