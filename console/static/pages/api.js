@@ -259,43 +259,9 @@ function integrationsTab(panel, state) {
 
 function stagesTab(panel, state) {
   const apiId = state.api.apiId;
-  loader(panel, async (body, reload, alert) => {
+  loader(panel, async (body, reload) => {
     const stages = await apigw.list(apiId, 'stages');
-    const rows = stages.map((s) => {
-      const u = invokeUrls(state.api, s.stageName);
-      const deploy = s.autoDeploy
-        ? null
-        : h('button', {
-            type: 'button',
-            class: 'secondary',
-            'aria-label': `Deploy to stage ${s.stageName}`,
-            onclick: (e) =>
-              busy(e.currentTarget, alert, async () => {
-                await apigw.create(apiId, 'deployments', { stageName: s.stageName });
-                flash(`Deployed to the stage ${s.stageName}.`);
-                reload();
-              }),
-          }, 'Deploy');
-      const remove = h('button', {
-        type: 'button',
-        class: 'secondary',
-        'aria-label': `Delete stage ${s.stageName}`,
-        onclick: (e) =>
-          busy(e.currentTarget, alert, async () => {
-            await apigw.remove(apiId, 'stages', s.stageName);
-            flash(`Deleted the stage ${s.stageName}.`);
-            reload();
-          }),
-      }, 'Delete');
-      return [
-        h('code', {}, s.stageName),
-        h('a', { href: u.host, target: '_blank', rel: 'noopener' }, u.host),
-        s.autoDeploy ? 'Enabled' : 'Disabled',
-        s.deploymentId || '–',
-        fmtTime(s.lastUpdatedDate),
-        h('span', { class: 'actions' }, deploy, remove),
-      ];
-    });
+    stages.sort((a, b) => a.stageName.localeCompare(b.stageName));
     const name = h('input', { type: 'text', spellcheck: 'false', autocapitalize: 'off', value: stages.some((s) => s.stageName === '$default') ? '' : '$default' });
     const cid = id('auto');
     const auto = h('input', { type: 'checkbox', id: cid, checked: true });
@@ -321,10 +287,141 @@ function stagesTab(panel, state) {
       formAlert,
     );
     body.replaceChildren(
-      section('Stages', table('Stages', ['Stage name', 'Invoke URL', 'Auto-deploy', 'Deployment', 'Last updated', 'Actions'], rows, 'No stages: the API serves nothing until it has one.')),
+      ...(stages.length
+        ? stages.map((s) => stageEditor(state.api, s, reload))
+        : [section('Stages', h('p', { class: 'muted' }, 'No stages: the API serves nothing until it has one.'))]),
       section('Create a stage', form),
     );
   });
+}
+
+/** "Stage variable name", then "Stage variable name 2", … so each row's fields have a name of their own. */
+const nth = (label, n) => (n === 1 ? label : `${label} ${n}`);
+
+/** One stage: its facts, Deploy and Delete, and the form that saves its settings (UpdateStage). */
+function stageEditor(api, s, reload) {
+  const apiId = api.apiId;
+  const alert = alertBox();
+  const u = invokeUrls(api, s.stageName);
+  const deploy = s.autoDeploy
+    ? null
+    : h('button', {
+        type: 'button',
+        class: 'secondary',
+        'aria-label': `Deploy to stage ${s.stageName}`,
+        onclick: (e) =>
+          busy(e.currentTarget, alert, async () => {
+            await apigw.create(apiId, 'deployments', { stageName: s.stageName });
+            flash(`Deployed to the stage ${s.stageName}.`);
+            reload();
+          }),
+      }, 'Deploy');
+  const remove = h('button', {
+    type: 'button',
+    class: 'secondary',
+    'aria-label': `Delete stage ${s.stageName}`,
+    onclick: (e) =>
+      busy(e.currentTarget, alert, async () => {
+        await apigw.remove(apiId, 'stages', s.stageName);
+        flash(`Deleted the stage ${s.stageName}.`);
+        reload();
+      }),
+  }, 'Delete');
+
+  // Stage variables: key/value rows, renumbered whenever one is added or removed.
+  const rows = h('div', { class: 'env-rows' });
+  const renumber = () =>
+    [...rows.children].forEach((row, i) => {
+      const [k, v, x] = row.children;
+      k.setAttribute('aria-label', nth('Stage variable name', i + 1));
+      v.setAttribute('aria-label', nth('Stage variable value', i + 1));
+      x.setAttribute('aria-label', nth('Remove stage variable', i + 1));
+    });
+  const addRow = (k = '', v = '') => {
+    const key = h('input', { type: 'text', value: k, spellcheck: 'false', autocapitalize: 'off', placeholder: 'Name' });
+    const val = h('input', { type: 'text', value: v, spellcheck: 'false', autocapitalize: 'off', placeholder: 'Value' });
+    const drop = h('button', { type: 'button', class: 'secondary' }, 'Remove');
+    const row = h('div', { class: 'env-row' }, key, val, drop);
+    drop.addEventListener('click', () => {
+      row.remove();
+      renumber();
+    });
+    rows.append(row);
+    renumber();
+    return key;
+  };
+  for (const [k, v] of Object.entries(s.stageVariables || {})) addRow(k, v);
+  const add = h('button', { type: 'button', class: 'secondary', onclick: () => addRow().focus() }, 'Add stage variable');
+
+  const settings = s.defaultRouteSettings || {};
+  const burst = h('input', { type: 'number', min: 0, step: 1, inputmode: 'numeric', value: settings.throttlingBurstLimit ?? '', placeholder: 'Account limit' });
+  const rate = h('input', { type: 'number', min: 0, step: 'any', inputmode: 'decimal', value: settings.throttlingRateLimit ?? '', placeholder: 'Account limit' });
+  const autoId = id('auto');
+  const auto = h('input', { type: 'checkbox', id: autoId, checked: s.autoDeploy });
+  const save = h('button', { type: 'submit', class: 'primary' }, 'Save stage');
+  const form = h(
+    'form',
+    {
+      novalidate: true,
+      onsubmit: (e) => {
+        e.preventDefault();
+        busy(save, alert, async () => {
+          // The whole map goes out: UpdateStage replaces it, so a removed row removes its variable.
+          const vars = {};
+          for (const row of rows.children) {
+            const [k, v] = row.querySelectorAll('input');
+            const key = k.value.trim();
+            if (!key && !v.value) continue;
+            if (!key) throw new Error('Every stage variable needs a name.');
+            if (key in vars) throw new Error(`The stage variable ${key} appears twice.`);
+            vars[key] = v.value;
+          }
+          // An empty limit is left unset: the route then has the account's limit.
+          const limits = { detailedMetricsEnabled: Boolean(settings.detailedMetricsEnabled) };
+          if (burst.value.trim() !== '') {
+            const n = Number(burst.value);
+            if (!Number.isInteger(n) || n < 0) throw new Error('Burst limit must be a whole number of requests, 0 or more.');
+            limits.throttlingBurstLimit = n;
+          }
+          if (rate.value.trim() !== '') {
+            const x = Number(rate.value);
+            if (!Number.isFinite(x) || x < 0) throw new Error('Rate limit must be a number of requests per second, 0 or more.');
+            limits.throttlingRateLimit = x;
+          }
+          await apigw.update(apiId, 'stages', s.stageName, { stageVariables: vars, defaultRouteSettings: limits, autoDeploy: auto.checked });
+          flash(`Successfully updated stage ${s.stageName}.`);
+          reload();
+        });
+      },
+    },
+    h('h3', {}, 'Stage variables'),
+    h('p', { class: 'muted' }, 'Passed to the functions in the event (stageVariables) and usable in an integration URI as ${stageVariables.name}.'),
+    rows,
+    h('div', { class: 'actions' }, add),
+    h('h3', {}, 'Throttling'),
+    h('p', { class: 'muted' }, 'Default route settings: past the burst, the stage answers 429 until the rate refills it. Leave a limit empty for the account\u2019s.'),
+    h('div', { class: 'grid-2' }, field('Burst limit', burst, 'Requests at once.'), field('Rate limit', rate, 'Requests per second.')),
+    h('h3', {}, 'Deployment'),
+    h('div', { class: 'check' }, auto, h('label', { for: autoId }, 'Auto-deploy')),
+    h('p', { class: 'hint' }, 'With auto-deploy every change to the API is deployed to the stage at once; without it, the stage serves its deployment until you deploy again.'),
+    alert,
+    h('div', { class: 'actions' }, save),
+  );
+  const hid = id('stage');
+  return h(
+    'section',
+    { class: 'panel', 'aria-labelledby': hid },
+    h('div', { class: 'toolbar' }, h('h2', { id: hid }, s.stageName), h('div', { class: 'actions' }, deploy, remove)),
+    h(
+      'dl',
+      { class: 'facts' },
+      h('div', { class: 'wide' }, h('dt', {}, 'Invoke URL'), h('dd', {}, h('a', { href: u.host, target: '_blank', rel: 'noopener' }, u.host))),
+      h('div', {}, h('dt', {}, 'Deployment ID'), h('dd', {}, s.deploymentId ? h('code', {}, s.deploymentId) : 'Not deployed')),
+      h('div', {}, h('dt', {}, 'Last updated'), h('dd', {}, fmtTime(s.lastUpdatedDate))),
+      h('div', {}, h('dt', {}, 'Auto-deploy'), h('dd', {}, s.autoDeploy ? 'Enabled' : 'Disabled')),
+    ),
+    form,
+  );
 }
 
 // --- CORS -------------------------------------------------------------------------------
