@@ -84,6 +84,41 @@ export async function busy(button, alert, fn) {
 }
 
 /**
+ * A modal dialog that asks before `action` runs (its errors are shown in the dialog):
+ * `confirm` is the danger button's text; with `typed`, that text must be typed first.
+ */
+export function confirmDialog(page, { title, text, confirm, typed, action }) {
+  const alert = alertBox();
+  const input = typed ? h('input', { type: 'text', autocomplete: 'off' }) : null;
+  const yes = h('button', { type: 'submit', class: 'danger' }, confirm);
+  const heading = id('confirm');
+  const submit = (e) => {
+    e.preventDefault();
+    busy(yes, alert, async () => {
+      if (typed && input.value !== typed) throw new Error(`Type ${typed} to confirm.`);
+      await action();
+      dialog.close();
+    });
+  };
+  const dialog = h(
+    'dialog',
+    { class: 'dialog', 'aria-labelledby': heading },
+    h(
+      'form',
+      { method: 'dialog', onsubmit: submit },
+      h('h2', { id: heading }, title),
+      h('p', {}, text),
+      typed ? field(`To confirm, type ${typed}`, input) : null,
+      alert,
+      h('div', { class: 'actions end' }, h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Cancel'), yes),
+    ),
+  );
+  dialog.addEventListener('close', () => dialog.remove());
+  page.append(dialog);
+  dialog.showModal();
+}
+
+/**
  * A table with a caption (visually hidden unless `showCaption`), column headers and rows.
  * `rows` are arrays of cells (strings or nodes).
  */

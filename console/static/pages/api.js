@@ -3,7 +3,7 @@
 import { apigw, consoleApi, lambda, logs } from '../api.js';
 import { flash, go, replacePath } from '../app.js';
 import { countChart, latencyChart } from '../charts.js';
-import { alertBox, busy, copyButton, field, fmtTime, h, id, loading, section, table, tabs } from '../ui.js';
+import { alertBox, busy, confirmDialog, copyButton, field, fmtTime, h, id, loading, section, table, tabs } from '../ui.js';
 import { METHODS, checkPath, functionNameOf, grantInvoke, invokeUrls } from './apigw-util.js';
 import { logTable } from './function.js';
 
@@ -67,34 +67,16 @@ export async function render(page, { apiId, tab }, ctx) {
 }
 
 function confirmDelete(page, api) {
-  const alert = alertBox();
-  const yes = h('button', { type: 'submit', class: 'danger' }, 'Delete API');
-  const dialog = h(
-    'dialog',
-    { class: 'dialog', 'aria-labelledby': 'del-api-h' },
-    h(
-      'form',
-      {
-        method: 'dialog',
-        onsubmit: (e) => {
-          e.preventDefault();
-          busy(yes, alert, async () => {
-            await apigw.deleteApi(api.apiId);
-            dialog.close();
-            flash(`Successfully deleted the API ${api.name}.`, { next: true });
-            go('/apis');
-          });
-        },
-      },
-      h('h2', { id: 'del-api-h' }, `Delete ${api.name}`),
-      h('p', {}, 'Deleting the API removes its routes, integrations, stages and authorizers. Its functions stay.'),
-      alert,
-      h('div', { class: 'actions end' }, h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Cancel'), yes),
-    ),
-  );
-  dialog.addEventListener('close', () => dialog.remove());
-  page.append(dialog);
-  dialog.showModal();
+  confirmDialog(page, {
+    title: `Delete ${api.name}`,
+    text: 'Deleting the API removes its routes, integrations, stages and authorizers. Its functions stay.',
+    confirm: 'Delete API',
+    action: async () => {
+      await apigw.deleteApi(api.apiId);
+      flash(`Successfully deleted the API ${api.name}.`, { next: true });
+      go('/apis');
+    },
+  });
 }
 
 /** A panel that (re)loads its content with `load()`; errors go to its alert. */
@@ -135,14 +117,7 @@ function routesTab(panel, state) {
       return `${r.authorizationType}${a ? ` (${a.name})` : ''}`;
     };
     const rows = routes.map((r) => {
-      const remove = h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete route ${r.routeKey}` }, 'Delete');
-      remove.addEventListener('click', () =>
-        busy(remove, alert, async () => {
-          await apigw.remove(apiId, 'routes', r.routeId);
-          flash(`Deleted the route ${r.routeKey}.`);
-          reload();
-        }),
-      );
+      const remove = deleteButton('route', r.routeKey, alert, reload, () => apigw.remove(apiId, 'routes', r.routeId));
       return [h('code', {}, r.routeKey), targetLabel(r.target, integrations), authName(r), remove];
     });
     // Create-route form.
@@ -202,13 +177,8 @@ function integrationsTab(panel, state) {
   loader(panel, async (body, reload, alert) => {
     const [integrations, functions] = await Promise.all([apigw.list(apiId, 'integrations'), lambda.listFunctions()]);
     const rows = integrations.map((i) => {
-      const remove = h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete integration ${i.integrationId}` }, 'Delete');
-      remove.addEventListener('click', () =>
-        busy(remove, alert, async () => {
-          await apigw.remove(apiId, 'integrations', i.integrationId);
-          flash(`Deleted the integration ${i.integrationId}.`);
-          reload();
-        }),
+      const remove = deleteButton('integration', i.integrationId, alert, reload, () =>
+        apigw.remove(apiId, 'integrations', i.integrationId),
       );
       const fn = functionNameOf(i.integrationUri);
       return [
@@ -298,6 +268,21 @@ function stagesTab(panel, state) {
 /** "Stage variable name", then "Stage variable name 2", … so each row's fields have a name of their own. */
 const nth = (label, n) => (n === 1 ? label : `${label} ${n}`);
 
+/** "Delete" for one `kind` of sub-resource named `name`: runs `remove` (errors go to `alert`), then says so and reloads. */
+function deleteButton(kind, name, alert, reload, remove) {
+  return h('button', {
+    type: 'button',
+    class: 'secondary',
+    'aria-label': `Delete ${kind} ${name}`,
+    onclick: (e) =>
+      busy(e.currentTarget, alert, async () => {
+        await remove();
+        flash(`Deleted the ${kind} ${name}.`);
+        reload();
+      }),
+  }, 'Delete');
+}
+
 /** One stage: its facts, Deploy and Delete, and the form that saves its settings (UpdateStage). */
 function stageEditor(api, s, reload) {
   const apiId = api.apiId;
@@ -316,17 +301,7 @@ function stageEditor(api, s, reload) {
             reload();
           }),
       }, 'Deploy');
-  const remove = h('button', {
-    type: 'button',
-    class: 'secondary',
-    'aria-label': `Delete stage ${s.stageName}`,
-    onclick: (e) =>
-      busy(e.currentTarget, alert, async () => {
-        await apigw.remove(apiId, 'stages', s.stageName);
-        flash(`Deleted the stage ${s.stageName}.`);
-        reload();
-      }),
-  }, 'Delete');
+  const remove = deleteButton('stage', s.stageName, alert, reload, () => apigw.remove(apiId, 'stages', s.stageName));
 
   // Stage variables: key/value rows, renumbered whenever one is added or removed.
   const rows = h('div', { class: 'env-rows' });
@@ -553,17 +528,9 @@ function authorizersTab(panel, state) {
   loader(panel, async (body, reload, alert) => {
     const [authorizers, routes, functions] = await Promise.all([apigw.list(apiId, 'authorizers'), apigw.list(apiId, 'routes'), lambda.listFunctions()]);
     const rows = authorizers.map((a) => {
-      const remove = h('button', {
-        type: 'button',
-        class: 'secondary',
-        'aria-label': `Delete authorizer ${a.name}`,
-        onclick: (e) =>
-          busy(e.currentTarget, alert, async () => {
-            await apigw.remove(apiId, 'authorizers', a.authorizerId);
-            flash(`Deleted the authorizer ${a.name}.`);
-            reload();
-          }),
-      }, 'Delete');
+      const remove = deleteButton('authorizer', a.name, alert, reload, () =>
+        apigw.remove(apiId, 'authorizers', a.authorizerId),
+      );
       const detail =
         a.authorizerType === 'JWT'
           ? `Issuer ${(a.jwtConfiguration || {}).issuer || '–'}; audience ${((a.jwtConfiguration || {}).audience || []).join(', ') || '–'}`

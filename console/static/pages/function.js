@@ -3,7 +3,7 @@ import { consoleApi, lambda, logs } from '../api.js';
 import { flash, go, replacePath } from '../app.js';
 import { countChart, latencyChart, maxChart } from '../charts.js';
 import { createEditor } from '../editor.js';
-import { alertBox, busy, copyButton, field, fmtTime, h, id, loading, pretty, section, table, tabs } from '../ui.js';
+import { alertBox, busy, confirmDialog, copyButton, field, fmtTime, h, id, loading, pretty, section, table, tabs } from '../ui.js';
 import { readZip, toBase64, writeZip } from '../zip.js';
 import { apiGatewayEvent } from './events.js';
 
@@ -83,37 +83,17 @@ function overview({ cfg }) {
 }
 
 function confirmDelete(page, name) {
-  const alert = alertBox();
-  const input = h('input', { type: 'text', autocomplete: 'off' });
-  const yes = h('button', { type: 'submit', class: 'danger' }, 'Delete function');
-  const dialog = h(
-    'dialog',
-    { class: 'dialog', 'aria-labelledby': 'del-h' },
-    h(
-      'form',
-      {
-        method: 'dialog',
-        onsubmit: (e) => {
-          e.preventDefault();
-          busy(yes, alert, async () => {
-            if (input.value !== name) throw new Error(`Type ${name} to confirm.`);
-            await lambda.deleteFunction(name);
-            dialog.close();
-            flash(`Successfully deleted the function ${name}.`, { next: true });
-            go('/functions');
-          });
-        },
-      },
-      h('h2', { id: 'del-h' }, `Delete ${name}`),
-      h('p', {}, 'Deleting a function removes its code, versions, aliases and permissions. Its logs stay.'),
-      field(`To confirm, type ${name}`, input),
-      alert,
-      h('div', { class: 'actions end' }, h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Cancel'), yes),
-    ),
-  );
-  dialog.addEventListener('close', () => dialog.remove());
-  page.append(dialog);
-  dialog.showModal();
+  confirmDialog(page, {
+    title: `Delete ${name}`,
+    text: 'Deleting a function removes its code, versions, aliases and permissions. Its logs stay.',
+    confirm: 'Delete function',
+    typed: name,
+    action: async () => {
+      await lambda.deleteFunction(name);
+      flash(`Successfully deleted the function ${name}.`, { next: true });
+      go('/functions');
+    },
+  });
 }
 
 // --- Code -------------------------------------------------------------------------------
