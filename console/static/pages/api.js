@@ -598,7 +598,15 @@ function authorizersTab(panel, state) {
     );
     // Attach to a route.
     const route = h('select', {}, routes.map((r) => h('option', { value: r.routeId }, r.routeKey)));
-    const which = h('select', {}, h('option', { value: '' }, 'None'), authorizers.map((a) => h('option', { value: a.authorizerId }, a.name)));
+    // AWS_IAM is no authorizer of its own: callers sign with a Portico key of this account.
+    const IAM = 'AWS_IAM';
+    const which = h(
+      'select',
+      {},
+      h('option', { value: '' }, 'None'),
+      h('option', { value: IAM }, 'IAM (AWS_IAM: SigV4-signed callers)'),
+      authorizers.map((a) => h('option', { value: a.authorizerId }, a.name)),
+    );
     const attach = h('button', { type: 'submit', class: 'primary' }, 'Attach');
     const attachAlert = alertBox();
     const attachForm = h(
@@ -610,10 +618,13 @@ function authorizersTab(panel, state) {
           busy(attach, attachAlert, async () => {
             if (!route.value) throw new Error('The API has no routes to attach an authorizer to.');
             const a = authorizers.find((x) => x.authorizerId === which.value);
-            const input = a ? { authorizationType: a.authorizerType === 'JWT' ? 'JWT' : 'CUSTOM', authorizerId: a.authorizerId } : { authorizationType: 'NONE' };
+            const iam = which.value === IAM;
+            const input = a
+              ? { authorizationType: a.authorizerType === 'JWT' ? 'JWT' : 'CUSTOM', authorizerId: a.authorizerId }
+              : { authorizationType: iam ? IAM : 'NONE' };
             await apigw.update(apiId, 'routes', route.value, input);
             const rk = routes.find((r) => r.routeId === route.value).routeKey;
-            flash(a ? `Attached the authorizer ${a.name} to ${rk}.` : `Removed the authorizer of ${rk}.`);
+            flash(a ? `Attached the authorizer ${a.name} to ${rk}.` : iam ? `${rk} now takes IAM-signed requests only.` : `Removed the authorizer of ${rk}.`);
             reload();
           });
         },
