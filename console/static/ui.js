@@ -83,6 +83,15 @@ export async function busy(button, alert, fn) {
   }
 }
 
+/** A form whose submit runs `action` with `button` busy; errors go to `alert`. */
+export function submitForm(button, alert, action, ...children) {
+  const submit = (e) => {
+    e.preventDefault();
+    busy(button, alert, action);
+  };
+  return h('form', { novalidate: true, onsubmit: submit }, ...children);
+}
+
 /**
  * A modal dialog that asks before `action` runs (its errors are shown in the dialog):
  * `confirm` is the danger button's text; with `typed`, that text must be typed first.

@@ -3,7 +3,7 @@
 import { apigw, consoleApi, lambda, logs } from '../api.js';
 import { flash, go, replacePath } from '../app.js';
 import { countChart, latencyChart } from '../charts.js';
-import { alertBox, busy, confirmDialog, copyButton, field, fmtTime, h, id, loading, section, table, tabs } from '../ui.js';
+import { alertBox, busy, confirmDialog, copyButton, field, fmtTime, h, id, loading, section, submitForm, table, tabs } from '../ui.js';
 import { METHODS, checkPath, functionNameOf, grantInvoke, invokeUrls } from './apigw-util.js';
 import { logTable } from './function.js';
 
@@ -133,32 +133,27 @@ function routesTab(panel, state) {
     if (integrations.length) target.value = integrations[0].integrationId;
     const create = h('button', { type: 'submit', class: 'primary' }, 'Create route');
     const formAlert = alertBox();
-    const form = h(
-      'form',
-      {
-        novalidate: true,
-        onsubmit: (e) => {
-          e.preventDefault();
-          busy(create, formAlert, async () => {
-            const p = path.value.trim();
-            const bad = checkPath(p);
-            if (bad) throw new Error(bad);
-            const routeKey = `${method.value} ${p}`;
-            const input = { routeKey };
-            if (target.value) input.target = `integrations/${target.value}`;
-            await apigw.create(apiId, 'routes', input);
-            const integ = integrations.find((i) => i.integrationId === target.value);
-            if (integ && integ.integrationType === 'AWS_PROXY') {
-              try {
-                await grantInvoke(integ.integrationUri, apiId, routeKey);
-              } catch (err) {
-                throw new Error(`The route ${routeKey} was created, but API Gateway could not be given permission to invoke ${functionNameOf(integ.integrationUri)}: ${err.message}`);
-              }
-            }
-            flash(`Created the route ${routeKey}.`);
-            reload();
-          });
-        },
+    const form = submitForm(
+      create,
+      formAlert,
+      async () => {
+        const p = path.value.trim();
+        const bad = checkPath(p);
+        if (bad) throw new Error(bad);
+        const routeKey = `${method.value} ${p}`;
+        const input = { routeKey };
+        if (target.value) input.target = `integrations/${target.value}`;
+        await apigw.create(apiId, 'routes', input);
+        const integ = integrations.find((i) => i.integrationId === target.value);
+        if (integ && integ.integrationType === 'AWS_PROXY') {
+          try {
+            await grantInvoke(integ.integrationUri, apiId, routeKey);
+          } catch (err) {
+            throw new Error(`The route ${routeKey} was created, but API Gateway could not be given permission to invoke ${functionNameOf(integ.integrationUri)}: ${err.message}`);
+          }
+        }
+        flash(`Created the route ${routeKey}.`);
+        reload();
       },
       h('div', { class: 'route-row' }, field('Method', method), field('Resource path', path, 'e.g. /hello, /items/{id}, /{proxy+}'), field('Integration target', target), h('div', { class: 'row-end' }, create)),
       formAlert,
@@ -195,24 +190,19 @@ function integrationsTab(panel, state) {
     const timeout = h('input', { type: 'number', min: 50, max: 30000, value: '30000', step: 1 });
     const create = h('button', { type: 'submit', class: 'primary' }, 'Create integration');
     const formAlert = alertBox();
-    const form = h(
-      'form',
-      {
-        novalidate: true,
-        onsubmit: (e) => {
-          e.preventDefault();
-          busy(create, formAlert, async () => {
-            if (!fn.value) throw new Error('There are no functions in this region: create a function first.');
-            const out = await apigw.create(apiId, 'integrations', {
-              integrationType: 'AWS_PROXY',
-              integrationUri: fn.value,
-              payloadFormatVersion: version.value,
-              timeoutInMillis: Number(timeout.value),
-            });
-            flash(`Created the integration ${out.integrationId}.`);
-            reload();
-          });
-        },
+    const form = submitForm(
+      create,
+      formAlert,
+      async () => {
+        if (!fn.value) throw new Error('There are no functions in this region: create a function first.');
+        const out = await apigw.create(apiId, 'integrations', {
+          integrationType: 'AWS_PROXY',
+          integrationUri: fn.value,
+          payloadFormatVersion: version.value,
+          timeoutInMillis: Number(timeout.value),
+        });
+        flash(`Created the integration ${out.integrationId}.`);
+        reload();
       },
       h('div', { class: 'route-row' }, field('Lambda function', fn), field('Payload format version', version), field('Timeout (ms)', timeout), h('div', { class: 'row-end' }, create)),
       h('p', { class: 'hint' }, 'A route that targets the integration also needs permission to invoke the function; creating the route here grants it.'),
@@ -237,21 +227,16 @@ function stagesTab(panel, state) {
     const auto = h('input', { type: 'checkbox', id: cid, checked: true });
     const create = h('button', { type: 'submit', class: 'primary' }, 'Create stage');
     const formAlert = alertBox();
-    const form = h(
-      'form',
-      {
-        novalidate: true,
-        onsubmit: (e) => {
-          e.preventDefault();
-          busy(create, formAlert, async () => {
-            const n = name.value.trim();
-            if (!n) throw new Error('Enter a stage name.');
-            await apigw.create(apiId, 'stages', { stageName: n, autoDeploy: auto.checked });
-            if (!auto.checked) await apigw.create(apiId, 'deployments', { stageName: n });
-            flash(`Created the stage ${n}.`);
-            reload();
-          });
-        },
+    const form = submitForm(
+      create,
+      formAlert,
+      async () => {
+        const n = name.value.trim();
+        if (!n) throw new Error('Enter a stage name.');
+        await apigw.create(apiId, 'stages', { stageName: n, autoDeploy: auto.checked });
+        if (!auto.checked) await apigw.create(apiId, 'deployments', { stageName: n });
+        flash(`Created the stage ${n}.`);
+        reload();
       },
       h('div', { class: 'route-row' }, field('Stage name', name), h('div', { class: 'check' }, auto, h('label', { for: cid }, 'Auto-deploy')), h('div', { class: 'row-end' }, create)),
       formAlert,
@@ -334,40 +319,35 @@ function stageEditor(api, s, reload) {
   const autoId = id('auto');
   const auto = h('input', { type: 'checkbox', id: autoId, checked: s.autoDeploy });
   const save = h('button', { type: 'submit', class: 'primary' }, 'Save stage');
-  const form = h(
-    'form',
-    {
-      novalidate: true,
-      onsubmit: (e) => {
-        e.preventDefault();
-        busy(save, alert, async () => {
-          // The whole map goes out: UpdateStage replaces it, so a removed row removes its variable.
-          const vars = {};
-          for (const row of rows.children) {
-            const [k, v] = row.querySelectorAll('input');
-            const key = k.value.trim();
-            if (!key && !v.value) continue;
-            if (!key) throw new Error('Every stage variable needs a name.');
-            if (key in vars) throw new Error(`The stage variable ${key} appears twice.`);
-            vars[key] = v.value;
-          }
-          // An empty limit is left unset: the route then has the account's limit.
-          const limits = { detailedMetricsEnabled: Boolean(settings.detailedMetricsEnabled) };
-          if (burst.value.trim() !== '') {
-            const n = Number(burst.value);
-            if (!Number.isInteger(n) || n < 0) throw new Error('Burst limit must be a whole number of requests, 0 or more.');
-            limits.throttlingBurstLimit = n;
-          }
-          if (rate.value.trim() !== '') {
-            const x = Number(rate.value);
-            if (!Number.isFinite(x) || x < 0) throw new Error('Rate limit must be a number of requests per second, 0 or more.');
-            limits.throttlingRateLimit = x;
-          }
-          await apigw.update(apiId, 'stages', s.stageName, { stageVariables: vars, defaultRouteSettings: limits, autoDeploy: auto.checked });
-          flash(`Successfully updated stage ${s.stageName}.`);
-          reload();
-        });
-      },
+  const form = submitForm(
+    save,
+    alert,
+    async () => {
+      // The whole map goes out: UpdateStage replaces it, so a removed row removes its variable.
+      const vars = {};
+      for (const row of rows.children) {
+        const [k, v] = row.querySelectorAll('input');
+        const key = k.value.trim();
+        if (!key && !v.value) continue;
+        if (!key) throw new Error('Every stage variable needs a name.');
+        if (key in vars) throw new Error(`The stage variable ${key} appears twice.`);
+        vars[key] = v.value;
+      }
+      // An empty limit is left unset: the route then has the account's limit.
+      const limits = { detailedMetricsEnabled: Boolean(settings.detailedMetricsEnabled) };
+      if (burst.value.trim() !== '') {
+        const n = Number(burst.value);
+        if (!Number.isInteger(n) || n < 0) throw new Error('Burst limit must be a whole number of requests, 0 or more.');
+        limits.throttlingBurstLimit = n;
+      }
+      if (rate.value.trim() !== '') {
+        const x = Number(rate.value);
+        if (!Number.isFinite(x) || x < 0) throw new Error('Rate limit must be a number of requests per second, 0 or more.');
+        limits.throttlingRateLimit = x;
+      }
+      await apigw.update(apiId, 'stages', s.stageName, { stageVariables: vars, defaultRouteSettings: limits, autoDeploy: auto.checked });
+      flash(`Successfully updated stage ${s.stageName}.`);
+      reload();
     },
     h('h3', {}, 'Stage variables'),
     h('p', { class: 'muted' }, 'Passed to the functions in the event (stageVariables) and usable in an integration URI as ${stageVariables.name}.'),
@@ -471,36 +451,31 @@ function corsTab(panel, state) {
   const credentials = h('input', { type: 'checkbox', id: credId, checked: Boolean(cors.allowCredentials) });
   const save = h('button', { type: 'submit', class: 'primary' }, 'Save');
   const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
-  const form = h(
-    'form',
-    {
-      novalidate: true,
-      onsubmit: (e) => {
-        e.preventDefault();
-        busy(save, alert, async () => {
-          if (originInput.value.trim()) {
-            throw new Error(`The origin ${originInput.value.trim()} is typed but not added: press Add origin, or clear the field.`);
-          }
-          const age = maxAge.value.trim() === '' ? undefined : Number(maxAge.value);
-          if (age !== undefined && (!Number.isInteger(age) || age < -1 || age > 86400)) throw new Error('Access-Control-Max-Age must be a whole number of seconds from -1 to 86400.');
-          const config = {
-            allowOrigins: origins,
-            allowMethods: methodBoxes.filter((x) => x.box.checked).map((x) => x.m),
-            allowHeaders: list(allowHeaders.value),
-            exposeHeaders: list(exposeHeaders.value),
-            allowCredentials: credentials.checked,
-          };
-          if (age !== undefined) config.maxAge = age;
-          const empty = !config.allowOrigins.length && !config.allowMethods.length && !config.allowHeaders.length && !config.exposeHeaders.length && !config.allowCredentials && !age;
-          if (empty) {
-            if (state.api.corsConfiguration) await apigw.deleteCors(apiId);
-            state.api = { ...state.api, corsConfiguration: undefined };
-          } else {
-            state.api = await apigw.updateApi(apiId, { corsConfiguration: config });
-          }
-          flash('CORS configuration saved.');
-        });
-      },
+  const form = submitForm(
+    save,
+    alert,
+    async () => {
+      if (originInput.value.trim()) {
+        throw new Error(`The origin ${originInput.value.trim()} is typed but not added: press Add origin, or clear the field.`);
+      }
+      const age = maxAge.value.trim() === '' ? undefined : Number(maxAge.value);
+      if (age !== undefined && (!Number.isInteger(age) || age < -1 || age > 86400)) throw new Error('Access-Control-Max-Age must be a whole number of seconds from -1 to 86400.');
+      const config = {
+        allowOrigins: origins,
+        allowMethods: methodBoxes.filter((x) => x.box.checked).map((x) => x.m),
+        allowHeaders: list(allowHeaders.value),
+        exposeHeaders: list(exposeHeaders.value),
+        allowCredentials: credentials.checked,
+      };
+      if (age !== undefined) config.maxAge = age;
+      const empty = !config.allowOrigins.length && !config.allowMethods.length && !config.allowHeaders.length && !config.exposeHeaders.length && !config.allowCredentials && !age;
+      if (empty) {
+        if (state.api.corsConfiguration) await apigw.deleteCors(apiId);
+        state.api = { ...state.api, corsConfiguration: undefined };
+      } else {
+        state.api = await apigw.updateApi(apiId, { corsConfiguration: config });
+      }
+      flash('CORS configuration saved.');
     },
     h('p', { class: 'muted' }, 'API Gateway answers preflight (OPTIONS) requests itself and adds these headers to every response of the API.'),
     h(
@@ -554,41 +529,36 @@ function authorizersTab(panel, state) {
     });
     const create = h('button', { type: 'submit', class: 'primary' }, 'Create authorizer');
     const formAlert = alertBox();
-    const form = h(
-      'form',
-      {
-        novalidate: true,
-        onsubmit: (e) => {
-          e.preventDefault();
-          busy(create, formAlert, async () => {
-            if (!name.value.trim()) throw new Error('Enter a name for the authorizer.');
-            const input = { name: name.value.trim(), authorizerType: type.value, identitySource: source.value.split(',').map((x) => x.trim()).filter(Boolean) };
-            if (type.value === 'JWT') {
-              input.jwtConfiguration = { issuer: issuer.value.trim(), audience: audience.value.split(',').map((x) => x.trim()).filter(Boolean) };
-            } else {
-              if (!fn.value) throw new Error('There are no functions in this region to authorize with.');
-              input.authorizerUri = `arn:aws:apigateway:${fn.value.split(':')[3]}:lambda:path/2015-03-31/functions/${fn.value}/invocations`;
-              input.authorizerPayloadFormatVersion = '2.0';
-              input.enableSimpleResponses = simple.checked;
-            }
-            const out = await apigw.create(apiId, 'authorizers', input);
-            if (type.value !== 'JWT') {
-              const base = `arn:aws:execute-api:${fn.value.split(':')[3]}:${fn.value.split(':')[4]}:${apiId}`;
-              try {
-                await lambda.addPermission(functionNameOf(fn.value), {
-                  StatementId: `apigw-auth-${out.authorizerId}`,
-                  Action: 'lambda:InvokeFunction',
-                  Principal: 'apigateway.amazonaws.com',
-                  SourceArn: `${base}/authorizers/${out.authorizerId}`,
-                });
-              } catch (err) {
-                throw new Error(`The authorizer ${out.name} was created, but API Gateway could not be given permission to invoke ${functionNameOf(fn.value)}: ${err.message}`);
-              }
-            }
-            flash(`Created the authorizer ${out.name}.`);
-            reload();
-          });
-        },
+    const form = submitForm(
+      create,
+      formAlert,
+      async () => {
+        if (!name.value.trim()) throw new Error('Enter a name for the authorizer.');
+        const input = { name: name.value.trim(), authorizerType: type.value, identitySource: source.value.split(',').map((x) => x.trim()).filter(Boolean) };
+        if (type.value === 'JWT') {
+          input.jwtConfiguration = { issuer: issuer.value.trim(), audience: audience.value.split(',').map((x) => x.trim()).filter(Boolean) };
+        } else {
+          if (!fn.value) throw new Error('There are no functions in this region to authorize with.');
+          input.authorizerUri = `arn:aws:apigateway:${fn.value.split(':')[3]}:lambda:path/2015-03-31/functions/${fn.value}/invocations`;
+          input.authorizerPayloadFormatVersion = '2.0';
+          input.enableSimpleResponses = simple.checked;
+        }
+        const out = await apigw.create(apiId, 'authorizers', input);
+        if (type.value !== 'JWT') {
+          const base = `arn:aws:execute-api:${fn.value.split(':')[3]}:${fn.value.split(':')[4]}:${apiId}`;
+          try {
+            await lambda.addPermission(functionNameOf(fn.value), {
+              StatementId: `apigw-auth-${out.authorizerId}`,
+              Action: 'lambda:InvokeFunction',
+              Principal: 'apigateway.amazonaws.com',
+              SourceArn: `${base}/authorizers/${out.authorizerId}`,
+            });
+          } catch (err) {
+            throw new Error(`The authorizer ${out.name} was created, but API Gateway could not be given permission to invoke ${functionNameOf(fn.value)}: ${err.message}`);
+          }
+        }
+        flash(`Created the authorizer ${out.name}.`);
+        reload();
       },
       h('div', { class: 'grid-3' }, field('Authorizer type', type), field('Name', name), field('Identity source', source)),
       jwtFields,
@@ -609,25 +579,20 @@ function authorizersTab(panel, state) {
     );
     const attach = h('button', { type: 'submit', class: 'primary' }, 'Attach');
     const attachAlert = alertBox();
-    const attachForm = h(
-      'form',
-      {
-        novalidate: true,
-        onsubmit: (e) => {
-          e.preventDefault();
-          busy(attach, attachAlert, async () => {
-            if (!route.value) throw new Error('The API has no routes to attach an authorizer to.');
-            const a = authorizers.find((x) => x.authorizerId === which.value);
-            const iam = which.value === IAM;
-            const input = a
-              ? { authorizationType: a.authorizerType === 'JWT' ? 'JWT' : 'CUSTOM', authorizerId: a.authorizerId }
-              : { authorizationType: iam ? IAM : 'NONE' };
-            await apigw.update(apiId, 'routes', route.value, input);
-            const rk = routes.find((r) => r.routeId === route.value).routeKey;
-            flash(a ? `Attached the authorizer ${a.name} to ${rk}.` : iam ? `${rk} now takes IAM-signed requests only.` : `Removed the authorizer of ${rk}.`);
-            reload();
-          });
-        },
+    const attachForm = submitForm(
+      attach,
+      attachAlert,
+      async () => {
+        if (!route.value) throw new Error('The API has no routes to attach an authorizer to.');
+        const a = authorizers.find((x) => x.authorizerId === which.value);
+        const iam = which.value === IAM;
+        const input = a
+          ? { authorizationType: a.authorizerType === 'JWT' ? 'JWT' : 'CUSTOM', authorizerId: a.authorizerId }
+          : { authorizationType: iam ? IAM : 'NONE' };
+        await apigw.update(apiId, 'routes', route.value, input);
+        const rk = routes.find((r) => r.routeId === route.value).routeKey;
+        flash(a ? `Attached the authorizer ${a.name} to ${rk}.` : iam ? `${rk} now takes IAM-signed requests only.` : `Removed the authorizer of ${rk}.`);
+        reload();
       },
       h('div', { class: 'route-row' }, field('Route', route), field('Authorizer', which), h('div', { class: 'row-end' }, attach)),
       attachAlert,

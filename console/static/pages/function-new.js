@@ -1,7 +1,7 @@
 // #/functions/new: "Author from scratch" with AWS's starter handler.
 import { lambda, session } from '../api.js';
 import { flash, go } from '../app.js';
-import { alertBox, busy, field, h, id } from '../ui.js';
+import { alertBox, field, h, id, submitForm } from '../ui.js';
 import { toBase64, writeZip } from '../zip.js';
 
 export const RUNTIMES = [
@@ -83,34 +83,29 @@ export async function render(page) {
   const modeId = id('mode');
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Create function');
   const cancel = h('button', { type: 'button', class: 'secondary', onclick: () => go('/functions') }, 'Cancel');
-  const form = h(
-    'form',
-    {
-      novalidate: true,
-      onsubmit: (e) => {
-        e.preventDefault();
-        busy(submit, alert, async () => {
-          const fn = name.value.trim();
-          if (!fn) throw new Error('Enter a function name.');
-          if (!/^[a-zA-Z0-9_-]{1,64}$/.test(fn)) {
-            throw new Error('The function name must be 1 to 64 characters: letters, numbers, hyphens (-) and underscores (_) only.');
-          }
-          const rt = runtime.value;
-          const arch = form.querySelector(`input[name="${archName}"]:checked`).value;
-          const st = starter(rt);
-          const zip = writeZip(st.files);
-          await lambda.createFunction({
-            FunctionName: fn,
-            Runtime: rt,
-            Role: `arn:aws:iam::${session.current.accountId}:role/service-role/${fn}-role`,
-            Handler: st.handler,
-            Architectures: [arch],
-            Code: { ZipFile: toBase64(zip) },
-          });
-          flash(`Successfully created the function ${fn}.`, { next: true });
-          go(`/functions/${encodeURIComponent(fn)}`);
-        });
-      },
+  const form = submitForm(
+    submit,
+    alert,
+    async () => {
+      const fn = name.value.trim();
+      if (!fn) throw new Error('Enter a function name.');
+      if (!/^[a-zA-Z0-9_-]{1,64}$/.test(fn)) {
+        throw new Error('The function name must be 1 to 64 characters: letters, numbers, hyphens (-) and underscores (_) only.');
+      }
+      const rt = runtime.value;
+      const arch = form.querySelector(`input[name="${archName}"]:checked`).value;
+      const st = starter(rt);
+      const zip = writeZip(st.files);
+      await lambda.createFunction({
+        FunctionName: fn,
+        Runtime: rt,
+        Role: `arn:aws:iam::${session.current.accountId}:role/service-role/${fn}-role`,
+        Handler: st.handler,
+        Architectures: [arch],
+        Code: { ZipFile: toBase64(zip) },
+      });
+      flash(`Successfully created the function ${fn}.`, { next: true });
+      go(`/functions/${encodeURIComponent(fn)}`);
     },
     h(
       'section',

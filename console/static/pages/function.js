@@ -3,7 +3,7 @@ import { consoleApi, lambda, logs } from '../api.js';
 import { flash, go, replacePath } from '../app.js';
 import { countChart, latencyChart, maxChart } from '../charts.js';
 import { createEditor } from '../editor.js';
-import { alertBox, busy, confirmDialog, copyButton, field, fmtTime, h, id, loading, pretty, section, table, tabs } from '../ui.js';
+import { alertBox, busy, confirmDialog, copyButton, field, fmtTime, h, id, loading, pretty, section, submitForm, table, tabs } from '../ui.js';
 import { readZip, toBase64, writeZip } from '../zip.js';
 import { apiGatewayEvent } from './events.js';
 
@@ -380,23 +380,18 @@ function general(name, state, saved) {
   const timeout = numberInput(state.cfg.Timeout, 1, 900);
   const storage = numberInput((state.cfg.EphemeralStorage || {}).Size || 512, 512, 10240);
   const save = h('button', { type: 'submit', class: 'primary' }, 'Save');
-  const form = h(
-    'form',
-    {
-      novalidate: true,
-      onsubmit: (e) => {
-        e.preventDefault();
-        busy(save, alert, async () => {
-          const m = Number(memory.value);
-          const t = Number(timeout.value);
-          const s = Number(storage.value);
-          // Ranges are the service's to check (its message is shown as it is); only non-numbers stop here.
-          for (const [v, label] of [[m, 'Memory (MB)'], [t, 'Timeout (seconds)'], [s, 'Ephemeral storage (MB)']]) {
-            if (!Number.isInteger(v)) throw new Error(`${label} must be a whole number.`);
-          }
-          saved(await lambda.updateConfiguration(name, { MemorySize: m, Timeout: t, EphemeralStorage: { Size: s } }));
-        });
-      },
+  const form = submitForm(
+    save,
+    alert,
+    async () => {
+      const m = Number(memory.value);
+      const t = Number(timeout.value);
+      const s = Number(storage.value);
+      // Ranges are the service's to check (its message is shown as it is); only non-numbers stop here.
+      for (const [v, label] of [[m, 'Memory (MB)'], [t, 'Timeout (seconds)'], [s, 'Ephemeral storage (MB)']]) {
+        if (!Number.isInteger(v)) throw new Error(`${label} must be a whole number.`);
+      }
+      saved(await lambda.updateConfiguration(name, { MemorySize: m, Timeout: t, EphemeralStorage: { Size: s } }));
     },
     h('div', { class: 'grid-3' }, field('Memory (MB)', memory, '128 to 10240 MB.'), field('Timeout (seconds)', timeout, '1 to 900 seconds.'), field('Ephemeral storage (MB)', storage, '512 to 10240 MB of /tmp.')),
     alert,
