@@ -3,11 +3,8 @@
 // page from another origin is refused by Chromium (fetch rejects with a TypeError).
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ACCOUNT, REGION, ROLE, Portico, aws, launchBrowser, makeZip, request, watchPage } from './helpers.mjs';
+import { Portico, launchBrowser, quickApi, request, watchPage } from './helpers.mjs';
 
 const HANDLER = `export const handler = async (event) => ({
   statusCode: 200,
@@ -39,24 +36,18 @@ async function probe(page, url, init) {
 
 describe('CORS in Chromium: an allowed origin reads the API, another origin is blocked', { timeout: 120_000 }, () => {
   const server = new Portico();
-  let allowed, other, browser, apiId, tmp;
+  let allowed, other, browser, apiId;
 
   before(async () => {
     await server.start();
     [allowed, other] = await Promise.all([pageServer(), pageServer()]);
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-console-cors-'));
-    const zip = path.join(tmp, 'function.zip');
-    writeFileSync(zip, makeZip({ 'index.mjs': HANDLER }));
-    await aws(server, ['lambda', 'create-function', '--function-name', 'cors-echo', '--runtime', 'nodejs22.x',
-      '--handler', 'index.handler', '--zip-file', `fileb://${zip}`, '--role', ROLE]);
     const origin = `http://127.0.0.1:${allowed.address().port}`;
-    const api = await aws(server, ['apigatewayv2', 'create-api', '--name', 'cors-api', '--protocol-type', 'HTTP',
-      '--target', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:cors-echo`,
-      '--cors-configuration', `AllowOrigins=${origin},AllowMethods=GET,POST,AllowHeaders=content-type`]);
-    apiId = api.ApiId;
-    await aws(server, ['lambda', 'add-permission', '--function-name', 'cors-echo', '--statement-id', 'apigw',
-      '--action', 'lambda:InvokeFunction', '--principal', 'apigateway.amazonaws.com',
-      '--source-arn', `arn:aws:execute-api:${REGION}:${ACCOUNT}:${apiId}/*/*`]);
+    apiId = await quickApi(server, {
+      functionName: 'cors-echo',
+      apiName: 'cors-api',
+      code: HANDLER,
+      extra: ['--cors-configuration', `AllowOrigins=${origin},AllowMethods=GET,POST,AllowHeaders=content-type`],
+    });
     browser = await launchBrowser();
   });
 
@@ -64,7 +55,6 @@ describe('CORS in Chromium: an allowed origin reads the API, another origin is b
     await browser?.close();
     allowed?.close();
     other?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
     await server.stop();
   });
 

@@ -2,35 +2,23 @@
 // (an object body) makes the API answer 5xx; the tab lists that answer with its status, route
 // and the gateway's reason. The function and API are made with the real AWS CLI.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ACCOUNT, REGION, ROLE, Portico, aws, launchBrowser, makeZip, request, screenshot } from './helpers.mjs';
+import { launchBrowser, Portico, quickApi, request, screenshot, signIn } from './helpers.mjs';
 
 const BAD = 'export const handler = async () => ({ statusCode: 200, body: { message: "not a string" } });\n';
 
 describe('Diagnostics: the gateway\'s 5xx answers and their reasons', { timeout: 90_000 }, () => {
   const server = new Portico();
-  let browser, tmp, apiId;
+  let browser, apiId;
 
   before(async () => {
     await server.start();
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-console-diag-'));
-    writeFileSync(path.join(tmp, 'f.zip'), makeZip({ 'index.mjs': BAD }));
-    await aws(server, ['lambda', 'create-function', '--function-name', 'bad-body', '--runtime', 'nodejs22.x',
-      '--handler', 'index.handler', '--zip-file', `fileb://${path.join(tmp, 'f.zip')}`, '--role', ROLE]);
-    apiId = (await aws(server, ['apigatewayv2', 'create-api', '--name', 'bad-api', '--protocol-type', 'HTTP',
-      '--target', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:bad-body`])).ApiId;
-    await aws(server, ['lambda', 'add-permission', '--function-name', 'bad-body', '--statement-id', 'apigw',
-      '--action', 'lambda:InvokeFunction', '--principal', 'apigateway.amazonaws.com',
-      '--source-arn', `arn:aws:execute-api:${REGION}:${ACCOUNT}:${apiId}/*/*`]);
+    apiId = await quickApi(server, { functionName: 'bad-body', apiName: 'bad-api', code: BAD });
     browser = await launchBrowser();
   });
 
   after(async () => {
     await browser?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
     await server.stop();
   });
 
@@ -39,11 +27,7 @@ describe('Diagnostics: the gateway\'s 5xx answers and their reasons', { timeout:
     assert.ok(r.status >= 500, `${r.status} ${r.text}`);
     const page = browser.pages()[0] ?? await browser.newPage();
     page.setDefaultTimeout(15_000);
-    await page.goto(server.consoleUrl());
-    await page.getByRole('textbox', { name: 'Access key ID', exact: true }).fill(server.accessKeyId);
-    await page.getByLabel('Secret access key', { exact: true }).fill(server.secretAccessKey);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByRole('button', { name: 'Sign out', exact: true }).waitFor();
+    await signIn(page, server);
     await page.goto(server.consoleUrl(`#/apis/${apiId}`));
     await page.getByRole('heading', { level: 1, name: 'bad-api', exact: true }).waitFor();
     await page.getByRole('tab', { name: 'Diagnostics', exact: true }).click();

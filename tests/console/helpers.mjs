@@ -238,6 +238,37 @@ export function aws(server, args, { cwd } = {}) {
   });
 }
 
+/** With the AWS CLI, as the tutorial's CLI steps: a Node.js 22 function `functionName` from
+ * `code` (its index.mjs), an HTTP API `apiName` quick-created in front of it (route
+ * `$default`, stage `$default` with auto-deploy; `extra` create-api arguments, e.g.
+ * --cors-configuration), and the permission for API Gateway to invoke it. Returns the API id. */
+export async function quickApi(server, { functionName, apiName, code, extra = [] }) {
+  const dir = tempDir('portico-console-zip-');
+  try {
+    const zip = path.join(dir, 'function.zip');
+    writeFileSync(zip, makeZip({ 'index.mjs': code }));
+    await aws(server, ['lambda', 'create-function', '--function-name', functionName, '--runtime', 'nodejs22.x',
+      '--handler', 'index.handler', '--zip-file', `fileb://${zip}`, '--role', ROLE]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const { ApiId } = await aws(server, ['apigatewayv2', 'create-api', '--name', apiName, '--protocol-type', 'HTTP',
+    '--target', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${functionName}`, ...extra]);
+  await aws(server, ['lambda', 'add-permission', '--function-name', functionName, '--statement-id', 'apigw',
+    '--action', 'lambda:InvokeFunction', '--principal', 'apigateway.amazonaws.com',
+    '--source-arn', `arn:aws:execute-api:${REGION}:${ACCOUNT}:${ApiId}/*/*`]);
+  return ApiId;
+}
+
+/** Signs `page` in to the console with the server's administrator key, as a user types it. */
+export async function signIn(page, server) {
+  await page.goto(server.consoleUrl());
+  await page.getByRole('textbox', { name: 'Access key ID', exact: true }).fill(server.accessKeyId);
+  await page.getByLabel('Secret access key', { exact: true }).fill(server.secretAccessKey);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).waitFor();
+}
+
 /** Polls `fn` (async, returns a truthy value when done) every 100 ms until `timeoutMs`. */
 export async function waitFor(fn, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;

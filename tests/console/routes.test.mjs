@@ -3,45 +3,29 @@
 // off again; deleting a route, the API and the function asks first (the function's name must be
 // typed) and then leaves nothing behind, as the real AWS CLI sees it.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ACCOUNT, REGION, ROLE, Portico, aws, launchBrowser, makeZip, request, watchPage } from './helpers.mjs';
+import { aws, launchBrowser, Portico, quickApi, request, signIn, watchPage } from './helpers.mjs';
 
 const HELLO = `export const handler = async () => ({ statusCode: 200, body: "hi" });
 `;
 
 describe('Authorizers tab (IAM) and deletions', { timeout: 120_000 }, () => {
   const server = new Portico();
-  let browser, page, errors, tmp, apiId;
+  let browser, page, errors, apiId;
 
   before(async () => {
     await server.start();
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-console-routes-'));
-    writeFileSync(path.join(tmp, 'f.zip'), makeZip({ 'index.mjs': HELLO }));
-    await aws(server, ['lambda', 'create-function', '--function-name', 'routes-fn', '--runtime', 'nodejs22.x',
-      '--handler', 'index.handler', '--zip-file', `fileb://${path.join(tmp, 'f.zip')}`, '--role', ROLE]);
-    apiId = (await aws(server, ['apigatewayv2', 'create-api', '--name', 'routes-api', '--protocol-type', 'HTTP',
-      '--target', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:routes-fn`])).ApiId;
-    await aws(server, ['lambda', 'add-permission', '--function-name', 'routes-fn', '--statement-id', 'apigw',
-      '--action', 'lambda:InvokeFunction', '--principal', 'apigateway.amazonaws.com',
-      '--source-arn', `arn:aws:execute-api:${REGION}:${ACCOUNT}:${apiId}/*/*`]);
+    apiId = await quickApi(server, { functionName: 'routes-fn', apiName: 'routes-api', code: HELLO });
     browser = await launchBrowser();
     page = browser.pages()[0] ?? await browser.newPage();
     page.setDefaultTimeout(15_000);
     errors = watchPage(page);
-    await page.goto(server.consoleUrl());
-    await page.getByRole('textbox', { name: 'Access key ID', exact: true }).fill(server.accessKeyId);
-    await page.getByLabel('Secret access key', { exact: true }).fill(server.secretAccessKey);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByRole('button', { name: 'Sign out', exact: true }).waitFor();
+    await signIn(page, server);
   });
 
   after(async () => {
     if (errors?.pageErrors.length) console.log(`# browser page errors: ${JSON.stringify(errors.pageErrors)}`);
     await browser?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
     await server.stop();
   });
 

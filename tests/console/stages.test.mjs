@@ -4,11 +4,8 @@
 // stageVariables, and a burst past the limit is answered 429. Removing the variable in the form
 // removes it from the stage and the event. The function and API are made with the AWS CLI.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ACCOUNT, REGION, ROLE, Portico, aws, launchBrowser, makeZip, request, screenshot, waitFor, watchPage } from './helpers.mjs';
+import { aws, launchBrowser, Portico, quickApi, request, screenshot, signIn, waitFor, watchPage } from './helpers.mjs';
 
 const ECHO = `export const handler = async (event) => ({
   statusCode: 200,
@@ -20,20 +17,11 @@ const TOO_MANY = '{"message":"Too Many Requests"}';
 
 describe('Stages tab: stage variables, throttling and auto-deploy of a stage', { timeout: 120_000 }, () => {
   const server = new Portico();
-  let browser, page, errors, tmp, apiId;
+  let browser, page, errors, apiId;
 
   before(async () => {
     await server.start();
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-console-stages-'));
-    writeFileSync(path.join(tmp, 'f.zip'), makeZip({ 'index.mjs': ECHO }));
-    await aws(server, ['lambda', 'create-function', '--function-name', 'stage-echo', '--runtime', 'nodejs22.x',
-      '--handler', 'index.handler', '--zip-file', `fileb://${path.join(tmp, 'f.zip')}`, '--role', ROLE]);
-    // Quick create: route $default and the $default stage with auto-deploy.
-    apiId = (await aws(server, ['apigatewayv2', 'create-api', '--name', 'stages-api', '--protocol-type', 'HTTP',
-      '--target', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:stage-echo`])).ApiId;
-    await aws(server, ['lambda', 'add-permission', '--function-name', 'stage-echo', '--statement-id', 'apigw',
-      '--action', 'lambda:InvokeFunction', '--principal', 'apigateway.amazonaws.com',
-      '--source-arn', `arn:aws:execute-api:${REGION}:${ACCOUNT}:${apiId}/*/*`]);
+    apiId = await quickApi(server, { functionName: 'stage-echo', apiName: 'stages-api', code: ECHO });
     browser = await launchBrowser();
     page = browser.pages()[0] ?? await browser.newPage();
     page.setDefaultTimeout(15_000);
@@ -43,7 +31,6 @@ describe('Stages tab: stage variables, throttling and auto-deploy of a stage', {
   after(async () => {
     if (errors?.pageErrors.length) console.log(`# browser page errors: ${JSON.stringify(errors.pageErrors)}`);
     await browser?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
     await server.stop();
   });
 
@@ -55,11 +42,7 @@ describe('Stages tab: stage variables, throttling and auto-deploy of a stage', {
   };
 
   it('sets greeting=hi and burst 5 / rate 10 on $default: GetStage and the gateway agree; removing the variable removes it', async () => {
-    await page.goto(server.consoleUrl());
-    await page.getByRole('textbox', { name: 'Access key ID', exact: true }).fill(server.accessKeyId);
-    await page.getByLabel('Secret access key', { exact: true }).fill(server.secretAccessKey);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByRole('button', { name: 'Sign out', exact: true }).waitFor();
+    await signIn(page, server);
     await page.goto(server.consoleUrl(`#/apis/${apiId}`));
     await page.getByRole('heading', { level: 1, name: 'stages-api', exact: true }).waitFor();
     await page.getByRole('tab', { name: 'Stages', exact: true }).click();
