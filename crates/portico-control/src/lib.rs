@@ -218,19 +218,8 @@ impl Control {
             region: signed_in.region.clone(),
             access_key_id: Some(signed_in.access_key_id.clone()),
         };
-        let (parts, body) = request.into_parts();
-        let (path, query) = (parts.uri.path(), parts.uri.query());
-        self.dispatch(
-            service,
-            caller,
-            parts.method.clone(),
-            path,
-            query,
-            parts.headers.clone(),
-            body,
-            portico_model::ids::uuid(),
-        )
-        .await
+        let (http::request::Parts { method, uri, headers, .. }, body) = request.into_parts();
+        self.dispatch(service, caller, method, uri.path(), uri.query(), headers, body, portico_model::ids::uuid()).await
     }
 
     /// The account of the access key `access_key_id` when `secret` is its secret (compared

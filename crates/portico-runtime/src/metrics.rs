@@ -73,24 +73,25 @@ impl FunctionEntry {
 
     /// An invocation admitted: its environment counts as busy until the returned guard
     /// is finished or dropped.
-    pub(crate) fn begin(self: &Arc<Self>) -> Busy {
+    pub(crate) fn begin(&self) -> Busy<'_> {
         let began = (epoch_ms(SystemTime::now()), Instant::now());
         lock(&self.state).series.begin(began.0);
-        Busy { entry: self.clone(), began, done: false }
+        Busy { entry: self, began, done: false }
     }
 }
 
-/// An admitted invocation's hold on its function's concurrency gauge.
+/// An admitted invocation's hold on its function's concurrency gauge (borrowed from the
+/// pool the invocation holds: no reference count per invocation).
 #[derive(Debug)]
-pub(crate) struct Busy {
-    entry: Arc<FunctionEntry>,
+pub(crate) struct Busy<'a> {
+    entry: &'a FunctionEntry,
     /// When it was admitted: wall clock (ms) and monotonic, so the end needs no second
     /// wall-clock read.
     began: (i64, Instant),
     done: bool,
 }
 
-impl Busy {
+impl Busy<'_> {
     fn now_ms(&self) -> i64 {
         self.began.0.saturating_add(i64::try_from(self.began.1.elapsed().as_millis()).unwrap_or(i64::MAX))
     }
@@ -112,7 +113,7 @@ impl Busy {
     }
 }
 
-impl Drop for Busy {
+impl Drop for Busy<'_> {
     fn drop(&mut self) {
         if !self.done {
             // No environment could be started: the gauge goes down, nothing ran.
